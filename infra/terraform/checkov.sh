@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Static security scan of infra/terraform with checkov.
+# checkov lives in its own venv: its pins (boto3, pydantic, ...) must not mix with the project's
+# venv, which pins the Dagster family exactly.
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+venv="${CHECKOV_VENV:-$repo_root/.state/tools/checkov-venv}"
+checkov_spec="${CHECKOV_SPEC:-checkov>=3.2,<4}"
+python="${PYTHON:-python3}"
+
+# The marker is written last, so an interrupted install is redone instead of trusted.
+if [[ ! -f "$venv/.checkov-installed" ]]; then
+    echo "checkov.sh: installing $checkov_spec into $venv" >&2
+    rm -rf "$venv"
+    mkdir -p "$(dirname "$venv")"
+    "$python" -m venv "$venv"
+    log="$(dirname "$venv")/checkov-install.log"
+    if ! "$venv/bin/pip" install --disable-pip-version-check "$checkov_spec" >"$log" 2>&1; then
+        tail -n 30 "$log" >&2
+        rm -rf "$venv"  # never leave a half-installed venv that the next run would trust
+        echo "checkov.sh: pip install failed, full log in $log" >&2
+        exit 2
+    fi
+    touch "$venv/.checkov-installed"
+fi
+
+# --skip-download: no calls to Prisma Cloud (offline CI, nothing to upload).
+# checkov exits 1 on any failed check; soft-fail is never set, so set -e propagates it.
+exec "$venv/bin/checkov" \
+    --directory "$repo_root/infra/terraform" \
+    --framework terraform \
+    --compact --quiet \
+    --download-external-modules false \
+    --skip-download \
+    "$@"

@@ -1,0 +1,204 @@
+"""Where backups live: a small interface and its two backends, picked by URL.
+
+`file:///dir` writes `<key>.partial` (0600) and renames it into place only on commit;
+`s3://bucket/prefix/` streams a manual multipart upload that is completed only on commit and
+aborted otherwise. Either way a failed backup never becomes visible under its final key.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from sage_ops.errors import ConfigError, StoreError
+
+READ_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str  # relative to the store's prefix
+    size: int
+    modified: datetime
+
+
+class ObjectWriter(abc.ABC):
+    """A write in progress: invisible until `commit`, gone after `abort`."""
+
+    @abc.abstractmethod
+    def write(self, data: bytes) -> None: ...
+
+    @abc.abstractmethod
+    def commit(self) -> None: ...
+
+    @abc.abstractmethod
+    def abort(self) -> None: ...
+
+
+class BackupStore(abc.ABC):
+    url: str
+
+    @abc.abstractmethod
+    def open_writer(self, key: str) -> ObjectWriter: ...
+
+    @abc.abstractmethod
+    def put_bytes(self, key: str, data: bytes) -> None:
+        """Write a small object atomically (manifests)."""
+
+    @abc.abstractmethod
+    def get_bytes(self, key: str) -> bytes: ...
+
+    @abc.abstractmethod
+    def iter_chunks(self, key: str) -> Iterator[bytes]: ...
+
+    @abc.abstractmethod
+    def list(self) -> Iterator[StoredObject]:
+        """Every object under the prefix, all pages."""
+
+    @abc.abstractmethod
+    def delete(self, keys: list[str]) -> None:
+        """Delete keys; raises StoreError naming every key that could not be deleted."""
+
+    @abc.abstractmethod
+    def location(self, key: str) -> str:
+        """URL of an object, for people and metadata."""
+
+    def check_writable(self) -> None:
+        """Write, read back and delete a probe object."""
+        key = ".sage_ops_write_probe"
+        self.put_bytes(key, b"probe")
+        if self.get_bytes(key) != b"probe":
+            raise StoreError(f"{self.url}: probe object read back differently")
+        self.delete([key])
+
+    @contextlib.contextmanager
+    def writing(self, key: str) -> Iterator[ObjectWriter]:
+        """Commit on success, abort on any exception (including KeyboardInterrupt)."""
+        writer = self.open_writer(key)
+        try:
+            yield writer
+        except BaseException:
+            writer.abort()
+            raise
+        writer.commit()
+
+
+def open_store(url: str) -> BackupStore:
+    scheme = urlsplit(url).scheme
+    if scheme == "file":
+        return LocalStore(url)
+    if scheme == "s3":
+        from sage_ops.backups.s3_store import S3Store  # noqa: PLC0415 - boto3 only when used
+
+        return S3Store(url)
+    raise ConfigError(
+        f"SAGE_OPS_BACKUP_URL has unknown scheme {scheme or 'none'!r}; "
+        "use file:///absolute/dir or s3://bucket/prefix/"
+    )
+
+
+class LocalStore(BackupStore):
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
+            raise ConfigError(f"file store URL must be file:///absolute/dir (got {url!r})")
+        self.root = Path(unquote(parts.path))
+        self.url = f"file://{self.root}/"
+
+    def _path(self, key: str) -> Path:
+        return self.root / key
+
+    def _ensure_root(self) -> None:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise StoreError(f"cannot create backup directory {self.root}: {exc.strerror}") from None
+
+    def open_writer(self, key: str) -> ObjectWriter:
+        self._ensure_root()
+        return _LocalWriter(self._path(key))
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        with self.writing(key) as writer:
+            writer.write(data)
+
+    def get_bytes(self, key: str) -> bytes:
+        return b"".join(self.iter_chunks(key))
+
+    def iter_chunks(self, key: str) -> Iterator[bytes]:
+        try:
+            with open(self._path(key), "rb") as f:
+                while chunk := f.read(READ_CHUNK):
+                    yield chunk
+        except OSError as exc:
+            raise StoreError(f"cannot read {self.location(key)}: {exc.strerror}") from None
+
+    def list(self) -> Iterator[StoredObject]:
+        if not self.root.is_dir():
+            return
+        for entry in sorted(os.scandir(self.root), key=lambda e: e.name):
+            if entry.is_file() and not entry.name.endswith(_PARTIAL):
+                st = entry.stat()
+                yield StoredObject(entry.name, st.st_size, datetime.fromtimestamp(st.st_mtime))
+
+    def delete(self, keys: list[str]) -> None:
+        failed = []
+        for key in keys:
+            try:
+                self._path(key).unlink()
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                failed.append(f"{key} ({exc.strerror})")
+        if failed:
+            raise StoreError(f"could not delete from {self.url}: {', '.join(failed)}")
+
+    def location(self, key: str) -> str:
+        return f"file://{self._path(key)}"
+
+
+_PARTIAL = ".partial"
+
+
+class _LocalWriter(ObjectWriter):
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.tmp = path.with_name(path.name + _PARTIAL)
+        try:
+            fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        except OSError as exc:
+            raise StoreError(f"cannot write {self.tmp}: {exc.strerror}") from None
+        self.file = os.fdopen(fd, "wb")
+
+    def write(self, data: bytes) -> None:
+        try:
+            self.file.write(data)
+        except OSError as exc:
+            raise StoreError(f"cannot write {self.tmp}: {exc.strerror}") from None
+
+    def commit(self) -> None:
+        try:
+            self.file.flush()
+            os.fsync(self.file.fileno())
+            self.file.close()
+            os.replace(self.tmp, self.path)
+            dir_fd = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        except OSError as exc:
+            self.abort()
+            raise StoreError(f"cannot publish {self.path}: {exc.strerror}") from None
+
+    def abort(self) -> None:
+        with contextlib.suppress(OSError):
+            self.file.close()
+        with contextlib.suppress(FileNotFoundError):
+            self.tmp.unlink()

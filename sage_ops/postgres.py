@@ -1,0 +1,201 @@
+"""PostgreSQL connection targets: DSN parsing, redaction, libpq environment, server facts."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
+
+import psycopg
+from psycopg import sql
+
+from sage_ops.errors import ConfigError, DatabaseError
+
+CONNECT_TIMEOUT_S = 10
+_SCHEMES = ("postgresql", "postgres")
+# Databases are created and dropped from this one; it exists on every server, RDS included.
+MAINTENANCE_DB = "postgres"
+
+
+@dataclass(frozen=True)
+class PgTarget:
+    """One database on one server. `password` never leaves this object except into a 0600 file."""
+
+    host: str
+    port: int
+    user: str
+    dbname: str
+    password: str | None = None
+    params: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def from_url(cls, url: str, name: str = "DATABASE_URL") -> PgTarget:
+        try:
+            parts = urlsplit(url.strip())
+            port = parts.port or 5432
+        except ValueError as exc:
+            raise ConfigError(f"{name} is malformed ({_describe(exc)}); expected {_EXAMPLE}") from None
+        if parts.scheme not in _SCHEMES:
+            raise ConfigError(
+                f"{name} must start with postgresql:// (got scheme {parts.scheme or 'none'!r}); "
+                f"expected {_EXAMPLE}"
+            )
+        params = tuple(parse_qsl(parts.query))
+        host = unquote(parts.hostname or "") or dict(params).get("host", "")
+        dbname = unquote(parts.path.lstrip("/"))
+        if not host:
+            raise ConfigError(f"{name} has no host; expected {_EXAMPLE}")
+        if not dbname or "/" in dbname:
+            raise ConfigError(f"{name} names no database; expected {_EXAMPLE}")
+        return cls(
+            host=host,
+            port=port,
+            user=unquote(parts.username or "") or "postgres",
+            dbname=dbname,
+            password=unquote(parts.password) if parts.password else None,
+            params=tuple((k, v) for k, v in params if k != "host"),
+        )
+
+    def with_database(self, dbname: str) -> PgTarget:
+        return replace(self, dbname=dbname)
+
+    @property
+    def redacted(self) -> str:
+        """The URL as it may be shown: password replaced by ***."""
+        auth = quote(self.user, safe="") + (":***" if self.password else "")
+        if self.host.startswith("/"):
+            return f"postgresql://{auth}@/{self.dbname}?host={self.host}"
+        return f"postgresql://{auth}@{self.host}:{self.port}/{self.dbname}"
+
+    def conninfo(self) -> dict[str, str | int]:
+        info: dict[str, str | int] = {
+            "host": self.host,
+            "port": self.port,
+            "user": self.user,
+            "dbname": self.dbname,
+            "connect_timeout": CONNECT_TIMEOUT_S,
+            "application_name": "sage_ops",
+        }
+        if self.password:
+            info["password"] = self.password
+        info.update(dict(self.params))
+        return info
+
+    def scrub(self, text: str) -> str:
+        """Remove the password from text that may echo it (tool stderr, driver messages)."""
+        if self.password:
+            text = text.replace(self.password, "***").replace(quote(self.password, safe=""), "***")
+        return text
+
+
+_EXAMPLE = "postgresql://USER:PASSWORD@HOST:5432/DBNAME"
+
+
+def _describe(exc: Exception) -> str:
+    # urllib's messages never contain the URL itself, so they are safe to show.
+    return str(exc) or type(exc).__name__
+
+
+@contextlib.contextmanager
+def libpq_env(target: PgTarget) -> Iterator[dict[str, str]]:
+    """Environment for libpq tools: connection in PG* variables, password in a 0600 passfile.
+
+    Keeps the password out of argv (visible in `ps`) and out of the environment (`ps e`).
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    env.update(
+        PGHOST=target.host,
+        PGPORT=str(target.port),
+        PGUSER=target.user,
+        PGDATABASE=target.dbname,
+        PGCONNECT_TIMEOUT=str(CONNECT_TIMEOUT_S),
+        PGAPPNAME="sage_ops",
+    )
+    for key, value in target.params:
+        if key == "sslmode":
+            env["PGSSLMODE"] = value
+    if not target.password:
+        yield env
+        return
+    with tempfile.NamedTemporaryFile("w", prefix="sage_ops_pgpass_", delete=True) as passfile:
+        os.chmod(passfile.name, 0o600)
+        passfile.write(f"*:*:*:*:{_pgpass_escape(target.password)}\n")
+        passfile.flush()
+        env["PGPASSFILE"] = passfile.name
+        yield env
+
+
+def _pgpass_escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace(":", "\\:")
+
+
+def connect(target: PgTarget, autocommit: bool = True) -> psycopg.Connection:
+    """Open a connection, turning driver errors into one operator-readable line."""
+    try:
+        return psycopg.connect(**target.conninfo(), autocommit=autocommit)  # type: ignore[arg-type]
+    except psycopg.OperationalError as exc:
+        raise DatabaseError(explain_connect_error(target, str(exc))) from None
+
+
+def explain_connect_error(target: PgTarget, message: str) -> str:
+    message = target.scrub(message.strip()).splitlines()[-1] if message.strip() else "unknown error"
+    where = target.redacted
+    if "password authentication failed" in message or "no password supplied" in message:
+        hint = "check the user and password"
+    elif re.search(r'database ".*" does not exist', message):
+        hint = "check the database name"
+    elif "Connection refused" in message or "No such file or directory" in message:
+        hint = "is the server running and the host/port right?"
+    elif "timeout" in message or "could not translate host name" in message:
+        hint = "check the host name, network and security groups"
+    else:
+        hint = "see the server log"
+    return f"cannot connect to {where}: {message} ({hint})"
+
+
+def server_version(conn: psycopg.Connection) -> tuple[int, str]:
+    """(major, full version string) of the connected server."""
+    num = conn.info.server_version
+    row = conn.execute("SHOW server_version").fetchone()
+    return num // 10000, str(row[0]) if row else str(num)
+
+
+def table_row_counts(conn: psycopg.Connection) -> dict[str, int]:
+    """Exact row count of every user table, keyed schema.table, in the connection's snapshot."""
+    tables = conn.execute(
+        """
+        SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+          AND n.nspname NOT LIKE 'pg_toast%' AND NOT c.relispartition
+        ORDER BY 1, 2
+        """
+    ).fetchall()
+    counts = {}
+    for schema, table in tables:
+        query = sql.SQL("SELECT count(*) FROM {}.{}").format(
+            sql.Identifier(schema), sql.Identifier(table)
+        )
+        row = conn.execute(query).fetchone()
+        counts[f"{schema}.{table}"] = int(row[0]) if row else 0
+    return counts
+
+
+@contextlib.contextmanager
+def scratch_database(server: PgTarget, prefix: str = "sage_ops_verify") -> Iterator[PgTarget]:
+    """A new empty database on `server`, always dropped afterwards (even on failure)."""
+    name = f"{prefix}_{secrets.token_hex(6)}"
+    with connect(server.with_database(MAINTENANCE_DB)) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield server.with_database(name)
+    finally:
+        with connect(server.with_database(MAINTENANCE_DB)) as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
