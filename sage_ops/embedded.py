@@ -7,10 +7,13 @@ is stopped with `sage-ops embedded-stop`.
 
 from __future__ import annotations
 
+import subprocess
+import warnings
 from importlib import resources
 from pathlib import Path
 
 from sage_ops import postgres
+from sage_ops.pgtools import embedded_bin_dir
 from sage_ops.postgres import PgTarget
 from sage_ops.settings import state_dir
 
@@ -23,13 +26,17 @@ def data_dir() -> Path:
 
 def embedded_target() -> PgTarget:
     """Start (or join) the embedded server and make sure the sample database exists."""
-    import pgserver  # noqa: PLC0415 - heavy and only needed for the embedded default
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pgserver's platformdirs warns about XDG_RUNTIME_DIR
+        import pgserver
 
     data_dir().mkdir(parents=True, exist_ok=True)
     pgserver.get_server(data_dir(), cleanup_mode=None)
     server = PgTarget(host=str(data_dir()), port=5432, user="postgres", dbname="postgres")
     with postgres.connect(server) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone()
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)
+        ).fetchone()
         if not exists:
             conn.execute(f'CREATE DATABASE "{DATABASE}"')
     target = server.with_database(DATABASE)
@@ -42,12 +49,9 @@ def embedded_target() -> PgTarget:
 
 def stop() -> bool:
     """Stop the embedded server if it runs; True if one was stopped."""
-    import subprocess  # noqa: PLC0415
-
-    import pgserver  # noqa: PLC0415
-
-    pg_ctl = Path(pgserver.__file__).parent / "pginstall" / "bin" / "pg_ctl"
-    if not (data_dir() / "postmaster.pid").exists():
+    bin_dir = embedded_bin_dir()
+    if bin_dir is None or not (data_dir() / "postmaster.pid").exists():
         return False
-    subprocess.run([str(pg_ctl), "-D", str(data_dir()), "-m", "fast", "stop"], check=True)
+    pg_ctl = str(bin_dir / "pg_ctl")
+    subprocess.run([pg_ctl, "-D", str(data_dir()), "-m", "fast", "stop"], check=True)
     return True

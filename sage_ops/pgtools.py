@@ -7,6 +7,7 @@ server cannot restore, so the best pick has the server's major version, else the
 from __future__ import annotations
 
 import glob
+import importlib.util
 import os
 import re
 import shutil
@@ -39,7 +40,7 @@ def candidate_bin_dirs() -> list[Path]:
     if on_path:
         dirs.append(Path(os.path.realpath(on_path)).parent)
     dirs += [Path(p) for p in sorted(glob.glob("/usr/lib/postgresql/*/bin"))]
-    embedded = _embedded_bin_dir()
+    embedded = embedded_bin_dir()
     if embedded:
         dirs.append(embedded)
     unique: list[Path] = []
@@ -49,12 +50,11 @@ def candidate_bin_dirs() -> list[Path]:
     return unique
 
 
-def _embedded_bin_dir() -> Path | None:
-    try:
-        import pgserver  # noqa: PLC0415 - optional: only the embedded default needs it
-    except ImportError:
+def embedded_bin_dir() -> Path | None:
+    spec = importlib.util.find_spec("pgserver")  # located, not imported: importing is slow
+    if spec is None or spec.origin is None:
         return None
-    path = Path(pgserver.__file__).parent / "pginstall" / "bin"
+    path = Path(spec.origin).parent / "pginstall" / "bin"
     return path if path.is_dir() else None
 
 

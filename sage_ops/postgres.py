@@ -39,7 +39,9 @@ class PgTarget:
             parts = urlsplit(url.strip())
             port = parts.port or 5432
         except ValueError as exc:
-            raise ConfigError(f"{name} is malformed ({_describe(exc)}); expected {_EXAMPLE}") from None
+            raise ConfigError(
+                f"{name} is malformed ({_describe(exc)}); expected {_EXAMPLE}"
+            ) from None
         if parts.scheme not in _SCHEMES:
             raise ConfigError(
                 f"{name} must start with postgresql:// (got scheme {parts.scheme or 'none'!r}); "
@@ -143,7 +145,8 @@ def connect(target: PgTarget, autocommit: bool = True) -> psycopg.Connection:
 
 
 def explain_connect_error(target: PgTarget, message: str) -> str:
-    message = target.scrub(message.strip()).splitlines()[-1] if message.strip() else "unknown error"
+    message = " ".join(line.strip() for line in target.scrub(message).splitlines() if line.strip())
+    message = message or "unknown error"
     where = target.redacted
     if "password authentication failed" in message or "no password supplied" in message:
         hint = "check the user and password"
@@ -198,4 +201,3 @@ def scratch_database(server: PgTarget, prefix: str = "sage_ops_verify") -> Itera
             admin.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
-

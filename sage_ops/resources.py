@@ -1,6 +1,5 @@
 """Dagster resources, built from the environment; secrets stay EnvVar references."""
 
-
 import contextlib
 import os
 from collections.abc import Iterator
@@ -49,7 +48,7 @@ class BackupConfig(ConfigurableResource):
 
 def _secret(name: str) -> str | None:
     # An EnvVar is resolved in the run, and the UI shows its name, never its value.
-    return EnvVar(name) if os.environ.get(name) else None  # type: ignore[return-value]
+    return EnvVar(name) if os.environ.get(name) else None
 
 
 @contextlib.contextmanager

@@ -41,7 +41,7 @@ class Settings:
 
     def target(self) -> PgTarget:
         if self.database_url is None:
-            from sage_ops.embedded import embedded_target  # noqa: PLC0415 - starts a server
+            from sage_ops.embedded import embedded_target
 
             return embedded_target()
         return PgTarget.from_url(self.database_url)

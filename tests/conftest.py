@@ -13,8 +13,14 @@ from tests import pg
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test sees the developer's own sage_ops settings or state."""
-    for name in ("DATABASE_URL", "SAGE_OPS_BACKUP_URL", "SAGE_OPS_SCRATCH_DATABASE_URL",
-                 "SAGE_OPS_PG_BIN_DIR", "SAGE_OPS_BACKUP_KEEP", "SAGE_OPS_VERIFY_LEVEL"):
+    for name in (
+        "DATABASE_URL",
+        "SAGE_OPS_BACKUP_URL",
+        "SAGE_OPS_SCRATCH_DATABASE_URL",
+        "SAGE_OPS_PG_BIN_DIR",
+        "SAGE_OPS_BACKUP_KEEP",
+        "SAGE_OPS_VERIFY_LEVEL",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("SAGE_OPS_STATE_DIR", str(tmp_path / "state"))
 

@@ -86,12 +86,24 @@ def _password_server(base: Path) -> Iterator[PgTarget]:
     port = free_port()
     run = {"user": user, "check": True, "capture_output": True}
     subprocess.run(
-        [bin_dir / "initdb", "-D", data, "-U", "postgres", "--auth=scram-sha-256", f"--pwfile={pwfile}"],
+        [
+            bin_dir / "initdb",
+            "-D",
+            data,
+            "-U",
+            "postgres",
+            "--auth=scram-sha-256",
+            f"--pwfile={pwfile}",
+        ],
         **run,  # type: ignore[arg-type]
     )
     opts = f"-p {port} -k {data} -c listen_addresses=127.0.0.1"
-    subprocess.run([bin_dir / "pg_ctl", "-D", data, "-o", opts, "-l", data / "log", "-w", "start"], **run)  # type: ignore[arg-type]
+    subprocess.run(
+        [bin_dir / "pg_ctl", "-D", data, "-o", opts, "-l", data / "log", "-w", "start"], **run
+    )  # type: ignore[arg-type]
     try:
-        yield PgTarget(host="127.0.0.1", port=port, user="postgres", dbname="postgres", password=password)
+        yield PgTarget(
+            host="127.0.0.1", port=port, user="postgres", dbname="postgres", password=password
+        )
     finally:
         subprocess.run([bin_dir / "pg_ctl", "-D", data, "-m", "immediate", "stop"], **run)  # type: ignore[arg-type]

@@ -9,9 +9,11 @@ from sage_ops.backups.store import BackupStore
 from sage_ops.errors import StoreError
 
 
-def load_manifests(store: BackupStore, database: str | None = None) -> tuple[list[Manifest], set[str]]:
+def load_manifests(
+    store: BackupStore, database: str | None = None
+) -> tuple[list[Manifest], set[str]]:
     """sage_ops manifests (of `database`, if given) newest first, and every key in the store."""
-    keys = {obj.key for obj in store.list()}
+    keys = {obj.key for obj in store.objects()}
     manifests = []
     for key in sorted(k for k in keys if is_manifest_key(k)):
         try:

@@ -10,10 +10,13 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import cast
 
 from isal import igzip, isal_zlib
 
 DEFAULT_LEVEL = 2  # ISA-L levels are 0-3
+# isal's stub declares `error` as an instance; at run time it is the exception class.
+_GZIP_ERROR = cast(type[Exception], isal_zlib.error)
 WORKERS = 2
 
 
@@ -31,7 +34,6 @@ def gzip_chunks(chunks: Iterable[bytes], level: int = DEFAULT_LEVEL) -> Iterator
             yield pending.popleft().result()
 
 
-
 def gunzip_chunks(chunks: Iterable[bytes]) -> Iterator[bytes]:
     """Decompress a stream of concatenated gzip members; raises ValueError on corrupt input."""
     decomp = isal_zlib.decompressobj(wbits=31)
@@ -41,7 +43,7 @@ def gunzip_chunks(chunks: Iterable[bytes]) -> Iterator[bytes]:
             mid_member = True
             try:
                 out = decomp.decompress(data)
-            except isal_zlib.error as exc:
+            except _GZIP_ERROR as exc:
                 raise ValueError(f"corrupt gzip data: {exc}") from None
             if out:
                 yield out

@@ -1,12 +1,11 @@
 """The nightly backup graph: db_backup -> backup_verified (blocking check) -> backup_retention."""
 
-
 from datetime import timedelta
 
 from dagster import (
+    AssetCheckExecutionContext,
     AssetCheckResult,
     AssetExecutionContext,
-    AssetCheckExecutionContext,
     DailyPartitionsDefinition,
     DataVersion,
     DefaultScheduleStatus,

@@ -42,13 +42,15 @@ class DumpOptions:
 
     def __post_init__(self) -> None:
         if self.fmt not in FORMATS:
-            raise ConfigError(f"backup format must be one of {', '.join(FORMATS)} (got {self.fmt!r})")
+            raise ConfigError(
+                f"backup format must be one of {', '.join(FORMATS)} (got {self.fmt!r})"
+            )
 
 
 def backup_database(
     target: PgTarget,
     store: BackupStore,
-    options: DumpOptions = DumpOptions(),  # noqa: B008 - frozen dataclass
+    options: DumpOptions = DumpOptions(),
     run_id: str | None = None,
     on_progress: Progress | None = None,
 ) -> Manifest:
@@ -62,9 +64,11 @@ def backup_database(
             snapshot = _scalar(conn, "SELECT pg_export_snapshot()")
             started = datetime.now(UTC)
             key = backup_key(started, options.fmt)
-            if any(o.key == key for o in store.list()):
+            if any(o.key == key for o in store.objects()):
                 raise DumpError(f"{store.location(key)} already exists; refusing to overwrite it")
-            size, sha256, raw = _stream_dump(target, tools, snapshot, store, key, options, on_progress)
+            size, sha256, raw = _stream_dump(
+                target, tools, snapshot, store, key, options, on_progress
+            )
             row_counts = postgres.table_row_counts(conn)
         finished = datetime.now(UTC)
     manifest = Manifest(
@@ -88,7 +92,7 @@ def backup_database(
 
 
 def _scalar(conn: psycopg.Connection, query: str) -> str:
-    row = conn.execute(query).fetchone()  # type: ignore[arg-type]
+    row = conn.execute(query).fetchone()
     return str(row[0]) if row else ""
 
 
@@ -187,4 +191,3 @@ def _check_exit(
         raise DumpError("pg_dump exited 0 but wrote nothing")
     if options.fmt == PLAIN and _PLAIN_FOOTER not in counter.tail:
         raise DumpError("pg_dump output ends without its completion footer (truncated dump)")
-

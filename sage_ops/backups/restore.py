@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -47,7 +48,7 @@ def restore_backup(store: BackupStore, manifest: Manifest, target: PgTarget) -> 
             text = target.scrub(stderr.read().decode(errors="replace")).strip()
             raise VerificationError(
                 f"restoring {manifest.key} into {target.redacted} failed "
-                f"(exit {proc.returncode}): " + (text.splitlines()[-1] if text else "no output")
+                f"(exit {proc.returncode}): " + (" ".join(text.splitlines()[-2:]) or "no output")
             )
 
 
@@ -58,7 +59,5 @@ def _feed(pipe: IO[bytes], stream: Iterator[bytes]) -> None:
     except BrokenPipeError:
         pass  # the tool exited early; its exit code and stderr say why
     finally:
-        try:
+        with contextlib.suppress(BrokenPipeError):
             pipe.close()
-        except BrokenPipeError:
-            pass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -78,7 +79,7 @@ class S3Store(BackupStore):
         except (ClientError, BotoCoreError) as exc:
             raise self._fail("read", key, exc) from None
 
-    def list(self) -> Iterator[StoredObject]:
+    def objects(self) -> Iterator[StoredObject]:
         paginator = self.client.get_paginator("list_objects_v2")
         try:
             for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
@@ -161,9 +162,8 @@ class _MultipartWriter(ObjectWriter):
 
     def abort(self) -> None:
         self.buffer.clear()
-        try:
+        # The upload may already be gone; a bucket lifecycle rule reaps any straggler.
+        with contextlib.suppress(ClientError, BotoCoreError):
             self.store.client.abort_multipart_upload(
                 Bucket=self.store.bucket, Key=self.store._key(self.key), UploadId=self.upload_id
             )
-        except (ClientError, BotoCoreError):
-            pass  # the upload may already be gone; a bucket lifecycle rule reaps stragglers

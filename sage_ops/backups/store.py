@@ -58,7 +58,7 @@ class BackupStore(abc.ABC):
     def iter_chunks(self, key: str) -> Iterator[bytes]: ...
 
     @abc.abstractmethod
-    def list(self) -> Iterator[StoredObject]:
+    def objects(self) -> Iterator[StoredObject]:
         """Every object under the prefix, all pages."""
 
     @abc.abstractmethod
@@ -94,7 +94,7 @@ def open_store(url: str) -> BackupStore:
     if scheme == "file":
         return LocalStore(url)
     if scheme == "s3":
-        from sage_ops.backups.s3_store import S3Store  # noqa: PLC0415 - boto3 only when used
+        from sage_ops.backups.s3_store import S3Store
 
         return S3Store(url)
     raise ConfigError(
@@ -118,7 +118,9 @@ class LocalStore(BackupStore):
         try:
             self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
-            raise StoreError(f"cannot create backup directory {self.root}: {exc.strerror}") from None
+            raise StoreError(
+                f"cannot create backup directory {self.root}: {exc.strerror}"
+            ) from None
 
     def open_writer(self, key: str) -> ObjectWriter:
         self._ensure_root()
@@ -139,7 +141,7 @@ class LocalStore(BackupStore):
         except OSError as exc:
             raise StoreError(f"cannot read {self.location(key)}: {exc.strerror}") from None
 
-    def list(self) -> Iterator[StoredObject]:
+    def objects(self) -> Iterator[StoredObject]:
         if not self.root.is_dir():
             return
         for entry in sorted(os.scandir(self.root), key=lambda e: e.name):

@@ -28,38 +28,45 @@ class VerificationReport:
     restored_row_counts: dict[str, int] = field(default_factory=dict)
 
 
-def stored_sha256(store: BackupStore, manifest: Manifest) -> tuple[str, int]:
-    """SHA-256 and size of the stored object; for plain dumps the gzip stream is tested too."""
+def stored_digest(store: BackupStore, manifest: Manifest) -> tuple[str, int, str | None]:
+    """SHA-256 and size of the stored object, and for plain dumps any gzip stream error."""
     digest = hashlib.sha256()
     size = 0
+    chunks = store.iter_chunks(manifest.key)
 
     def hashed() -> Iterator[bytes]:
         nonlocal size
-        for chunk in store.iter_chunks(manifest.key):
+        for chunk in chunks:
             digest.update(chunk)
             size += len(chunk)
             yield chunk
 
-    stream = hashed()
-    # For plain dumps, decompressing everything is the `gunzip -t` test.
-    for _ in gunzip_chunks(stream) if manifest.format == PLAIN else stream:
-        pass
-    return digest.hexdigest(), size
+    error = None
+    try:
+        # For plain dumps, decompressing everything is the `gunzip -t` test.
+        for _ in gunzip_chunks(hashed()) if manifest.format == PLAIN else hashed():
+            pass
+    except ValueError as exc:
+        error = str(exc)
+        for _ in hashed():  # hash the rest, so a changed object is reported as such
+            pass
+    return digest.hexdigest(), size, error
 
 
 def check_integrity(store: BackupStore, manifest: Manifest) -> None:
-    try:
-        sha, size = stored_sha256(store, manifest)
-    except ValueError as exc:
-        raise VerificationError(f"{manifest.key}: {exc}") from None
+    sha, size, gzip_error = stored_digest(store, manifest)
     if size != manifest.size or sha != manifest.sha256:
         raise VerificationError(
             f"{manifest.key}: stored object (size {size}, sha256 {sha[:12]}) does not match "
             f"its manifest (size {manifest.size}, sha256 {manifest.sha256[:12]})"
         )
+    if gzip_error:
+        raise VerificationError(f"{manifest.key}: {gzip_error}")
 
 
-def check_restore(store: BackupStore, manifest: Manifest, scratch_server: PgTarget) -> dict[str, int]:
+def check_restore(
+    store: BackupStore, manifest: Manifest, scratch_server: PgTarget
+) -> dict[str, int]:
     """Restore into a throwaway database; return its row counts, raising on any mismatch."""
     with postgres.scratch_database(scratch_server) as scratch:
         restore_backup(store, manifest, scratch)
@@ -71,7 +78,9 @@ def check_restore(store: BackupStore, manifest: Manifest, scratch_server: PgTarg
         if manifest.row_counts.get(t) != restored.get(t)
     ]
     if diffs:
-        raise VerificationError(f"{manifest.key}: row counts differ after restore: " + "; ".join(diffs[:10]))
+        raise VerificationError(
+            f"{manifest.key}: row counts differ after restore: " + "; ".join(diffs[:10])
+        )
     return restored
 
 
@@ -92,9 +101,14 @@ def verify_backup(
             if scratch_server is None:
                 raise ConfigError("full verification needs a scratch server")
             report.restored_row_counts = check_restore(store, manifest, scratch_server)
-            report.detail = f"sha256 matches; restored {len(report.restored_row_counts)} tables with equal row counts"
+            tables = len(report.restored_row_counts)
+            report.detail = f"sha256 matches; restored {tables} tables with equal row counts"
         else:
-            report.detail = "sha256 matches; gzip stream intact" if manifest.format == PLAIN else "sha256 matches"
+            report.detail = (
+                "sha256 matches; gzip stream intact"
+                if manifest.format == PLAIN
+                else "sha256 matches"
+            )
         report.passed = True
     except SageOpsError as exc:
         report.detail = str(exc)

@@ -1,0 +1,125 @@
+"""`sage-ops`: what Dagster's own CLI does not do (doctor, demo, backups list/restore)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sage_ops import doctor, embedded, postgres
+from sage_ops.backups.catalog import find_manifest, load_manifests
+from sage_ops.backups.restore import restore_backup
+from sage_ops.errors import ConfigError, SageOpsError
+from sage_ops.postgres import PgTarget
+from sage_ops.settings import Settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except SageOpsError as exc:
+        print(f"sage-ops: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sage-ops", description=__doc__)
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    p = sub.add_parser("doctor", help="show the effective configuration and check each system")
+    p.set_defaults(func=_doctor)
+
+    p = sub.add_parser("demo", help="run nightly_backup on the embedded database, then open the UI")
+    p.add_argument("--no-ui", action="store_true", help="stop after the run")
+    p.add_argument("--port", type=int, default=3000)
+    p.set_defaults(func=_demo)
+
+    p = sub.add_parser("backups", help="list or restore backups in the store")
+    bsub = p.add_subparsers(required=True, metavar="ACTION")
+    b = bsub.add_parser("list", help="backups of the configured database, newest first")
+    b.set_defaults(func=_list)
+    b = bsub.add_parser("restore", help="restore a backup into an empty database")
+    b.add_argument("key", help="backup key, e.g. backup_20261125_030000.sql.gz, or 'latest'")
+    b.add_argument(
+        "--target-env",
+        default="RESTORE_DATABASE_URL",
+        help="name of the env var holding the target database URL (never pass URLs as args)",
+    )
+    b.set_defaults(func=_restore)
+
+    p = sub.add_parser("embedded-stop", help="stop the embedded PostgreSQL server")
+    p.set_defaults(func=lambda _: print("stopped" if embedded.stop() else "not running") or 0)
+    return parser
+
+
+def _doctor(_: argparse.Namespace) -> int:
+    text, code = doctor.report(Settings.from_env())
+    print(text)
+    return code
+
+
+def _demo(args: argparse.Namespace) -> int:
+    """The README's first command: a verified backup of the embedded database, seen in the UI."""
+    repo = Path.cwd()
+    if not (repo / "dagster.yaml").exists() or not (repo / "workspace.yaml").exists():
+        raise ConfigError("run `sage-ops demo` from the repository root")
+    env = dict(os.environ, DAGSTER_HOME=str(repo))
+    target = Settings.from_env().target()
+    print(f"database: {target.redacted}")
+    partition = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%d")
+    run = [_bin("dagster"), "job", "execute", "-w", "workspace.yaml", "-j", "nightly_backup"]
+    run += ["--tags", f'{{"dagster/partition": "{partition}"}}']
+    print(f"running nightly_backup for partition {partition} ...", flush=True)
+    code = subprocess.run(run, env=env, check=False).returncode
+    print("nightly_backup " + ("succeeded" if code == 0 else f"FAILED (exit {code})"))
+    if args.no_ui:
+        return code
+    print(f"opening the Dagster UI on http://127.0.0.1:{args.port} (Ctrl-C stops it)", flush=True)
+    ui = [_bin("dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(args.port)]
+    os.execve(ui[0], ui, env)
+    return 0  # not reached
+
+
+def _bin(name: str) -> str:
+    return str(Path(sys.executable).parent / name)
+
+
+def _list(_: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    store = settings.store()
+    manifests = load_manifests(store, settings.target().redacted)[0]
+    if not manifests:
+        print(f"no backups of this database in {store.url}")
+    for m in manifests:
+        print(f"{m.key}  {m.size / 1e6:10.1f} MB  {m.started_at}  {m.verification.status}")
+    return 0
+
+
+def _restore(args: argparse.Namespace) -> int:
+    url = os.environ.get(args.target_env)
+    if not url:
+        raise ConfigError(
+            f"set {args.target_env} to the URL of the (empty) database to restore into"
+        )
+    target = PgTarget.from_url(url, args.target_env)
+    settings = Settings.from_env()
+    store = settings.store()
+    if args.key == "latest":
+        manifests = load_manifests(store, settings.target().redacted)[0]
+        verified = [m for m in manifests if m.verified]
+        if not verified:
+            raise ConfigError(f"no verified backup of this database in {store.url}")
+        manifest = verified[0]
+    else:
+        manifest = find_manifest(store, args.key)
+    with postgres.connect(target) as conn:
+        if postgres.table_row_counts(conn):
+            raise ConfigError(f"{target.redacted} already has tables; restore into a new database")
+    print(f"restoring {manifest.key} ({manifest.verification.status}) into {target.redacted} ...")
+    restore_backup(store, manifest, target)
+    print("restored")
+    return 0

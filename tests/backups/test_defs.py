@@ -1,0 +1,116 @@
+"""The nightly_backup job as Dagster runs it: assets, blocking check, retention, metadata."""
+
+from datetime import timedelta
+
+from dagster import (
+    AssetKey,
+    DagsterEventType,
+    DagsterInstance,
+    DefaultScheduleStatus,
+    Definitions,
+    EnvVar,
+    serialize_value,
+)
+
+from sage_ops.backups import defs as backups
+from sage_ops.backups.catalog import load_manifests
+from sage_ops.resources import BackupConfig
+
+PARTITION = "2026-11-25"
+
+
+def _run(config: BackupConfig, instance: DagsterInstance):
+    definitions = Definitions.merge(backups.defs, Definitions(resources={"backups": config}))
+    job = definitions.resolve_job_def("nightly_backup")
+    return job.execute_in_process(partition_key=PARTITION, instance=instance, raise_on_error=False)
+
+
+def _config(store, **overrides) -> BackupConfig:
+    values = dict(backup_url=store.url, keep=2, verify_level="full")
+    values.update(overrides)
+    return BackupConfig(**values)
+
+
+def _event_log_text(instance: DagsterInstance, run_id: str) -> str:
+    return "\n".join(serialize_value(entry) for entry in instance.all_logs(run_id))
+
+
+def test_nightly_backup_run_publishes_verifies_and_applies_retention(
+    password_server, store, monkeypatch, publish
+):
+    url = password_server.redacted.replace("***", password_server.password)
+    monkeypatch.setenv("DATABASE_URL", url)
+    config = _config(store, database_url=EnvVar("DATABASE_URL"))
+    database = password_server.redacted
+    older = [publish(store, days_ago=d, database=database) for d in (1, 2)]
+    instance = DagsterInstance.ephemeral()
+
+    result = _run(config, instance)
+
+    assert result.success
+    backup = result.asset_materializations_for_node("db_backup")[0]
+    meta = backup.metadata
+    assert {
+        "location",
+        "size_bytes",
+        "duration_s",
+        "throughput_mb_s",
+        "sha256",
+        "row_counts",
+    } <= set(meta)
+    assert backup.partition == PARTITION
+    checks = result.get_asset_check_evaluations()
+    assert [(c.check_name, c.passed) for c in checks] == [("backup_verified", True)]
+    retention = result.asset_materializations_for_node("backup_retention")[0].metadata
+    manifests, _ = load_manifests(store, database)
+    assert (
+        [m.key for m in manifests] == retention["kept"].value == [meta["key"].value, older[0].key]
+    )
+    assert retention["deleted"].value == [older[1].key]
+    assert password_server.password not in _event_log_text(instance, result.run_id)
+
+
+def test_failed_verification_blocks_retention(source_db, store, publish, monkeypatch):
+    database = source_db.redacted
+    older = [publish(store, days_ago=d, database=database) for d in (1, 2, 3)]
+    config = _config(
+        store,
+        database_url=source_db.redacted,
+        scratch_database_url="postgresql://postgres@127.0.0.1:1/postgres",  # nothing listens
+        keep=1,
+    )
+    result = _run(config, DagsterInstance.ephemeral())
+
+    assert not result.success
+    [check] = result.get_asset_check_evaluations()
+    assert not check.passed and "cannot connect" in check.description
+    assert result.asset_materializations_for_node("backup_retention") == []
+    present = {o.key for o in store.objects()}
+    assert all(m.key in present for m in older)
+
+
+def test_failure_names_the_cause(store):
+    config = _config(store, database_url="postgresql://app:hunter2@127.0.0.1:1/sage")
+    instance = DagsterInstance.ephemeral()
+    result = _run(config, instance)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type == DagsterEventType.STEP_FAILURE)
+    message = failure.step_failure_data.error.message
+    assert "DatabaseError: cannot connect to postgresql://app:***@127.0.0.1:1/sage" in message
+    assert "hunter2" not in _event_log_text(instance, result.run_id)
+    assert list(store.objects()) == []
+
+
+def test_definitions_schedule_partitions_and_freshness():
+    from sage_ops.definitions import defs
+
+    schedule = defs.get_schedule_def("nightly_backup_schedule")
+    assert schedule.cron_schedule == "0 3 * * *"
+    assert schedule.execution_timezone in (None, "UTC")
+    assert schedule.default_status == DefaultScheduleStatus.RUNNING
+    job = defs.resolve_job_def("nightly_backup")
+    assert job.partitions_def == backups.daily
+    assert job.tags["sage_ops/database-writer"] == "primary"
+    spec = backups.db_backup.specs_by_key[AssetKey("db_backup")]
+    assert spec.freshness_policy is not None
+    assert spec.freshness_policy.fail_window.to_timedelta() == timedelta(hours=26)

@@ -1,0 +1,80 @@
+import pytest
+
+from sage_ops.backups.manifest import manifest_key
+from sage_ops.backups.retention import apply_retention
+from sage_ops.errors import ConfigError, RetentionError
+from tests.backups.conftest import DATABASE
+
+
+def _keys(store) -> set[str]:
+    return {o.key for o in store.objects()}
+
+
+def test_keeps_the_newest_n_verified_and_deletes_older(store, publish):
+    backups = [publish(store, days_ago=d) for d in range(5)]  # newest first
+    result = apply_retention(store, keep=3, database=DATABASE)
+    assert result.kept == [b.key for b in backups[:3]]
+    assert result.deleted == [b.key for b in backups[3:]]
+    assert _keys(store) == {k for b in backups[:3] for k in (b.key, manifest_key(b.key))}
+
+
+def test_orders_by_manifest_time_not_by_name(store, publish):
+    # Names sort the other way round from the times the manifests record.
+    old = publish(store, days_ago=5, key="backup_20991231_000000.sql.gz")
+    new = publish(store, days_ago=0, key="backup_20000101_000000.sql.gz")
+    result = apply_retention(store, keep=1, database=DATABASE)
+    assert result.kept == [new.key] and result.deleted == [old.key]
+
+
+def test_unverified_backups_are_not_counted_nor_deleted_when_newer(store, publish):
+    failed_newest = publish(store, days_ago=0, verified=False)
+    verified = [publish(store, days_ago=d) for d in (1, 2, 3)]
+    result = apply_retention(store, keep=2, database=DATABASE)
+    assert result.kept == [verified[0].key, verified[1].key]
+    assert result.deleted == [verified[2].key]
+    assert result.unverified == [failed_newest.key]
+    assert failed_newest.key in _keys(store)
+
+
+def test_corrupted_older_backup_is_not_counted_as_verified(store, publish):
+    backups = [publish(store, days_ago=d) for d in range(4)]
+    corrupt = backups[1]
+    (store.root / corrupt.key).write_bytes(b"\x1f\x8b bit rot")
+    result = apply_retention(store, keep=2, database=DATABASE)
+    # The corrupt one does not fill a slot: the two newest *valid* backups are kept.
+    assert result.corrupt == [corrupt.key]
+    assert result.kept == [backups[0].key, backups[2].key]
+    assert result.deleted == [backups[3].key]
+
+
+def test_never_deletes_without_a_verified_backup(store, publish):
+    backups = [publish(store, days_ago=d, verified=False) for d in range(3)]
+    before = _keys(store)
+    with pytest.raises(RetentionError, match="no verified backup"):
+        apply_retention(store, keep=1, database=DATABASE)
+    assert _keys(store) == before and len(backups) == 3
+
+
+def test_never_touches_what_it_did_not_create(store, publish):
+    for name in ("notes.txt", "backup_20200101_000000.sql.gz"):  # the latter: a seed-era backup
+        store.put_bytes(name, b"not ours")
+    other_db = publish(store, days_ago=9, database="postgresql://app:***@other/db")
+    [publish(store, days_ago=d) for d in range(3)]
+    result = apply_retention(store, keep=1, database=DATABASE)
+    assert len(result.deleted) == 2
+    assert {"notes.txt", "backup_20200101_000000.sql.gz", other_db.key} <= _keys(store)
+
+
+def test_a_failed_delete_fails_retention(store, publish):
+    keep = publish(store, days_ago=0)
+    doomed = publish(store, days_ago=1)
+    (store.root / doomed.key).unlink()
+    (store.root / doomed.key).mkdir()  # unlink() of a directory fails, as a denied delete would
+    with pytest.raises(RetentionError, match=f"could not delete.*{doomed.key}"):
+        apply_retention(store, keep=1, database=DATABASE)
+    assert keep.key in _keys(store)
+
+
+def test_keep_must_be_positive(store):
+    with pytest.raises(ConfigError, match="at least 1"):
+        apply_retention(store, keep=0, database=DATABASE)
