@@ -71,7 +71,7 @@ def _demo(args: argparse.Namespace) -> int:
     target = Settings.from_env().target()
     print(f"database: {target.redacted}")
     partition = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%d")
-    run = [_bin("dagster"), "job", "execute", "-w", "workspace.yaml", "-j", "nightly_backup"]
+    run = [_bin("dagster"), "job", "execute", "-m", "sage_ops.definitions", "-j", "nightly_backup"]
     run += ["--tags", f'{{"dagster/partition": "{partition}"}}']
     print(f"running nightly_backup for partition {partition} ...", flush=True)
     code = subprocess.run(run, env=env, check=False).returncode

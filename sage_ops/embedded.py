@@ -7,13 +7,14 @@ is stopped with `sage-ops embedded-stop`.
 
 from __future__ import annotations
 
-import subprocess
+import os
+import signal
+import time
 import warnings
 from importlib import resources
 from pathlib import Path
 
 from sage_ops import postgres
-from sage_ops.pgtools import embedded_bin_dir
 from sage_ops.postgres import PgTarget
 from sage_ops.settings import state_dir
 
@@ -31,8 +32,8 @@ def embedded_target() -> PgTarget:
         import pgserver
 
     data_dir().mkdir(parents=True, exist_ok=True)
-    pgserver.get_server(data_dir(), cleanup_mode=None)
-    server = PgTarget(host=str(data_dir()), port=5432, user="postgres", dbname="postgres")
+    # The socket may live outside the data dir when that path is too long for a socket.
+    server = PgTarget.from_url(pgserver.get_server(data_dir(), cleanup_mode=None).get_uri())
     with postgres.connect(server) as conn:
         exists = conn.execute(
             "SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)
@@ -47,11 +48,15 @@ def embedded_target() -> PgTarget:
     return target
 
 
-def stop() -> bool:
-    """Stop the embedded server if it runs; True if one was stopped."""
-    bin_dir = embedded_bin_dir()
-    if bin_dir is None or not (data_dir() / "postmaster.pid").exists():
+def stop(timeout_s: float = 30.0) -> bool:
+    """Stop the embedded server if it runs (fast shutdown); True if one was stopped."""
+    pid_file = data_dir() / "postmaster.pid"
+    try:
+        pid = int(pid_file.read_text().split()[0])
+        os.kill(pid, signal.SIGINT)  # postgres' "fast" shutdown; works whoever owns the server
+    except (FileNotFoundError, ProcessLookupError, ValueError, IndexError):
         return False
-    pg_ctl = str(bin_dir / "pg_ctl")
-    subprocess.run([pg_ctl, "-D", str(data_dir()), "-m", "fast", "stop"], check=True)
+    deadline = time.monotonic() + timeout_s
+    while pid_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
     return True
