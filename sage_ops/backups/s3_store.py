@@ -54,8 +54,9 @@ class S3Store(BackupStore):
 
     def open_writer(self, key: str) -> ObjectWriter:
         try:
+            # Declare the checksum boto3 computes for each part, so completion can list them.
             upload = self.client.create_multipart_upload(
-                Bucket=self.bucket, Key=self._key(key), **self.encryption
+                Bucket=self.bucket, Key=self._key(key), ChecksumAlgorithm="CRC32", **self.encryption
             )
         except (ClientError, BotoCoreError) as exc:
             raise self._fail("start upload of", key, exc) from None
@@ -100,7 +101,10 @@ class S3Store(BackupStore):
                 )
             except (ClientError, BotoCoreError) as exc:
                 raise self._fail("delete from", None, exc) from None
-            errors += [f"{e['Key']} ({e.get('Code')})" for e in result.get("Errors", [])]
+            errors += [
+                f"{e['Key'][len(self.prefix) :]} ({e.get('Code')}: {e.get('Message', '')})"
+                for e in result.get("Errors", [])
+            ]
         if errors:
             raise StoreError(f"could not delete from {self.url}: {', '.join(errors)}")
 
@@ -143,7 +147,10 @@ class _MultipartWriter(ObjectWriter):
             )
         except (ClientError, BotoCoreError) as exc:
             raise self.store._fail(f"upload part {number} of", self.key, exc) from None
-        self.parts.append({"PartNumber": number, "ETag": result["ETag"]})
+        part = {"PartNumber": number, "ETag": result["ETag"]}
+        if result.get("ChecksumCRC32"):
+            part["ChecksumCRC32"] = result["ChecksumCRC32"]
+        self.parts.append(part)
         self.buffer.clear()
 
     def commit(self) -> None:
@@ -157,7 +164,6 @@ class _MultipartWriter(ObjectWriter):
                 MultipartUpload={"Parts": self.parts},
             )
         except (ClientError, BotoCoreError) as exc:
-            self.abort()
             raise self.store._fail("complete upload of", self.key, exc) from None
 
     def abort(self) -> None:

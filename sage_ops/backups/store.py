@@ -83,10 +83,10 @@ class BackupStore(abc.ABC):
         writer = self.open_writer(key)
         try:
             yield writer
+            writer.commit()
         except BaseException:
-            writer.abort()
+            writer.abort()  # idempotent: also cleans up after a failed commit
             raise
-        writer.commit()
 
 
 def open_store(url: str) -> BackupStore:
