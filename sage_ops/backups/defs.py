@@ -55,7 +55,7 @@ def db_backup(context: AssetExecutionContext, backups: BackupConfig) -> Material
         target = settings.target()
         store = settings.store()
         options = DumpOptions(fmt=settings.backup_format, level=settings.compression_level)
-        manifest = backup_database(target, store, options, context.run_id, progress)
+        manifest = backup_database(target, store, options, context.run.run_id, progress)
     context.log.info(manifest.tool_choice)
     return MaterializeResult(
         metadata={

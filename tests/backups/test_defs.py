@@ -104,7 +104,7 @@ def test_failure_names_the_cause(store):
 def test_definitions_schedule_partitions_and_freshness():
     from sage_ops.definitions import defs
 
-    schedule = defs.get_schedule_def("nightly_backup_schedule")
+    schedule = defs.resolve_schedule_def("nightly_backup_schedule")
     assert schedule.cron_schedule == "0 3 * * *"
     assert schedule.execution_timezone in (None, "UTC")
     assert schedule.default_status == DefaultScheduleStatus.RUNNING
