@@ -31,6 +31,9 @@ DATABASE_POOL = "sage_ops_database"
 DATABASE_WRITER_TAG = {"sage_ops/database-writer": "primary"}
 
 daily = DailyPartitionsDefinition(start_date="2026-01-01", timezone="UTC")
+# db_backup goes late when no backup ran for 26 h; backup_retention, which materializes only
+# after the blocking verification passed, when no *verified* backup was made for 26 h.
+late_after_26h = FreshnessPolicy.time_window(fail_window=timedelta(hours=26))
 
 
 @asset(
@@ -38,7 +41,7 @@ daily = DailyPartitionsDefinition(start_date="2026-01-01", timezone="UTC")
     group_name="backups",
     kinds={"postgres"},
     pool=DATABASE_POOL,
-    freshness_policy=FreshnessPolicy.time_window(fail_window=timedelta(hours=26)),
+    freshness_policy=late_after_26h,
     description="pg_dump of DATABASE_URL, streamed through gzip and SHA-256 into the backup "
     "store as backup_YYYYMMDD_HHMMSS.sql.gz with a JSON manifest. Late after 26 h.",
 )
@@ -109,8 +112,10 @@ def backup_verified(context: AssetCheckExecutionContext, backups: BackupConfig) 
     group_name="backups",
     kinds={"postgres"},
     pool=DATABASE_POOL,
+    freshness_policy=late_after_26h,
     description="Keeps the newest SAGE_OPS_BACKUP_KEEP verified backups (by manifest time) and "
-    "deletes older ones that sage_ops published. Runs only after a verified new backup.",
+    "deletes older ones that sage_ops published. Runs only after a verified new backup, so it "
+    "goes late when the newest verified backup is older than 26 h.",
 )
 def backup_retention(context: AssetExecutionContext, backups: BackupConfig) -> MaterializeResult:
     settings = backups.settings()
