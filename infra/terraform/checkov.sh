@@ -6,11 +6,14 @@ set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 venv="${CHECKOV_VENV:-$repo_root/.state/tools/checkov-venv}"
-checkov_spec="${CHECKOV_SPEC:-checkov>=3.2,<4}"
+# Pinned: new checkov releases add checks, and a gate should change only when this line does.
+checkov_spec="${CHECKOV_SPEC:-checkov==3.3.30}"
 python="${PYTHON:-python3}"
 
-# The marker is written last, so an interrupted install is redone instead of trusted.
-if [[ ! -f "$venv/.checkov-installed" ]]; then
+# The marker (the installed spec) is written last: an interrupted install or a changed pin is
+# redone instead of trusted.
+marker="$venv/.checkov-installed"
+if [[ "$(cat "$marker" 2>/dev/null)" != "$checkov_spec" ]]; then
     echo "checkov.sh: installing $checkov_spec into $venv" >&2
     rm -rf "$venv"
     mkdir -p "$(dirname "$venv")"
@@ -22,11 +25,11 @@ if [[ ! -f "$venv/.checkov-installed" ]]; then
         echo "checkov.sh: pip install failed, full log in $log" >&2
         exit 2
     fi
-    touch "$venv/.checkov-installed"
+    printf '%s' "$checkov_spec" >"$marker"
 fi
 
 # --skip-download: no calls to Prisma Cloud (offline CI, nothing to upload).
-# checkov exits 1 on any failed check; soft-fail is never set, so set -e propagates it.
+# exec: checkov's own exit status (1 on any failed check, no soft-fail) is the script's.
 exec "$venv/bin/checkov" \
     --directory "$repo_root/infra/terraform" \
     --framework terraform \

@@ -1,0 +1,43 @@
+# terraform init -reconfigure -backend-config=environments/production.s3.tfbackend
+# terraform apply -var-file=environments/production.tfvars
+environment        = "production"
+region             = "us-west-2"
+availability_zones = ["us-west-2a", "us-west-2b"]
+vpc_cidr           = "10.40.0.0/16"
+
+# Required in production: HTTPS listener + HTTP->HTTPS redirect.
+certificate_arn = "arn:aws:acm:us-west-2:111122223333:certificate/REPLACE-ME"
+
+single_nat_gateway  = false
+deletion_protection = true
+
+# Set after the first push (README step 4); afterwards sage_ops decides what runs.
+# backend_image  = "111122223333.dkr.ecr.us-west-2.amazonaws.com/sage-backend@sha256:..."
+# sage_ops_image = "111122223333.dkr.ecr.us-west-2.amazonaws.com/sage-ops@sha256:..."
+
+backend_desired_count              = 3
+backend_cpu                        = 1024
+backend_memory                     = 2048
+backend_deployment_minimum_percent = 100
+backend_deployment_maximum_percent = 200
+backend_db_connection_limit        = 10
+
+db_instance_class        = "db.r6g.large"
+db_allocated_storage     = 100
+db_max_allocated_storage = 500
+db_multi_az              = true
+db_backup_retention_days = 14
+db_max_connections       = 300
+
+redis_node_type = "cache.r7g.large"
+redis_num_nodes = 2
+
+alerts_topic_name         = "sage-alerts"
+alert_email_subscriptions = []
+
+# This stack owns the shared ECR repositories and runs the one sage_ops that promotes
+# staging -> production.
+create_ecr_repositories      = true
+sage_ops_enabled             = true
+sage_ops_deploy_environments = ["staging", "production"]
+dagster_ui_allowed_cidrs     = [] # e.g. ["10.8.0.0/16"] for the VPN

@@ -1,0 +1,215 @@
+locals {
+  name       = "sage-${var.environment}"
+  account_id = data.aws_caller_identity.current.account_id
+
+  # One set of repositories per account, shared by every environment: staging and production
+  # run the same digests.
+  ecr_repositories = { backend = "sage-backend", sage_ops = "sage-ops" }
+  ecr = var.create_ecr_repositories ? {
+    for k, m in module.ecr : k => { arn = m.arn, url = m.repository_url }
+    } : {
+    for k, d in data.aws_ecr_repository.shared : k => { arn = d.arn, url = d.repository_url }
+  }
+
+  # The naming convention every module follows, so that sage_ops in one stack can be granted
+  # another environment's service before (or without) reading that stack's state.
+  deploy_targets = {
+    for env in var.sage_ops_deploy_environments : env => {
+      cluster        = "sage-${env}"
+      service        = "sage-${env}-backend"
+      family         = "sage-${env}-backend"
+      task_role      = "sage-${env}-backend-task"
+      execution_role = "sage-${env}-backend-execution"
+      log_groups     = ["/ecs/sage-${env}/backend", "/aws/rds/instance/sage-${env}-postgres/postgresql"]
+    }
+  }
+}
+
+module "kms" {
+  source = "./modules/kms"
+  name   = local.name
+}
+
+module "log_bucket" {
+  source          = "./modules/log_bucket"
+  name            = "${local.name}-logs-${local.account_id}"
+  expiration_days = var.access_log_retention_days
+}
+
+module "network" {
+  source                   = "./modules/network"
+  name                     = local.name
+  cidr                     = var.vpc_cidr
+  availability_zones       = var.availability_zones
+  single_nat_gateway       = var.single_nat_gateway
+  flow_log_destination_arn = module.log_bucket.flow_log_arn
+}
+
+module "security_groups" {
+  source                   = "./modules/security_groups"
+  name                     = local.name
+  vpc_id                   = module.network.vpc_id
+  alb_ingress_cidrs        = var.alb_ingress_cidrs
+  backend_port             = var.backend_container_port
+  sage_ops_enabled         = var.sage_ops_enabled
+  dagster_ui_allowed_cidrs = var.dagster_ui_allowed_cidrs
+}
+
+module "alb" {
+  source              = "./modules/alb"
+  name                = local.name
+  vpc_id              = module.network.vpc_id
+  public_subnet_ids   = module.network.public_subnet_ids
+  security_group_id   = module.security_groups.alb_id
+  certificate_arn     = var.certificate_arn
+  target_port         = var.backend_container_port
+  health_check_path   = "/health"
+  deletion_protection = var.deletion_protection
+  access_log_bucket   = module.log_bucket.id
+  access_log_prefix   = module.log_bucket.alb_prefix
+  kms_key_arn         = module.kms.key_arn
+  log_retention_days  = var.log_retention_days
+}
+
+module "ecr" {
+  source      = "./modules/ecr"
+  for_each    = var.create_ecr_repositories ? local.ecr_repositories : {}
+  name        = each.value
+  kms_key_arn = module.kms.key_arn
+  keep_images = var.ecr_keep_images
+}
+
+data "aws_ecr_repository" "shared" {
+  for_each = var.create_ecr_repositories ? {} : local.ecr_repositories
+  name     = each.value
+}
+
+module "ecs_cluster" {
+  source             = "./modules/ecs_cluster"
+  name               = local.name
+  kms_key_arn        = module.kms.key_arn
+  log_retention_days = var.log_retention_days
+}
+
+module "rds" {
+  source                = "./modules/rds"
+  name                  = local.name
+  partition             = data.aws_partition.current.partition
+  subnet_ids            = module.network.private_subnet_ids
+  security_group_id     = module.security_groups.rds_id
+  instance_class        = var.db_instance_class
+  allocated_storage     = var.db_allocated_storage
+  max_allocated_storage = var.db_max_allocated_storage
+  multi_az              = var.db_multi_az
+  backup_retention_days = var.db_backup_retention_days
+  deletion_protection   = var.deletion_protection
+  max_connections       = var.db_max_connections
+  connection_limit      = var.backend_db_connection_limit
+  kms_key_arn           = module.kms.key_arn
+  log_retention_days    = var.log_retention_days
+}
+
+module "redis" {
+  source             = "./modules/redis"
+  name               = local.name
+  subnet_ids         = module.network.private_subnet_ids
+  security_group_id  = module.security_groups.redis_id
+  node_type          = var.redis_node_type
+  num_nodes          = var.redis_num_nodes
+  kms_key_arn        = module.kms.key_arn
+  log_retention_days = var.log_retention_days
+}
+
+module "ecs_backend" {
+  source                     = "./modules/ecs_backend"
+  name                       = local.name
+  cluster_arn                = module.ecs_cluster.arn
+  image                      = var.backend_image
+  ecr_repository_arn         = local.ecr["backend"].arn
+  cpu                        = var.backend_cpu
+  memory                     = var.backend_memory
+  container_port             = var.backend_container_port
+  desired_count              = var.backend_desired_count
+  deployment_minimum_percent = var.backend_deployment_minimum_percent
+  deployment_maximum_percent = var.backend_deployment_maximum_percent
+  subnet_ids                 = module.network.private_subnet_ids
+  security_group_id          = module.security_groups.backend_id
+  target_group_arn           = module.alb.target_group_arn
+  environment                = var.backend_environment
+  secrets = {
+    DATABASE_URL = module.rds.database_url_secret_arn
+    REDIS_URL    = module.redis.redis_url_secret_arn
+  }
+  kms_key_arn        = module.kms.key_arn
+  log_retention_days = var.log_retention_days
+
+  # The target group must be attached to a listener before a service can register into it.
+  depends_on = [module.alb]
+}
+
+module "alarms" {
+  source                   = "./modules/alarms"
+  name                     = local.name
+  topic_name               = var.alerts_topic_name
+  email_subscriptions      = var.alert_email_subscriptions
+  kms_key_arn              = module.kms.key_arn
+  ecs_cluster_name         = module.ecs_cluster.name
+  ecs_service_name         = module.ecs_backend.service_name
+  db_instance_identifier   = module.rds.identifier
+  alb_arn_suffix           = module.alb.arn_suffix
+  db_max_connections       = module.rds.max_connections
+  connection_alarm_percent = var.db_connection_alarm_percent
+}
+
+module "backups_bucket" {
+  source                 = "./modules/backups_bucket"
+  count                  = var.sage_ops_enabled ? 1 : 0
+  name                   = "${local.name}-backups-${local.account_id}"
+  kms_key_arn            = module.kms.key_arn
+  access_log_bucket      = module.log_bucket.id
+  access_log_prefix      = module.log_bucket.s3_access_log_prefix
+  backup_expiration_days = var.backup_expiration_days
+}
+
+module "sage_ops" {
+  source = "./modules/sage_ops"
+  count  = var.sage_ops_enabled ? 1 : 0
+
+  name                    = local.name
+  image                   = var.sage_ops_image
+  ecr_repository_arn      = local.ecr["sage_ops"].arn
+  backend_repository_arn  = local.ecr["backend"].arn
+  backend_repository_url  = local.ecr["backend"].url
+  cluster_arn             = module.ecs_cluster.arn
+  cluster_name            = module.ecs_cluster.name
+  vpc_id                  = module.network.vpc_id
+  subnet_ids              = module.network.private_subnet_ids
+  security_group_id       = module.security_groups.sage_ops_id
+  deploy_targets          = local.deploy_targets
+  db_address              = module.rds.address
+  db_port                 = module.rds.port
+  app_db_name             = module.rds.database_name
+  master_secret_arn       = module.rds.master_secret_arn
+  database_url_secret_arn = module.rds.ops_database_url_secret_arn
+  bucket_id               = module.backups_bucket[0].id
+  bucket_arn              = module.backups_bucket[0].arn
+  backup_prefix           = module.backups_bucket[0].backup_prefix
+  compute_log_prefix      = module.backups_bucket[0].compute_log_prefix
+  alerts_topic_arn        = module.alarms.topic_arn
+  kms_key_arn             = module.kms.key_arn
+  log_retention_days      = var.log_retention_days
+  extra_environment       = var.sage_ops_environment
+}
+
+# The deploy grants above are built from names; fail the plan if a module stops following them.
+check "deploy_target_naming" {
+  assert {
+    condition = !contains(var.sage_ops_deploy_environments, var.environment) || (
+      local.deploy_targets[var.environment].cluster == module.ecs_cluster.name &&
+      local.deploy_targets[var.environment].service == module.ecs_backend.service_name &&
+      local.deploy_targets[var.environment].family == module.ecs_backend.task_definition_family &&
+      contains(local.deploy_targets[var.environment].log_groups, module.ecs_backend.log_group_name)
+    )
+    error_message = "Backend resource names no longer follow the sage-<env> convention that sage_ops's IAM grants rely on."
+  }
+}

@@ -1,0 +1,4 @@
+variable "name" {
+  description = "Name prefix (sage-<environment>)."
+  type        = string
+}

@@ -1,0 +1,294 @@
+# sage_ops on ECS: the Dagster webserver, daemon and code-location gRPC server as three services;
+# each run is its own ECS task (EcsRunLauncher) with the run role, which holds every permission the
+# pipelines need and nothing else. Dagster storage is a separate "dagster" database and role on the
+# stack's RDS instance, created once by the db-init task (README).
+
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+data "aws_region" "current" {}
+
+locals {
+  account_id = data.aws_caller_identity.current.account_id
+  partition  = data.aws_partition.current.partition
+  region     = data.aws_region.current.name
+  arn_ecs    = "arn:${local.partition}:ecs:${local.region}:${local.account_id}"
+  arn_logs   = "arn:${local.partition}:logs:${local.region}:${local.account_id}"
+  arn_iam    = "arn:${local.partition}:iam::${local.account_id}"
+
+  namespace          = "${var.name}.internal"
+  grpc_host          = "code.${local.namespace}"
+  run_family_prefix  = "${var.name}-run"
+  compute_log_prefix = trimsuffix(var.compute_log_prefix, "/")
+
+  # Read-only root filesystem everywhere; these are the only writable paths (ephemeral storage).
+  scratch_volumes = {
+    tmp     = "/tmp"
+    state   = var.state_dir
+    storage = "${var.dagster_home}/storage"
+  }
+
+  environment = merge(
+    {
+      AWS_REGION                          = local.region
+      DAGSTER_HOME                        = var.dagster_home
+      DAGSTER_CURRENT_IMAGE               = coalesce(var.image, "unset")
+      DAGSTER_PG_HOST                     = var.db_address
+      DAGSTER_PG_PORT                     = tostring(var.db_port)
+      DAGSTER_PG_DB                       = var.dagster_db_name
+      DAGSTER_PG_USER                     = var.dagster_db_user
+      DAGSTER_COMPUTE_LOGS_BUCKET         = var.bucket_id
+      DAGSTER_COMPUTE_LOGS_PREFIX         = local.compute_log_prefix
+      SAGE_OPS_RUN_TASK_ROLE_ARN          = aws_iam_role.run.arn
+      SAGE_OPS_RUN_EXECUTION_ROLE_ARN     = aws_iam_role.execution.arn
+      SAGE_OPS_RUN_TASK_DEFINITION_PREFIX = local.run_family_prefix
+      SAGE_OPS_STATE_DIR                  = var.state_dir
+      SAGE_OPS_BACKUP_URL                 = "s3://${var.bucket_id}/${var.backup_prefix}"
+      SAGE_OPS_REGISTRY                   = var.backend_repository_url
+      SAGE_OPS_SNS_TOPIC_ARN              = var.alerts_topic_arn
+      SAGE_OPS_ALARM_PREFIX               = "${var.name}-"
+    },
+    { for env, t in var.deploy_targets : "SAGE_OPS_${upper(env)}_TARGET" => "ecs://${t.cluster}/${t.service}" },
+    var.extra_environment,
+  )
+
+  secrets = merge(
+    {
+      DAGSTER_PG_PASSWORD = "${aws_secretsmanager_secret.dagster_db.arn}:password::"
+      DATABASE_URL        = var.database_url_secret_arn
+    },
+    var.extra_secrets,
+  )
+
+  log_options = {
+    awslogs-group  = aws_cloudwatch_log_group.this.name
+    awslogs-region = local.region
+  }
+
+  # Same container shape for the three services: runs copy the daemon's task definition, so
+  # whatever a run needs (env, secrets, volumes) must be there.
+  base_container = {
+    image                  = var.image
+    essential              = true
+    readonlyRootFilesystem = true
+    environment            = [for k, v in local.environment : { name = k, value = v }]
+    secrets                = [for k, v in local.secrets : { name = k, valueFrom = v }]
+    mountPoints            = [for vol, path in local.scratch_volumes : { sourceVolume = vol, containerPath = path, readOnly = false }]
+  }
+
+  services = {
+    webserver = {
+      cpu     = var.webserver_cpu
+      memory  = var.webserver_memory
+      role    = aws_iam_role.dagster.arn
+      command = ["dagster-webserver", "-h", "0.0.0.0", "-p", tostring(var.webserver_port), "--grpc-host", local.grpc_host, "--grpc-port", tostring(var.grpc_port)]
+      port    = var.webserver_port
+      health  = null
+    }
+    daemon = {
+      cpu     = var.daemon_cpu
+      memory  = var.daemon_memory
+      role    = aws_iam_role.dagster.arn
+      command = ["dagster-daemon", "run", "--grpc-host", local.grpc_host, "--grpc-port", tostring(var.grpc_port)]
+      port    = null
+      health  = ["CMD", "dagster-daemon", "liveness-check"]
+    }
+    code = {
+      cpu     = var.code_cpu
+      memory  = var.code_memory
+      role    = aws_iam_role.code.arn
+      command = ["dagster", "code-server", "start", "-h", "0.0.0.0", "-p", tostring(var.grpc_port), "-m", var.definitions_module, "--location-name", "sage_ops"]
+      port    = var.grpc_port
+      health  = ["CMD", "dagster", "api", "grpc-health-check", "-p", tostring(var.grpc_port)]
+    }
+  }
+}
+
+resource "aws_cloudwatch_log_group" "this" {
+  name              = "/ecs/${var.name}/sage-ops"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
+}
+
+# --- Dagster storage credentials ---------------------------------------------------------------
+
+resource "random_password" "dagster_db" {
+  length           = 40
+  special          = true
+  override_special = "-_~"
+}
+
+resource "aws_secretsmanager_secret" "dagster_db" {
+  #checkov:skip=CKV2_AWS_57:Terraform-generated password; rotate by replacing random_password.dagster_db and re-running db-init (README).
+  name                    = "${var.name}/sage-ops/dagster-postgres"
+  description             = "${var.name} Dagster storage credentials (JSON: username, password, host, port, dbname)"
+  kms_key_id              = var.kms_key_arn
+  recovery_window_in_days = 7
+}
+
+resource "aws_secretsmanager_secret_version" "dagster_db" {
+  secret_id = aws_secretsmanager_secret.dagster_db.id
+  secret_string = jsonencode({
+    username = var.dagster_db_user
+    password = random_password.dagster_db.result
+    host     = var.db_address
+    port     = var.db_port
+    dbname   = var.dagster_db_name
+  })
+}
+
+# --- service discovery: webserver and daemon find the code server by name ----------------------
+
+resource "aws_service_discovery_private_dns_namespace" "this" {
+  name        = local.namespace
+  description = "${var.name} sage_ops internal names"
+  vpc         = var.vpc_id
+}
+
+resource "aws_service_discovery_service" "this" {
+  for_each = toset(["code", "webserver"])
+  name     = each.key
+
+  dns_config {
+    namespace_id   = aws_service_discovery_private_dns_namespace.this.id
+    routing_policy = "MULTIVALUE"
+    dns_records {
+      type = "A"
+      ttl  = 10
+    }
+  }
+
+  health_check_custom_config {
+    failure_threshold = 1
+  }
+}
+
+# --- task definitions and services --------------------------------------------------------------
+
+resource "aws_ecs_task_definition" "service" {
+  for_each = local.services
+
+  family                   = "${var.name}-sage-ops-${each.key}"
+  requires_compatibilities = ["FARGATE"]
+  network_mode             = "awsvpc"
+  cpu                      = each.value.cpu
+  memory                   = each.value.memory
+  execution_role_arn       = aws_iam_role.execution.arn
+  task_role_arn            = each.value.role
+
+  runtime_platform {
+    operating_system_family = "LINUX"
+    cpu_architecture        = "X86_64"
+  }
+
+  dynamic "volume" {
+    for_each = local.scratch_volumes
+    content {
+      name = volume.key
+    }
+  }
+
+  container_definitions = jsonencode([
+    merge(
+      local.base_container,
+      {
+        name         = each.key
+        command      = each.value.command
+        portMappings = each.value.port == null ? [] : [{ containerPort = each.value.port, protocol = "tcp" }]
+        logConfiguration = {
+          logDriver = "awslogs"
+          options   = merge(local.log_options, { awslogs-stream-prefix = each.key })
+        }
+      },
+      {
+        for k, v in {
+          healthCheck = each.value.health == null ? null : {
+            command = each.value.health, interval = 30, timeout = 10, retries = 3, startPeriod = 60
+          }
+        } : k => v if v != null
+      },
+    )
+  ])
+
+  lifecycle {
+    precondition {
+      condition     = var.image != null
+      error_message = "sage_ops_image is null: push the sage_ops image to ECR and set sage_ops_image = \"<repo>@sha256:<digest>\" (see infra/terraform/README.md)."
+    }
+  }
+}
+
+resource "aws_ecs_service" "this" {
+  for_each = local.services
+
+  name             = "${var.name}-sage-ops-${each.key}"
+  cluster          = var.cluster_arn
+  task_definition  = aws_ecs_task_definition.service[each.key].arn
+  desired_count    = 1
+  launch_type      = "FARGATE"
+  platform_version = "LATEST"
+  # Exactly one daemon may run at a time (two would double-fire schedules and sensors), so every
+  # service stops the old task before starting the new one.
+  deployment_minimum_healthy_percent = 0
+  deployment_maximum_percent         = 100
+  enable_ecs_managed_tags            = true
+  propagate_tags                     = "SERVICE"
+  enable_execute_command             = false
+
+  deployment_circuit_breaker {
+    enable   = true
+    rollback = true
+  }
+
+  network_configuration {
+    subnets          = var.subnet_ids
+    security_groups  = [var.security_group_id]
+    assign_public_ip = false
+  }
+
+  dynamic "service_registries" {
+    for_each = contains(keys(aws_service_discovery_service.this), each.key) ? [each.key] : []
+    content {
+      registry_arn = aws_service_discovery_service.this[service_registries.value].arn
+    }
+  }
+}
+
+# One-off: creates the dagster role and database on the shared instance. The password reaches
+# psql on stdin and leaves it only as a SCRAM verifier (never in argv or the DDL log).
+resource "aws_ecs_task_definition" "db_init" {
+  family                   = "${var.name}-sage-ops-db-init"
+  requires_compatibilities = ["FARGATE"]
+  network_mode             = "awsvpc"
+  cpu                      = 256
+  memory                   = 512
+  # No task role: psql calls no AWS API.
+  execution_role_arn = aws_iam_role.execution.arn
+
+  container_definitions = jsonencode([
+    {
+      name                   = "db-init"
+      image                  = var.db_init_image
+      essential              = true
+      readonlyRootFilesystem = true
+      user                   = "postgres"
+      command                = ["sh", "-c", file("${path.module}/db_init.sh")]
+      environment = [
+        { name = "PGHOST", value = var.db_address },
+        { name = "PGPORT", value = tostring(var.db_port) },
+        { name = "PGDATABASE", value = var.app_db_name },
+        { name = "PGSSLMODE", value = "require" },
+        { name = "DAGSTER_PG_USER", value = var.dagster_db_user },
+        { name = "DAGSTER_PG_DB", value = var.dagster_db_name },
+      ]
+      secrets = [
+        { name = "PGUSER", valueFrom = "${var.master_secret_arn}:username::" },
+        { name = "PGPASSWORD", valueFrom = "${var.master_secret_arn}:password::" },
+        { name = "DAGSTER_PG_PASSWORD", valueFrom = "${aws_secretsmanager_secret.dagster_db.arn}:password::" },
+      ]
+      logConfiguration = {
+        logDriver = "awslogs"
+        options   = merge(local.log_options, { awslogs-stream-prefix = "db-init" })
+      }
+    }
+  ])
+}

@@ -1,0 +1,218 @@
+variable "name" {
+  description = "Name prefix (sage-<environment>)."
+  type        = string
+}
+
+variable "image" {
+  description = "sage_ops image (repo@sha256:digest); null until the first push."
+  type        = string
+  default     = null
+}
+
+variable "ecr_repository_arn" {
+  description = "sage_ops image repository (pull)."
+  type        = string
+}
+
+variable "backend_repository_arn" {
+  description = "Backend image repository sage_ops pushes to."
+  type        = string
+}
+
+variable "backend_repository_url" {
+  description = "Backend image repository URL (SAGE_OPS_REGISTRY)."
+  type        = string
+}
+
+variable "cluster_arn" {
+  description = "ECS cluster for the sage_ops services and run tasks."
+  type        = string
+}
+
+variable "cluster_name" {
+  description = "ECS cluster name."
+  type        = string
+}
+
+variable "vpc_id" {
+  description = "VPC of the private DNS namespace."
+  type        = string
+}
+
+variable "subnet_ids" {
+  description = "Private subnets for sage_ops tasks."
+  type        = list(string)
+}
+
+variable "security_group_id" {
+  description = "sage_ops tasks security group."
+  type        = string
+}
+
+variable "deploy_targets" {
+  description = "Backend services sage_ops may deploy, by environment (names follow the sage-<env> convention)."
+  type = map(object({
+    cluster        = string
+    service        = string
+    family         = string
+    task_role      = string
+    execution_role = string
+    log_groups     = list(string)
+  }))
+}
+
+variable "db_address" {
+  description = "RDS endpoint hostname (shared instance)."
+  type        = string
+}
+
+variable "db_port" {
+  description = "RDS port."
+  type        = number
+}
+
+variable "app_db_name" {
+  description = "Application database (db-init connects there first)."
+  type        = string
+}
+
+variable "dagster_db_name" {
+  description = "Database for Dagster storage on the shared instance."
+  type        = string
+  default     = "dagster"
+}
+
+variable "dagster_db_user" {
+  description = "Role owning the Dagster database."
+  type        = string
+  default     = "dagster"
+}
+
+variable "master_secret_arn" {
+  description = "RDS master credentials secret (db-init only)."
+  type        = string
+}
+
+variable "database_url_secret_arn" {
+  description = "Secret with the application DATABASE_URL sage_ops backs up and migrates."
+  type        = string
+}
+
+variable "bucket_id" {
+  description = "Backups bucket name."
+  type        = string
+}
+
+variable "bucket_arn" {
+  description = "Backups bucket ARN."
+  type        = string
+}
+
+variable "backup_prefix" {
+  description = "Key prefix for backups (ends with /)."
+  type        = string
+}
+
+variable "compute_log_prefix" {
+  description = "Key prefix for Dagster compute logs."
+  type        = string
+}
+
+variable "alerts_topic_arn" {
+  description = "SNS topic sage_ops publishes incident reports to."
+  type        = string
+}
+
+variable "kms_key_arn" {
+  description = "Stack KMS key (logs, secrets, S3, SNS)."
+  type        = string
+}
+
+variable "log_retention_days" {
+  description = "Log retention."
+  type        = number
+}
+
+variable "extra_environment" {
+  description = "Plain environment variables merged over the defaults."
+  type        = map(string)
+  default     = {}
+}
+
+variable "extra_secrets" {
+  description = "Env var name -> Secrets Manager ARN (e.g. a git token); the execution role may read them."
+  type        = map(string)
+  default     = {}
+}
+
+variable "dagster_home" {
+  description = "DAGSTER_HOME inside the image (holds dagster.yaml)."
+  type        = string
+  default     = "/opt/dagster/dagster_home"
+}
+
+variable "state_dir" {
+  description = "SAGE_OPS_STATE_DIR (git cache, scratch); ephemeral per task."
+  type        = string
+  default     = "/var/lib/sage-ops"
+}
+
+variable "definitions_module" {
+  description = "Python module with the Definitions object."
+  type        = string
+  default     = "sage_ops.definitions"
+}
+
+variable "db_init_image" {
+  description = "Image with psql 16 for the db-init task."
+  type        = string
+  default     = "public.ecr.aws/docker/library/postgres:16-alpine"
+}
+
+variable "webserver_port" {
+  description = "Dagster webserver port."
+  type        = number
+  default     = 3000
+}
+
+variable "grpc_port" {
+  description = "Code-location gRPC port."
+  type        = number
+  default     = 4000
+}
+
+variable "webserver_cpu" {
+  description = "Webserver task CPU units."
+  type        = number
+  default     = 512
+}
+
+variable "webserver_memory" {
+  description = "Webserver task memory (MiB)."
+  type        = number
+  default     = 1024
+}
+
+variable "daemon_cpu" {
+  description = "Daemon task CPU units (run tasks inherit this shape unless run_resources is set)."
+  type        = number
+  default     = 1024
+}
+
+variable "daemon_memory" {
+  description = "Daemon task memory (MiB)."
+  type        = number
+  default     = 2048
+}
+
+variable "code_cpu" {
+  description = "Code-server task CPU units."
+  type        = number
+  default     = 512
+}
+
+variable "code_memory" {
+  description = "Code-server task memory (MiB)."
+  type        = number
+  default     = 1024
+}
