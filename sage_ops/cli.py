@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sage_ops import doctor, embedded, postgres
-from sage_ops.backups.catalog import find_manifest, load_manifests
+from sage_ops.backups.catalog import find_manifest, latest_verified, load_manifests
 from sage_ops.backups.restore import restore_backup
 from sage_ops.errors import ConfigError, SageOpsError
 from sage_ops.postgres import PgTarget
@@ -109,11 +109,10 @@ def _restore(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     store = settings.store()
     if args.key == "latest":
-        manifests = load_manifests(store, settings.target().redacted)[0]
-        verified = [m for m in manifests if m.verified]
-        if not verified:
+        latest = latest_verified(store, settings.target().redacted)
+        if latest is None:
             raise ConfigError(f"no verified backup of this database in {store.url}")
-        manifest = verified[0]
+        manifest = latest
     else:
         manifest = find_manifest(store, args.key)
     with postgres.connect(target) as conn:

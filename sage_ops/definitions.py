@@ -3,9 +3,13 @@
 from dagster import Definitions
 
 from sage_ops.backups import defs as backups
-from sage_ops.resources import BackupConfig
+from sage_ops.migrations import defs as migrations
+from sage_ops.resources import BackupConfig, MigrationConfig
 
 defs = Definitions.merge(
     backups.defs,
-    Definitions(resources={"backups": BackupConfig.from_env()}),
+    migrations.defs,
+    Definitions(
+        resources={"backups": BackupConfig.from_env(), "migrations": MigrationConfig.from_env()}
+    ),
 )

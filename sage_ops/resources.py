@@ -6,8 +6,14 @@ from collections.abc import Iterator
 
 from dagster import ConfigurableResource, EnvVar, Failure
 
-from sage_ops.errors import SageOpsError
+from sage_ops.errors import ConfigError, SageOpsError
+from sage_ops.migrations.runner import RunOptions
+from sage_ops.postgres import PgTarget
 from sage_ops.settings import Settings
+
+DATABASE_POOL = "sage_ops_database"
+# Runs carrying this tag share a concurrency limit of 1 (dagster.yaml): backups and migrations.
+DATABASE_WRITER_TAG = {"sage_ops/database-writer": "primary"}
 
 
 class BackupConfig(ConfigurableResource):
@@ -44,6 +50,34 @@ class BackupConfig(ConfigurableResource):
             verify_level=s.verify_level,
             scratch_database_url=_secret("SAGE_OPS_SCRATCH_DATABASE_URL"),
         )
+
+
+class MigrationConfig(ConfigurableResource):
+    """Which migrations to apply to which database, and how carefully."""
+
+    migrations_dir: str
+    # Name of the env var holding the target URL: URLs carry passwords, run config must not.
+    database_url_env: str = "DATABASE_URL"
+    lock_timeout: str = "5s"
+    statement_timeout: str = "15min"
+    lock_retries: int = 3
+    # Blocking lint rules allowed per migration, e.g. {"20261101000003_drop_x": ["ban-drop-table"]}
+    allow: dict[str, list[str]] = {}
+
+    def target(self) -> PgTarget:
+        url = os.environ.get(self.database_url_env)
+        if url:
+            return PgTarget.from_url(url, self.database_url_env)
+        if self.database_url_env == "DATABASE_URL":
+            return Settings.from_env().target()  # the embedded default, as for backups
+        raise ConfigError(f"{self.database_url_env} is not set")
+
+    def options(self) -> RunOptions:
+        return RunOptions(self.lock_timeout, self.statement_timeout, self.lock_retries)
+
+    @classmethod
+    def from_env(cls) -> "MigrationConfig":
+        return cls(migrations_dir=os.environ.get("SAGE_OPS_MIGRATIONS_DIR", "prisma/migrations"))
 
 
 def _secret(name: str) -> str | None:

@@ -35,12 +35,20 @@ def find_manifest(store: BackupStore, key: str) -> Manifest:
         raise StoreError(f"no backup {key!r} with a manifest in {store.url}") from None
 
 
+def run_manifest(store: BackupStore, run_id: str) -> Manifest | None:
+    return next((m for m in load_manifests(store)[0] if m.run_id == run_id), None)
+
+
 def manifest_of_run(store: BackupStore, run_id: str) -> Manifest:
-    for manifest in load_manifests(store)[0]:
-        if manifest.run_id == run_id:
-            return manifest
-    raise StoreError(f"run {run_id} published no backup in {store.url}")
+    manifest = run_manifest(store, run_id)
+    if manifest is None:
+        raise StoreError(f"run {run_id} published no backup in {store.url}")
+    return manifest
 
 
-def latest_verified(store: BackupStore, database: str | None = None) -> Manifest | None:
-    return next((m for m in load_manifests(store, database)[0] if m.verified), None)
+def latest_verified(
+    store: BackupStore, database: str | None = None, purpose: str | None = None
+) -> Manifest | None:
+    """The newest verified backup (of `database`, taken for `purpose`), if any."""
+    manifests = load_manifests(store, database)[0]
+    return next((m for m in manifests if m.verified and purpose in (None, m.purpose)), None)

@@ -24,11 +24,7 @@ from sage_ops.backups.catalog import manifest_of_run
 from sage_ops.backups.dump import DumpOptions, backup_database
 from sage_ops.backups.retention import apply_retention
 from sage_ops.backups.verify import verify_backup
-from sage_ops.resources import BackupConfig, operator_errors
-
-DATABASE_POOL = "sage_ops_database"
-# Runs carrying this tag share a concurrency limit of 1 (dagster.yaml): backups and migrations.
-DATABASE_WRITER_TAG = {"sage_ops/database-writer": "primary"}
+from sage_ops.resources import DATABASE_POOL, DATABASE_WRITER_TAG, BackupConfig, operator_errors
 
 daily = DailyPartitionsDefinition(start_date="2026-01-01", timezone="UTC")
 # db_backup goes late when no backup ran for 26 h; backup_retention, which materializes only

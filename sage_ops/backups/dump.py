@@ -20,7 +20,15 @@ import psycopg
 
 from sage_ops import postgres
 from sage_ops.backups.compress import DEFAULT_LEVEL, gzip_chunks
-from sage_ops.backups.manifest import CUSTOM, FORMATS, PLAIN, Manifest, backup_key, manifest_key
+from sage_ops.backups.manifest import (
+    CUSTOM,
+    FORMATS,
+    NIGHTLY,
+    PLAIN,
+    Manifest,
+    backup_key,
+    manifest_key,
+)
 from sage_ops.backups.store import BackupStore
 from sage_ops.errors import BackupLocked, ConfigError, DumpError
 from sage_ops.pgtools import PgTools, tools_for_server
@@ -39,6 +47,7 @@ Progress = Callable[[int, int, float], None]  # (raw bytes read, bytes stored, s
 class DumpOptions:
     fmt: str = PLAIN
     level: int = DEFAULT_LEVEL
+    purpose: str = NIGHTLY
 
     def __post_init__(self) -> None:
         if self.fmt not in FORMATS:
@@ -86,6 +95,7 @@ def backup_database(
         row_counts=row_counts,
         run_id=run_id,
         tool_choice=tools.reason,
+        purpose=options.purpose,
     )
     store.put_bytes(manifest_key(key), manifest.to_json())
     return manifest

@@ -21,6 +21,7 @@ _NAME = re.compile(r"^backup_(\d{8}_\d{6})(\.sql\.gz|\.dump)$")
 _MANIFEST = re.compile(r"^backup_\d{8}_\d{6}(\.sql\.gz|\.dump)\.manifest\.json$")
 
 PENDING, PASSED, FAILED = "pending", "passed", "failed"
+NIGHTLY, PRE_MIGRATION = "nightly", "pre-migration"
 
 
 def backup_key(started: datetime, fmt: str) -> str:
@@ -65,6 +66,7 @@ class Manifest:
     row_counts: dict[str, int]
     run_id: str | None
     tool_choice: str
+    purpose: str = NIGHTLY  # or PRE_MIGRATION: taken by migrate_database before it applied anything
     created_by: str = "sage_ops"
     verification: Verification = field(default_factory=Verification)
 

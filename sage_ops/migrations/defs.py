@@ -1,0 +1,215 @@
+"""Guarded migrations: plan (+ lint) -> verified pre-migration backup -> apply (+ post-check)."""
+
+from pathlib import Path
+
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetExecutionContext,
+    Definitions,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+    asset_check,
+    define_asset_job,
+    in_process_executor,
+)
+
+from sage_ops.backups.catalog import run_manifest
+from sage_ops.backups.dump import DumpOptions, backup_database
+from sage_ops.backups.manifest import PRE_MIGRATION
+from sage_ops.backups.verify import verify_backup
+from sage_ops.migrations.discovery import load_migrations
+from sage_ops.migrations.lint import lint
+from sage_ops.migrations.preflight import Plan, plan
+from sage_ops.migrations.runner import NON_TRANSACTIONAL_RISK, MigrationFailed, apply_pending
+from sage_ops.migrations.statements import needs_no_transaction
+from sage_ops.resources import (
+    DATABASE_POOL,
+    DATABASE_WRITER_TAG,
+    BackupConfig,
+    MigrationConfig,
+    operator_errors,
+)
+
+GROUP = "migrations"
+
+
+def _plan(config: MigrationConfig) -> Plan:
+    return plan(config.target(), load_migrations(Path(config.migrations_dir)))
+
+
+@asset(
+    group_name=GROUP,
+    kinds={"postgres", "prisma"},
+    description="Preflight: the database is reachable, writable (not a replica), no other "
+    "migration holds the lock, no failed migration is unresolved, and every applied "
+    "migration still matches its file (no drift). Lists the pending migrations.",
+)
+def migration_plan(
+    context: AssetExecutionContext, migrations: MigrationConfig
+) -> MaterializeResult:
+    with operator_errors():
+        target = migrations.target()
+        result = _plan(migrations)
+    context.log.info(f"{len(result.pending)} pending: {[m.name for m in result.pending]}")
+    return MaterializeResult(
+        metadata={
+            "database": target.redacted,
+            "server_version": result.server_version,
+            "migrations_dir": migrations.migrations_dir,
+            "applied_count": len(result.applied),
+            "pending": MetadataValue.json([m.name for m in result.pending]),
+        }
+    )
+
+
+@asset_check(
+    asset=migration_plan,
+    blocking=True,
+    description="squawk lint of the pending files: destructive or locking rules block the run "
+    "unless allowed for that migration in the `allow` setting; other findings are warnings.",
+)
+def migration_lint(
+    context: AssetCheckExecutionContext, migrations: MigrationConfig
+) -> AssetCheckResult:
+    with operator_errors():
+        pending = _plan(migrations).pending
+        report = lint(pending, migrations.allow)
+    blocked = [str(f) for f in report.blocking]
+    return AssetCheckResult(
+        passed=not blocked,
+        description=(
+            f"blocked by {len(blocked)} finding(s): "
+            + "; ".join(blocked)
+            + ". Fix the migration, or allow the rule for it in the `allow` setting."
+            if blocked
+            else f"{len(pending)} file(s) clean of blocking rules"
+        ),
+        metadata={
+            "blocking": MetadataValue.json(blocked),
+            "allowed": MetadataValue.json([str(f) for f in report.allowed]),
+            "warnings": MetadataValue.json([str(f) for f in report.warnings]),
+        },
+    )
+
+
+@asset(
+    group_name=GROUP,
+    deps=[migration_plan],
+    kinds={"postgres"},
+    pool=DATABASE_POOL,
+    description="A fresh backup of the target database, verified like the nightly ones, taken "
+    "only when migrations are pending. Nothing is applied unless it passes.",
+)
+def pre_migration_backup(
+    context: AssetExecutionContext, migrations: MigrationConfig, backups: BackupConfig
+) -> MaterializeResult:
+    settings = backups.settings()
+    with operator_errors():
+        target = migrations.target()
+        if not _plan(migrations).pending:
+            return MaterializeResult(metadata={"skipped": "no pending migrations"})
+        store = settings.store()
+        options = DumpOptions(settings.backup_format, settings.compression_level, PRE_MIGRATION)
+        manifest = backup_database(target, store, options, context.run.run_id)
+        scratch = settings.scratch_server(target)
+        report = verify_backup(store, manifest, settings.verify_level, scratch, context.run.run_id)
+    if not report.passed:
+        raise Failure(f"pre-migration backup {manifest.key} failed verification: {report.detail}")
+    return MaterializeResult(
+        metadata={
+            "key": manifest.key,
+            "location": MetadataValue.url(store.location(manifest.key)),
+            "sha256": manifest.sha256,
+            "size_bytes": manifest.size,
+            "verification": report.detail,
+        }
+    )
+
+
+@asset(
+    group_name=GROUP,
+    deps=[pre_migration_backup],
+    kinds={"postgres", "prisma"},
+    pool=DATABASE_POOL,
+    description="Applies pending migrations one at a time, each in its own transaction with "
+    "lock_timeout and statement_timeout, keeping Prisma's _prisma_migrations bookkeeping.",
+)
+def applied_migrations(
+    context: AssetExecutionContext, migrations: MigrationConfig, backups: BackupConfig
+) -> MaterializeResult:
+    with operator_errors():
+        target = migrations.target()
+        files = load_migrations(Path(migrations.migrations_dir))
+        backup = _pre_migration_backup(backups, context.run.run_id)
+        try:
+            applied = apply_pending(target, files, migrations.options(), context.log.info)
+        except MigrationFailed as exc:
+            raise Failure(
+                description=f"{exc}. Database left as it was before {exc.migration}; "
+                f"pre-migration backup: {backup}",
+                metadata={
+                    "failed_migration": exc.migration,
+                    "statement": exc.statement,
+                    "error": exc.error,
+                    "applied_before_failure": MetadataValue.json([a.name for a in exc.applied]),
+                    "pre_migration_backup": backup,
+                },
+                allow_retries=False,
+            ) from None
+    sql_by_name = {m.name: m.sql for m in files}
+    risky = [a.name for a in applied if needs_no_transaction(sql_by_name[a.name])]
+    return MaterializeResult(
+        metadata={
+            "applied": MetadataValue.json(
+                [
+                    {"name": a.name, "seconds": round(a.seconds, 3), "attempts": a.attempts}
+                    for a in applied
+                ]
+            ),
+            "outside_transaction": MetadataValue.json(risky),
+            "outside_transaction_risk": NON_TRANSACTIONAL_RISK if risky else "none",
+            "pre_migration_backup": backup,
+            "database": target.redacted,
+        }
+    )
+
+
+def _pre_migration_backup(backups: BackupConfig, run_id: str) -> str:
+    store = backups.settings().store()
+    manifest = run_manifest(store, run_id)
+    return store.location(manifest.key) if manifest else "none (nothing was pending)"
+
+
+@asset_check(
+    asset=applied_migrations,
+    blocking=True,
+    description="Post-check: no pending and no failed migrations remain.",
+)
+def no_pending_migrations(
+    context: AssetCheckExecutionContext, migrations: MigrationConfig
+) -> AssetCheckResult:
+    with operator_errors():
+        result = _plan(migrations)
+    pending = [m.name for m in result.pending]
+    return AssetCheckResult(
+        passed=not pending,
+        metadata={"pending": MetadataValue.json(pending), "applied_count": len(result.applied)},
+    )
+
+
+migrate_database = define_asset_job(
+    "migrate_database",
+    selection=[migration_plan, pre_migration_backup, applied_migrations],
+    tags=DATABASE_WRITER_TAG,
+    executor_def=in_process_executor,
+    description="Guarded Prisma migrations: preflight, lint, verified backup, apply, post-check.",
+)
+
+defs = Definitions(
+    assets=[migration_plan, pre_migration_backup, applied_migrations],
+    asset_checks=[migration_lint, no_pending_migrations],
+    jobs=[migrate_database],
+)
