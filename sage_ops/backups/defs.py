@@ -1,11 +1,14 @@
 """The nightly backup graph: db_backup -> backup_verified (blocking check) -> backup_retention."""
 
+import os
+from collections.abc import Mapping
 from datetime import timedelta
 
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
     AssetExecutionContext,
+    Config,
     DailyPartitionsDefinition,
     DataVersion,
     DefaultScheduleStatus,
@@ -13,17 +16,26 @@ from dagster import (
     FreshnessPolicy,
     MaterializeResult,
     MetadataValue,
+    OpExecutionContext,
     asset,
     asset_check,
     build_schedule_from_partitioned_job,
     define_asset_job,
     in_process_executor,
+    job,
+    op,
 )
+from pydantic import Field
 
-from sage_ops.backups.catalog import manifest_of_run
+from sage_ops.backups.catalog import find_manifest, latest_verified, manifest_of_run
 from sage_ops.backups.dump import DumpOptions, backup_database
+from sage_ops.backups.manifest import PRE_MIGRATION, Manifest
+from sage_ops.backups.restore import restore_into
 from sage_ops.backups.retention import apply_retention
+from sage_ops.backups.store import BackupStore
 from sage_ops.backups.verify import verify_backup
+from sage_ops.errors import ConfigError
+from sage_ops.postgres import PgTarget
 from sage_ops.resources import DATABASE_POOL, DATABASE_WRITER_TAG, BackupConfig, operator_errors
 
 daily = DailyPartitionsDefinition(start_date="2026-01-01", timezone="UTC")
@@ -131,6 +143,71 @@ def backup_retention(context: AssetExecutionContext, backups: BackupConfig) -> M
     )
 
 
+class RestoreRequest(Config):
+    backup_key: str = Field(
+        default="", description="Backup to restore; empty: the newest verified pre-migration one"
+    )
+    target_database_url_env: str = Field(
+        default="DATABASE_URL",
+        description="Env var holding the URL of the database to restore into",
+    )
+    confirm: str = Field(
+        default="", description="The target database's name: required to replace a live database"
+    )
+
+
+@op(description="Restore a backup into a database; a live one only with confirm set to its name.")
+def restore_backup_op(
+    context: OpExecutionContext, config: RestoreRequest, backups: BackupConfig
+) -> None:
+    settings = backups.settings()
+    with operator_errors():
+        store = settings.store()
+        manifest = _chosen_backup(store, config.backup_key)
+        url = os.environ.get(config.target_database_url_env)
+        if not url:
+            raise ConfigError(f"{config.target_database_url_env} is not set")
+        target = PgTarget.from_url(url, config.target_database_url_env)
+        context.log.warning(
+            f"restoring {manifest.key} into {target.redacted}: run {context.run.run_id}, "
+            f"launched from {launch_source(context.run.tags)}"
+        )
+        outcome = restore_into(store, manifest, target, config.confirm)
+    kept = (
+        f"; the replaced database is kept as {outcome.previous_kept_as}" if outcome.replaced else ""
+    )
+    context.log.info(f"restored {manifest.key} into {outcome.database}{kept}")
+
+
+def _chosen_backup(store: BackupStore, key: str) -> Manifest:
+    if key:
+        return find_manifest(store, key)
+    latest = latest_verified(store, purpose=PRE_MIGRATION)
+    if latest is None:
+        raise ConfigError(
+            f"no verified pre-migration backup in {store.url}; name one in backup_key"
+        )
+    return latest
+
+
+def launch_source(tags: Mapping[str, str]) -> str:
+    """Where a run came from, in an operator's words."""
+    if "dagster/sensor_name" in tags:
+        return f"sensor {tags['dagster/sensor_name']}"
+    if "dagster/schedule_name" in tags:
+        return f"schedule {tags['dagster/schedule_name']}"
+    if "dagster/backfill" in tags:
+        return f"backfill {tags['dagster/backfill']}"
+    if tags.get("dagster/from_ui") == "true":
+        return "UI"
+    return "CLI or API"
+
+
+@job(tags=DATABASE_WRITER_TAG, description="Restore a chosen backup into a chosen database.")
+def restore_database() -> None:
+    restore_backup_op()
+
+
 nightly_backup = define_asset_job(
     "nightly_backup",
     selection=[db_backup, backup_retention],
@@ -152,6 +229,6 @@ nightly_backup_schedule = build_schedule_from_partitioned_job(
 defs = Definitions(
     assets=[db_backup, backup_retention],
     asset_checks=[backup_verified],
-    jobs=[nightly_backup],
+    jobs=[nightly_backup, restore_database],
     schedules=[nightly_backup_schedule],
 )

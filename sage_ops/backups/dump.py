@@ -71,10 +71,7 @@ def backup_database(
         with conn.transaction():
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             snapshot = _scalar(conn, "SELECT pg_export_snapshot()")
-            started = datetime.now(UTC)
-            key = backup_key(started, options.fmt)
-            if any(o.key == key for o in store.objects()):
-                raise DumpError(f"{store.location(key)} already exists; refusing to overwrite it")
+            started, key = _unused_key(store, options.fmt)
             size, sha256, raw = _stream_dump(
                 target, tools, snapshot, store, key, options, on_progress
             )
@@ -99,6 +96,17 @@ def backup_database(
     )
     store.put_bytes(manifest_key(key), manifest.to_json())
     return manifest
+
+
+def _unused_key(store: BackupStore, fmt: str) -> tuple[datetime, str]:
+    """A start time whose second-resolution key is free (waits out a same-second collision)."""
+    for _ in range(3):
+        started = datetime.now(UTC)
+        key = backup_key(started, fmt)
+        if not any(o.key.startswith(key) for o in store.objects()):
+            return started, key
+        time.sleep(1.0 - started.microsecond / 1e6)
+    raise DumpError(f"{store.location(key)} already exists; refusing to overwrite it")
 
 
 def _scalar(conn: psycopg.Connection, query: str) -> str:

@@ -6,13 +6,17 @@ import contextlib
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import IO
+
+from psycopg import sql
 
 from sage_ops import postgres
 from sage_ops.backups.compress import gunzip_chunks
 from sage_ops.backups.manifest import PLAIN, Manifest
 from sage_ops.backups.store import BackupStore
-from sage_ops.errors import VerificationError
+from sage_ops.errors import ConfigError, VerificationError
 from sage_ops.pgtools import tools_for_server
 from sage_ops.postgres import PgTarget
 
@@ -61,3 +65,78 @@ def _feed(pipe: IO[bytes], stream: Iterator[bytes]) -> None:
     finally:
         with contextlib.suppress(BrokenPipeError):
             pipe.close()
+
+
+@dataclass(frozen=True)
+class RestoreOutcome:
+    database: str
+    replaced: bool
+    previous_kept_as: str | None  # the replaced database, renamed and kept for rollback
+
+
+def restore_into(
+    store: BackupStore, manifest: Manifest, target: PgTarget, confirm: str
+) -> RestoreOutcome:
+    """Restore into `target`: directly if it is new or empty; over a live database only when
+    `confirm` equals its name, by restoring into a new database and swapping the names, so the
+    live one is kept (renamed) rather than overwritten."""
+    server = target.with_database(postgres.MAINTENANCE_DB)
+    if not _exists(server, target.dbname):
+        _create(server, target.dbname)
+    with postgres.connect(target) as conn:
+        tables = postgres.table_row_counts(conn)
+    if not tables:
+        restore_backup(store, manifest, target)
+        return RestoreOutcome(target.dbname, replaced=False, previous_kept_as=None)
+    if confirm != target.dbname:
+        raise ConfigError(
+            f"{target.redacted} has {len(tables)} tables; restoring over a live database "
+            f"replaces it: set confirm to {target.dbname!r} to proceed"
+        )
+    stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    staging = target.with_database(f"{target.dbname[:40]}_restore_{stamp}")
+    kept = f"{target.dbname[:40]}_before_restore_{stamp}"
+    _create(server, staging.dbname)
+    try:
+        restore_backup(store, manifest, staging)
+    except BaseException:
+        _drop(server, staging.dbname)
+        raise
+    _swap(server, live=target.dbname, replacement=staging.dbname, kept=kept)
+    return RestoreOutcome(target.dbname, replaced=True, previous_kept_as=kept)
+
+
+def _exists(server: PgTarget, name: str) -> bool:
+    with postgres.connect(server) as conn:
+        return (
+            conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+            is not None
+        )
+
+
+def _create(server: PgTarget, name: str) -> None:
+    with postgres.connect(server) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def _drop(server: PgTarget, name: str) -> None:
+    with postgres.connect(server) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+def _swap(server: PgTarget, live: str, replacement: str, kept: str) -> None:
+    """Rename live -> kept and replacement -> live; connections to live are ended first."""
+    with postgres.connect(server) as conn:
+        allow = sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS {}")
+        conn.execute(allow.format(sql.Identifier(live), sql.SQL("false")))  # no reconnects
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            (live,),
+        )
+        rename = sql.SQL("ALTER DATABASE {} RENAME TO {}")
+        conn.execute(rename.format(sql.Identifier(live), sql.Identifier(kept)))
+        conn.execute(rename.format(sql.Identifier(replacement), sql.Identifier(live)))
+        conn.execute(allow.format(sql.Identifier(kept), sql.SQL("true")))
