@@ -13,6 +13,9 @@ from sage_ops import doctor, embedded, postgres
 from sage_ops.backups.catalog import find_manifest, latest_verified, load_manifests
 from sage_ops.backups.restore import restore_backup
 from sage_ops.errors import ConfigError, SageOpsError
+from sage_ops.migrations.bookkeeping import resolve_failed
+from sage_ops.migrations.discovery import DEFAULT_MIGRATIONS_DIR, load_migrations
+from sage_ops.migrations.preflight import plan
 from sage_ops.postgres import PgTarget
 from sage_ops.settings import Settings
 
@@ -51,6 +54,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     b.set_defaults(func=_restore)
 
+    p = sub.add_parser("migrations", help="migration status, and resolving a failed migration")
+    msub = p.add_subparsers(required=True, metavar="ACTION")
+    m = msub.add_parser("status", help="applied and pending migrations, or why a run would refuse")
+    m.set_defaults(func=_migration_status)
+    m = msub.add_parser("resolve", help="mark a failed migration rolled back or applied")
+    how = m.add_mutually_exclusive_group(required=True)
+    how.add_argument(
+        "--rolled-back", metavar="NAME", help="it was fixed; let the next run retry it"
+    )
+    how.add_argument("--applied", metavar="NAME", help="it was completed by hand")
+    m.set_defaults(func=_migration_resolve)
+    for m in msub.choices.values():
+        m.add_argument("--dir", default=None, help="migrations directory (SAGE_OPS_MIGRATIONS_DIR)")
+
     p = sub.add_parser("embedded-stop", help="stop the embedded PostgreSQL server")
     p.set_defaults(func=lambda _: print("stopped" if embedded.stop() else "not running") or 0)
     return parser
@@ -86,6 +103,29 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _bin(name: str) -> str:
     return str(Path(sys.executable).parent / name)
+
+
+def _migrations_dir(args: argparse.Namespace) -> Path:
+    return Path(args.dir or os.environ.get("SAGE_OPS_MIGRATIONS_DIR") or DEFAULT_MIGRATIONS_DIR)
+
+
+def _migration_status(args: argparse.Namespace) -> int:
+    target = Settings.from_env().target()
+    result = plan(target, load_migrations(_migrations_dir(args)))
+    print(f"{target.redacted}: PostgreSQL {result.server_version}")
+    print(f"applied: {len(result.applied)}")
+    for migration in result.pending:
+        print(f"pending: {migration.name}")
+    return 0
+
+
+def _migration_resolve(args: argparse.Namespace) -> int:
+    target = Settings.from_env().target()
+    name = args.applied or args.rolled_back
+    with postgres.connect(target) as conn:
+        resolve_failed(conn, name, applied=bool(args.applied))
+    print(f"{name} marked {'applied' if args.applied else 'rolled back'}")
+    return 0
 
 
 def _list(_: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dagster import ConfigurableResource, EnvVar, Failure
 
 from sage_ops.errors import ConfigError, SageOpsError
+from sage_ops.migrations.discovery import DEFAULT_MIGRATIONS_DIR
 from sage_ops.migrations.runner import RunOptions
 from sage_ops.postgres import PgTarget
 from sage_ops.settings import Settings
@@ -77,7 +78,7 @@ class MigrationConfig(ConfigurableResource):
 
     @classmethod
     def from_env(cls) -> "MigrationConfig":
-        return cls(migrations_dir=os.environ.get("SAGE_OPS_MIGRATIONS_DIR", "prisma/migrations"))
+        return cls(migrations_dir=os.environ.get("SAGE_OPS_MIGRATIONS_DIR", DEFAULT_MIGRATIONS_DIR))
 
 
 def _secret(name: str) -> str | None:

@@ -87,3 +87,33 @@ def test_restore_latest_into_an_empty_database(source_db, pg_server, tmp_path, e
             assert postgres.table_row_counts(conn) == manifest.row_counts
         again = _run(["backups", "restore", "latest"], env)
         assert again.returncode == 1 and "already has tables" in again.stderr
+
+
+def test_migrations_status_and_resolve(pg_server, tmp_path, env):
+    from tests.migrations.conftest import INIT
+
+    with postgres.scratch_database(pg_server, prefix="sage_ops_cli") as db:
+        folder = tmp_path / "migrations" / "20261101000001_init"
+        folder.mkdir(parents=True)
+        (folder / "migration.sql").write_text(INIT)
+        env.update(DATABASE_URL=db.redacted, SAGE_OPS_MIGRATIONS_DIR=str(tmp_path / "migrations"))
+        status = _run(["migrations", "status"], env)
+        assert status.returncode == 0 and "pending: 20261101000001_init" in status.stdout
+        with postgres.connect(db) as conn:  # a run that died mid-migration left this row
+            conn.execute(
+                "CREATE TABLE _prisma_migrations (id varchar(36) PRIMARY KEY, checksum varchar(64) "
+                "NOT NULL, finished_at timestamptz, migration_name varchar(255) NOT NULL, logs text, "
+                "rolled_back_at timestamptz, started_at timestamptz NOT NULL DEFAULT now(), "
+                "applied_steps_count int NOT NULL DEFAULT 0)"
+            )
+            conn.execute(
+                "INSERT INTO _prisma_migrations (id, checksum, migration_name) "
+                "VALUES ('x', 'c', '20261101000001_init')"
+            )
+        refused = _run(["migrations", "status"], env)
+        assert refused.returncode == 1 and "failed earlier and is unresolved" in refused.stderr
+        resolved = _run(["migrations", "resolve", "--rolled-back", "20261101000001_init"], env)
+        assert resolved.returncode == 0, resolved.stderr
+        assert "pending: 20261101000001_init" in _run(["migrations", "status"], env).stdout
+        again = _run(["migrations", "resolve", "--rolled-back", "20261101000001_init"], env)
+        assert again.returncode == 1 and "no unresolved failed migration" in again.stderr

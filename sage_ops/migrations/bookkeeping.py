@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import psycopg
+from psycopg import sql
 
 from sage_ops.errors import DatabaseError
 
@@ -131,3 +132,15 @@ def lock_holder(conn: psycopg.Connection) -> str:
     if not row:
         return "nobody"
     return f"pid {row[0]} ({row[1]}, connected {str(row[2]).split('.')[0]})"
+
+
+def resolve_failed(conn: psycopg.Connection, name: str, applied: bool) -> None:
+    """Resolve a failed migration's row, like `prisma migrate resolve --applied/--rolled-back`."""
+    column = "finished_at" if applied else "rolled_back_at"
+    query = sql.SQL(
+        "UPDATE _prisma_migrations SET {} = now() "
+        "WHERE migration_name = %s AND finished_at IS NULL AND rolled_back_at IS NULL"
+    ).format(sql.Identifier(column))
+    updated = conn.execute(query, (name,)).rowcount
+    if updated == 0:
+        raise DatabaseError(f"no unresolved failed migration named {name!r}")

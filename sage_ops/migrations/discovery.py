@@ -9,6 +9,8 @@ from pathlib import Path
 
 from sage_ops.errors import ConfigError
 
+# Relative to the working directory: the sample backend's migrations in this repository.
+DEFAULT_MIGRATIONS_DIR = "infra/sample-backend/prisma/migrations"
 _NAME = re.compile(r"^\d{14}_[A-Za-z0-9_]+$")
 # Files Prisma keeps beside the migration folders.
 _KNOWN_FILES = {"migration_lock.toml"}
