@@ -1,0 +1,66 @@
+"""The production instance configs load into real Dagster instances on a real PostgreSQL."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+from dagster import DagsterInstance
+
+from sage_ops import postgres
+
+INFRA = Path(__file__).resolve().parents[2] / "infra" / "dagster"
+
+
+@pytest.fixture
+def dagster_db(pg_server, monkeypatch):
+    with postgres.scratch_database(pg_server, prefix="sage_ops_dagster") as db:
+        monkeypatch.setenv("DAGSTER_PG_HOST", db.host)
+        monkeypatch.setenv("DAGSTER_PG_PORT", str(db.port))
+        monkeypatch.setenv("DAGSTER_PG_DB", db.dbname)
+        monkeypatch.setenv("DAGSTER_PG_USER", db.user)
+        monkeypatch.setenv("DAGSTER_PG_PASSWORD", "unused-with-trust-auth")
+        monkeypatch.setenv("DAGSTER_COMPUTE_LOGS_BUCKET", "sage-dagster-logs")
+        monkeypatch.setenv("DAGSTER_COMPUTE_LOGS_PREFIX", "compute-logs")
+        monkeypatch.setenv("SAGE_OPS_RUN_TASK_DEFINITION_PREFIX", "sage-ops-run")
+        monkeypatch.setenv("SAGE_OPS_RUN_TASK_ROLE_ARN", "arn:aws:iam::123456789012:role/run")
+        monkeypatch.setenv("SAGE_OPS_RUN_EXECUTION_ROLE_ARN", "arn:aws:iam::123456789012:role/exec")
+        yield db
+
+
+def _load(name: str, tmp_path: Path) -> DagsterInstance:
+    shutil.copy(INFRA / name, tmp_path / "dagster.yaml")
+    return DagsterInstance.from_config(str(tmp_path))
+
+
+@pytest.mark.parametrize("config", ["dagster.yaml", "dagster-docker.yaml"])
+def test_instance_uses_postgres_storage_with_limits(config, dagster_db, tmp_path):
+    with _load(config, tmp_path) as instance:
+        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
+        assert instance.get_runs() == []  # schema created and queried on the real server
+        limits = instance.get_concurrency_config().run_queue_config.tag_concurrency_limits
+        assert {limit["key"] for limit in limits} == {
+            "sage_ops/database-writer",
+            "sage_ops/deploy-lock",
+        }
+        assert instance.run_monitoring_enabled and not instance.telemetry_enabled
+    with postgres.connect(dagster_db) as conn:
+        tables = {
+            r[0]
+            for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        }
+    assert {"runs", "event_logs"} <= tables
+
+
+def test_run_launchers(dagster_db, tmp_path, monkeypatch):
+    monkeypatch.setenv("AWS_REGION", "us-west-2")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-west-2")
+    with _load("dagster-docker.yaml", tmp_path) as instance:
+        assert type(instance.run_launcher).__name__ == "DockerRunLauncher"
+    prod = tmp_path / "prod"
+    prod.mkdir()
+    with _load("dagster.yaml", prod) as instance:
+        launcher = instance.run_launcher  # validates the launcher's config and builds its client
+        assert type(launcher).__name__ == "EcsRunLauncher"
+        assert launcher.task_definition_dict["task_role_arn"].endswith(":role/run")
+        assert instance.get_ref().compute_logs_data.class_name == "S3ComputeLogManager"
