@@ -17,9 +17,8 @@ from dagster import (
 )
 
 from sage_ops.backups.catalog import run_manifest
-from sage_ops.backups.dump import DumpOptions, backup_database
 from sage_ops.backups.manifest import PRE_MIGRATION
-from sage_ops.backups.verify import verify_backup
+from sage_ops.backups.verified import verified_backup
 from sage_ops.migrations.discovery import load_migrations
 from sage_ops.migrations.lint import lint
 from sage_ops.migrations.preflight import Plan, plan
@@ -80,13 +79,9 @@ def migration_lint(
     blocked = [str(f) for f in report.blocking]
     return AssetCheckResult(
         passed=not blocked,
-        description=(
-            f"blocked by {len(blocked)} finding(s): "
-            + "; ".join(blocked)
-            + ". Fix the migration, or allow the rule for it in the `allow` setting."
-            if blocked
-            else f"{len(pending)} file(s) clean of blocking rules"
-        ),
+        description=report.blocking_summary()
+        if blocked
+        else f"{len(pending)} file(s) clean of blocking rules",
         metadata={
             "blocking": MetadataValue.json(blocked),
             "allowed": MetadataValue.json([str(f) for f in report.allowed]),
@@ -111,20 +106,15 @@ def pre_migration_backup(
         target = migrations.target()
         if not _plan(migrations).pending:
             return MaterializeResult(metadata={"skipped": "no pending migrations"})
-        store = settings.store()
-        options = DumpOptions(settings.backup_format, settings.compression_level, PRE_MIGRATION)
-        manifest = backup_database(target, store, options, context.run.run_id)
-        scratch = settings.scratch_server(target)
-        report = verify_backup(store, manifest, settings.verify_level, scratch, context.run.run_id)
-    if not report.passed:
-        raise Failure(f"pre-migration backup {manifest.key} failed verification: {report.detail}")
+        manifest, detail = verified_backup(settings, target, PRE_MIGRATION, context.run.run_id)
+    store = settings.store()
     return MaterializeResult(
         metadata={
             "key": manifest.key,
             "location": MetadataValue.url(store.location(manifest.key)),
             "sha256": manifest.sha256,
             "size_bytes": manifest.size,
-            "verification": report.detail,
+            "verification": detail,
         }
     )
 

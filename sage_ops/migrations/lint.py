@@ -57,6 +57,13 @@ class LintReport:
     allowed: list[Finding]
     warnings: list[Finding]
 
+    def blocking_summary(self) -> str:
+        return (
+            f"blocked by {len(self.blocking)} finding(s): "
+            + "; ".join(str(f) for f in self.blocking)
+            + ". Fix the migration, or allow the rule for it in the `allow` setting."
+        )
+
 
 def squawk_binary() -> str:
     path = shutil.which("squawk") or str(Path(sys.executable).parent / "squawk")
