@@ -1,0 +1,81 @@
+"""docker-compose.yml and the sage_ops Dockerfile, validated as far as this machine allows
+(no image can be pulled here, so the stack is checked with `docker-compose config`)."""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+INFRA = Path(__file__).resolve().parents[2] / "infra"
+
+
+@pytest.fixture
+def compose_config(tmp_path) -> dict:
+    if shutil.which("docker-compose") is None:  # .ci/run installs it; a dev machine may not have it
+        subprocess.run(["apt-get", "update", "-qq"], check=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "docker-compose"], check=True)
+    for app in ("backend", "frontend"):
+        (tmp_path / app / "src").mkdir(parents=True)
+    env = tmp_path / ".env"
+    env.write_text(
+        f"POSTGRES_PASSWORD=compose-test-secret\nBACKEND_DIR={tmp_path}/backend\n"
+        f"FRONTEND_DIR={tmp_path}/frontend\nSAGE_ENV_FILE={tmp_path}/.env\n"
+    )
+    result = subprocess.run(
+        [
+            "docker-compose",
+            "-f",
+            str(INFRA / "docker-compose.yml"),
+            "--env-file",
+            str(env),
+            "config",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)
+
+
+def test_stack_has_every_service_on_one_network(compose_config):
+    services = compose_config["services"]
+    assert set(services) == {
+        "postgres",
+        "redis",
+        "backend",
+        "frontend",
+        "registry",
+        "dagster-code",
+        "dagster-webserver",
+        "dagster-daemon",
+    }
+    assert all(list(s["networks"]) == ["sage"] for s in services.values())
+    assert services["postgres"]["image"].startswith("postgres:16")
+    assert services["redis"]["image"].startswith("redis:7")
+    assert "postgres-data" in compose_config["volumes"]
+
+
+def test_ports_bind_to_loopback_only(compose_config):
+    for name, service in compose_config["services"].items():
+        for port in service.get("ports", []):
+            host_ip = port.get("host_ip") if isinstance(port, dict) else str(port).split(":")[0]
+            assert host_ip == "127.0.0.1", (name, port)
+
+
+def test_sage_ops_services_share_one_image_and_instance_config(compose_config):
+    services = compose_config["services"]
+    dagster = [services[n] for n in ("dagster-code", "dagster-webserver", "dagster-daemon")]
+    assert {s["image"] for s in dagster} == {"sage-ops:local"}
+    assert all(s["environment"]["DAGSTER_PG_HOST"] == "postgres" for s in dagster)
+    daemon_mounts = " ".join(str(v) for v in services["dagster-daemon"]["volumes"])
+    assert "docker.sock" in daemon_mounts and "dagster-docker.yaml" in daemon_mounts
+
+
+def test_sage_ops_dockerfile_is_non_root_with_healthcheck():
+    dockerfile = (INFRA / "docker" / "sage-ops.Dockerfile").read_text()
+    assert dockerfile.count("FROM ") == 2  # multi-stage: build deps stay out of the image
+    assert "USER 10001" in dockerfile and "HEALTHCHECK" in dockerfile
+    assert 'CMD ["dagster", "api", "grpc"' in dockerfile
+    assert "postgresql-client-16" in dockerfile
