@@ -57,11 +57,11 @@ class Deployer(abc.ABC):
 def open_deployer(url: str) -> Deployer:
     parts = urlsplit(url)
     if parts.scheme == "ecs":
-        from sage_ops.deploy.ecs import EcsDeployer  # noqa: PLC0415 - boto3 only when used
+        from sage_ops.deploy.ecs import EcsDeployer
 
         return EcsDeployer(url)
     if parts.scheme == "swarm":
-        from sage_ops.deploy.swarm import SwarmDeployer  # noqa: PLC0415
+        from sage_ops.deploy.swarm import SwarmDeployer
 
         return SwarmDeployer(url)
     raise ConfigError(f"deploy target {url!r}: use ecs://cluster/service or swarm://service")
