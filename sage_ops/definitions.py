@@ -3,13 +3,19 @@
 from dagster import Definitions
 
 from sage_ops.backups import defs as backups
+from sage_ops.deploy import defs as deploy
 from sage_ops.migrations import defs as migrations
-from sage_ops.resources import BackupConfig, MigrationConfig
+from sage_ops.resources import BackupConfig, DeployConfig, MigrationConfig
 
 defs = Definitions.merge(
     backups.defs,
     migrations.defs,
+    deploy.defs,
     Definitions(
-        resources={"backups": BackupConfig.from_env(), "migrations": MigrationConfig.from_env()}
+        resources={
+            "backups": BackupConfig.from_env(),
+            "migrations": MigrationConfig.from_env(),
+            "deploy": DeployConfig.from_env(),
+        }
     ),
 )

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from dagster import ConfigurableResource, EnvVar, Failure
 
+from sage_ops.deploy.settings import DeploySettings
 from sage_ops.errors import ConfigError, SageOpsError
 from sage_ops.migrations.discovery import DEFAULT_MIGRATIONS_DIR
 from sage_ops.migrations.runner import RunOptions
@@ -79,6 +80,71 @@ class MigrationConfig(ConfigurableResource):
     @classmethod
     def from_env(cls) -> "MigrationConfig":
         return cls(migrations_dir=os.environ.get("SAGE_OPS_MIGRATIONS_DIR", DEFAULT_MIGRATIONS_DIR))
+
+
+class DeployConfig(ConfigurableResource):
+    """Where pushes come from, how the image is built and pushed, and where it is deployed."""
+
+    repo: str | None = None
+    branch: str = "main"
+    watch_paths: list[str] = ["apps/backend/**"]
+    context_path: str = "apps/backend"
+    dockerfile: str = "Dockerfile"
+    migrations_path: str = "prisma/migrations"
+    build_files: dict[str, str] = {}
+    registry: str = "127.0.0.1:5000"
+    repository: str = "sage-backend"
+    create_repository: bool = False
+    image_max_mb: int = 200
+    staging_target: str = "swarm://sage-backend-staging"
+    production_target: str = "swarm://sage-backend-production"
+    staging_database_url_env: str = "STAGING_DATABASE_URL"
+    production_database_url_env: str = "PRODUCTION_DATABASE_URL"
+    require_approval: bool = False
+    deploy_timeout_s: int = 600
+
+    def settings(self) -> DeploySettings:
+        return DeploySettings(
+            repo=self.repo,
+            branch=self.branch,
+            watch_paths=tuple(self.watch_paths),
+            context_path=self.context_path,
+            dockerfile=self.dockerfile,
+            migrations_path=self.migrations_path,
+            build_files=dict(self.build_files),
+            registry=self.registry,
+            repository=self.repository,
+            create_repository=self.create_repository,
+            image_max_mb=self.image_max_mb,
+            targets={"staging": self.staging_target, "production": self.production_target},
+            database_envs={
+                "staging": self.staging_database_url_env,
+                "production": self.production_database_url_env,
+            },
+            require_approval=self.require_approval,
+            deploy_timeout_s=self.deploy_timeout_s,
+        )
+
+    @classmethod
+    def from_env(cls) -> "DeployConfig":
+        s = DeploySettings.from_env()
+        return cls(
+            repo=s.repo,
+            branch=s.branch,
+            watch_paths=list(s.watch_paths),
+            context_path=s.context_path,
+            dockerfile=s.dockerfile,
+            migrations_path=s.migrations_path,
+            build_files=s.build_files,
+            registry=s.registry,
+            repository=s.repository,
+            create_repository=s.create_repository,
+            image_max_mb=s.image_max_mb,
+            staging_target=s.targets["staging"],
+            production_target=s.targets["production"],
+            require_approval=s.require_approval,
+            deploy_timeout_s=s.deploy_timeout_s,
+        )
 
 
 def _secret(name: str) -> str | None:

@@ -1,0 +1,386 @@
+"""Build-push-deploy per commit: git_push_sensor -> backend_image -> registry_image ->
+staging_schema -> staging_deployment -> production_schema -> production_deployment."""
+
+from collections.abc import Sequence
+
+from dagster import (
+    AddDynamicPartitionsRequest,
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetExecutionContext,
+    AssetKey,
+    AssetMaterialization,
+    AssetObservation,
+    AssetRecordsFilter,
+    Backoff,
+    Config,
+    DataVersion,
+    DefaultSensorStatus,
+    Definitions,
+    DynamicPartitionsDefinition,
+    MaterializeResult,
+    MetadataValue,
+    OpExecutionContext,
+    RetryPolicy,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    asset,
+    asset_check,
+    define_asset_job,
+    in_process_executor,
+    job,
+    op,
+    sensor,
+)
+from pydantic import Field
+
+from sage_ops.deploy import pipeline
+from sage_ops.deploy.deployer import open_deployer
+from sage_ops.deploy.git import GitSourceError, PushScan, scan
+from sage_ops.deploy.settings import ENVIRONMENTS
+from sage_ops.errors import ConfigError
+from sage_ops.resources import (
+    DATABASE_WRITER_TAG,
+    BackupConfig,
+    DeployConfig,
+    MigrationConfig,
+    operator_errors,
+)
+
+GROUP = "deploy"
+commits = DynamicPartitionsDefinition(name="commits")
+DEPLOY_TAGS = {"sage_ops/deploy-lock": "backend", **DATABASE_WRITER_TAG}
+# Transient registry/daemon hiccups only: build and push errors that are not transient fail fast.
+TRANSIENT_RETRY = RetryPolicy(max_retries=2, delay=5, backoff=Backoff.EXPONENTIAL)
+
+
+@asset(
+    partitions_def=commits,
+    group_name=GROUP,
+    kinds={"docker"},
+    description="docker build of the backend's Dockerfile at the commit (the partition), "
+    "labelled with the commit and build time, tagged <sha> and latest; layer cache reused.",
+)
+def backend_image(context: AssetExecutionContext, deploy: DeployConfig) -> MaterializeResult:
+    sha = context.partition_key
+    with operator_errors():
+        built, checks = pipeline.build_commit(deploy.settings(), sha, context.log.info)
+    return MaterializeResult(
+        metadata={
+            "commit": sha,
+            "image_id": built.id,
+            "tags": MetadataValue.json(list(built.tags)),
+            "size_mb": round(built.size_bytes / 1e6, 1),
+            "build_seconds": built.build_seconds,
+            "cached_steps": f"{built.cached_steps}/{built.total_steps}",
+            "checks": MetadataValue.json([c._asdict() for c in checks]),
+        },
+        data_version=DataVersion(built.id),
+    )
+
+
+@asset_check(
+    asset=backend_image,
+    blocking=True,
+    description="Image under the size limit (SAGE_OPS_IMAGE_MAX_MB), non-root user, HEALTHCHECK.",
+)
+def image_policy(context: AssetCheckExecutionContext) -> AssetCheckResult:
+    record = _latest_materialization(context, "backend_image")
+    checks = record["checks"] if record else []
+    failed = [c for c in checks if not c["passed"]]
+    return AssetCheckResult(
+        passed=bool(checks) and not failed,
+        description="; ".join(f"{c['name']}: {c['detail']}" for c in checks) or "no build found",
+        metadata={c["name"]: c["detail"] for c in checks},
+    )
+
+
+def _latest_materialization(context: AssetCheckExecutionContext, key: str) -> dict | None:
+    """Metadata of this run's materialization of `key` (checks run in the same run)."""
+    records = context.instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=AssetKey(key)), limit=20
+    ).records
+    for record in records:
+        if record.run_id == context.run.run_id:
+            meta = record.asset_materialization.metadata if record.asset_materialization else {}
+            return {k: v.value for k, v in meta.items()}
+    return None
+
+
+@asset(
+    partitions_def=commits,
+    group_name=GROUP,
+    deps=[backend_image],
+    kinds={"docker"},
+    retry_policy=TRANSIENT_RETRY,
+    description="The image pushed to SAGE_OPS_REGISTRY (ECR or any registry) under <sha> and "
+    "latest; its immutable digest is the data version and what deployments use.",
+)
+def registry_image(context: AssetExecutionContext, deploy: DeployConfig) -> MaterializeResult:
+    sha = context.partition_key
+    with operator_errors():
+        pushed = pipeline.push_commit(deploy.settings(), sha, context.log.info)
+    return MaterializeResult(
+        metadata={
+            "commit": sha,
+            "image": pushed.reference,
+            "digest": pushed.digest,
+            "tags": MetadataValue.json(list(pushed.tags)),
+            "push_seconds": pushed.push_seconds,
+        },
+        data_version=DataVersion(pushed.digest),
+    )
+
+
+def _schema_asset(environment: str, upstream: Sequence[object]):
+    @asset(
+        name=f"{environment}_schema",
+        partitions_def=commits,
+        group_name=GROUP,
+        deps=list(upstream),  # type: ignore[arg-type]
+        kinds={"postgres", "prisma"},
+        description=f"Guarded migrations of the commit's prisma/migrations against the "
+        f"{environment} database (preflight, lint, verified backup, apply) before its rollout.",
+    )
+    def schema(
+        context: AssetExecutionContext,
+        deploy: DeployConfig,
+        backups: BackupConfig,
+        migrations: MigrationConfig,
+    ) -> MaterializeResult:
+        settings = deploy.settings()
+        with operator_errors():
+            outcome = pipeline.migrate_commit(
+                settings,
+                environment,
+                context.partition_key,
+                backups.settings(),
+                migrations.allow,
+                context.run.run_id,
+                context.log.info,
+            )
+        if outcome is None:
+            return MaterializeResult(
+                metadata={"skipped": f"{settings.database_envs[environment]} not set"}
+            )
+        return MaterializeResult(
+            metadata={
+                "commit": context.partition_key,
+                "environment": environment,
+                "migrations_applied": MetadataValue.json([a.name for a in outcome.applied]),
+                "pre_migration_backup": pipeline.backup_reference(
+                    outcome.backup, backups.settings()
+                ),
+                "pre_migration_backup_sha256": outcome.backup.sha256 if outcome.backup else "",
+            }
+        )
+
+    return schema
+
+
+def _deployment_asset(environment: str, upstream: Sequence[object]):
+    @asset(
+        name=f"{environment}_deployment",
+        partitions_def=commits,
+        group_name=GROUP,
+        deps=list(upstream),  # type: ignore[arg-type]
+        kinds={"docker", "ecs"},
+        description=f"Rolling deployment of the pushed digest to {environment} "
+        "(SAGE_OPS_"
+        + environment.upper()
+        + "_TARGET), followed until it completed or rolled back.",
+    )
+    def deployment(context: AssetExecutionContext, deploy: DeployConfig) -> MaterializeResult:
+        settings = deploy.settings()
+        image = _pushed_image(context)
+        with operator_errors():
+            result = pipeline.deploy_commit(settings, environment, image, context.log.info)
+        return MaterializeResult(
+            metadata={
+                "commit": context.partition_key,
+                "environment": environment,
+                "image": result.image,
+                "revision": result.revision,
+                "previous_image": result.previous_image or "",
+                "target": result.target,
+                "rollout_seconds": round(result.seconds, 1),
+            },
+            data_version=DataVersion(result.image.split("@")[-1]),
+        )
+
+    @asset_check(
+        asset=deployment,
+        name=f"{environment}_healthy",
+        blocking=True,
+        description=f"Post-deploy smoke check: the {environment} health endpoint answers 200.",
+    )
+    def healthy(context: AssetCheckExecutionContext, deploy: DeployConfig) -> AssetCheckResult:
+        with operator_errors():
+            detail = pipeline.smoke_check(deploy.settings(), environment)
+        return AssetCheckResult(passed=True, description=detail)
+
+    return deployment, healthy
+
+
+def _pushed_image(context: AssetExecutionContext) -> str:
+    records = context.instance.fetch_materializations(
+        AssetRecordsFilter(
+            asset_key=AssetKey("registry_image"), asset_partitions=[context.partition_key]
+        ),
+        limit=1,
+    ).records
+    if not records or records[0].asset_materialization is None:
+        raise ConfigError(
+            f"commit {context.partition_key} has no pushed image; run registry_image first"
+        )
+    return str(records[0].asset_materialization.metadata["image"].value)
+
+
+staging_schema = _schema_asset("staging", [registry_image])
+staging_deployment, staging_healthy = _deployment_asset("staging", [staging_schema])
+production_schema = _schema_asset("production", [staging_deployment])
+production_deployment, production_healthy = _deployment_asset("production", [production_schema])
+
+DEPLOY_ASSETS = [backend_image, registry_image, staging_schema, staging_deployment]
+PRODUCTION_ASSETS = [production_schema, production_deployment]
+
+deploy_backend = define_asset_job(
+    "deploy_backend",
+    selection=DEPLOY_ASSETS + PRODUCTION_ASSETS,
+    partitions_def=commits,
+    tags=DEPLOY_TAGS,
+    executor_def=in_process_executor,
+    description="Build, push, migrate and roll out one commit to staging, then production.",
+)
+deploy_to_staging = define_asset_job(
+    "deploy_to_staging",
+    selection=DEPLOY_ASSETS,
+    partitions_def=commits,
+    tags=DEPLOY_TAGS,
+    executor_def=in_process_executor,
+    description="Build, push, migrate and roll out one commit to staging only (approval mode).",
+)
+promote_to_production = define_asset_job(
+    "promote_to_production",
+    selection=PRODUCTION_ASSETS,
+    partitions_def=commits,
+    tags=DEPLOY_TAGS,
+    executor_def=in_process_executor,
+    description="The manual approval: roll a commit that is healthy on staging out to production.",
+)
+
+
+@sensor(
+    jobs=[deploy_backend, deploy_to_staging],
+    minimum_interval_seconds=30,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Watches SAGE_OPS_REPO's SAGE_OPS_BRANCH for commits touching "
+    "SAGE_OPS_WATCH_PATHS; one run per commit SHA (the newest of a burst; older ones are "
+    "recorded as superseded).",
+)
+def git_push_sensor(
+    context: SensorEvaluationContext, deploy: DeployConfig
+) -> SensorResult | SkipReason:
+    settings = deploy.settings()
+    if not settings.repo:
+        return SkipReason("SAGE_OPS_REPO is not set: no repository to watch")
+    try:
+        result = scan(
+            settings.repo,
+            settings.branch,
+            list(settings.watch_paths),
+            context.cursor or None,
+            pipeline.git_cache_dir(),
+        )
+    except GitSourceError as exc:
+        return SkipReason(f"{exc}; cursor unchanged")  # keeps the cursor: nothing is lost
+    return _sensor_result(result, settings.require_approval)
+
+
+def _sensor_result(result: PushScan, require_approval: bool) -> SensorResult:
+    if result.deploy is None:
+        return SensorResult(skip_reason=SkipReason(result.note), cursor=result.cursor)
+    commit = result.deploy
+    shas = [c.sha for c in result.superseded] + [commit.sha]
+    job_name = "deploy_to_staging" if require_approval else "deploy_backend"
+    return SensorResult(
+        run_requests=[
+            RunRequest(
+                run_key=commit.sha,
+                job_name=job_name,
+                partition_key=commit.sha,
+                tags={
+                    "sage_ops/commit": commit.sha,
+                    "sage_ops/commit_subject": commit.subject[:200],
+                },
+            )
+        ],
+        dynamic_partitions_requests=[AddDynamicPartitionsRequest("commits", shas)],
+        asset_events=[
+            AssetObservation(
+                asset_key="backend_image",
+                partition=old.sha,
+                metadata={"status": f"superseded by {commit.short}", "subject": old.subject},
+            )
+            for old in result.superseded
+        ],
+        cursor=result.cursor,
+    )
+
+
+class RollbackRequest(Config):
+    environment: str = Field(description="staging or production")
+
+
+@op(description="Redeploy the environment's previous successful digest, from lineage.")
+def rollback_op(context: OpExecutionContext, config: RollbackRequest, deploy: DeployConfig):
+    if config.environment not in ENVIRONMENTS:
+        raise ConfigError(f"environment must be one of {', '.join(ENVIRONMENTS)}")
+    settings = deploy.settings()
+    key = AssetKey(f"{config.environment}_deployment")
+    with operator_errors():
+        current = open_deployer(settings.targets[config.environment]).current_image()
+        previous = _previous_deployment(context, key, current)
+        result = pipeline.deploy_commit(
+            settings, config.environment, previous["image"], context.log.info
+        )
+        pipeline.smoke_check(settings, config.environment)
+    yield AssetMaterialization(
+        asset_key=key,
+        partition=previous["commit"],
+        metadata={
+            "commit": previous["commit"],
+            "environment": config.environment,
+            "image": result.image,
+            "revision": result.revision,
+            "previous_image": result.previous_image or "",
+            "rollback_of": current or "",
+        },
+    )
+
+
+def _previous_deployment(context: OpExecutionContext, key: AssetKey, current: str | None) -> dict:
+    records = context.instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=key), limit=100
+    ).records
+    for record in records:
+        meta = record.asset_materialization.metadata if record.asset_materialization else {}
+        image = meta.get("image")
+        if image is not None and image.value != current:
+            return {"image": str(image.value), "commit": str(meta["commit"].value)}
+    raise ConfigError(f"no earlier successful {key.path[-1]} with another image to roll back to")
+
+
+@job(tags=DEPLOY_TAGS, description="Roll an environment back to its previous successful digest.")
+def rollback_deployment() -> None:
+    rollback_op()
+
+
+defs = Definitions(
+    assets=[backend_image, registry_image, *DEPLOY_ASSETS[2:], *PRODUCTION_ASSETS],
+    asset_checks=[image_policy, staging_healthy, production_healthy],
+    jobs=[deploy_backend, deploy_to_staging, promote_to_production, rollback_deployment],
+    sensors=[git_push_sensor],
+)

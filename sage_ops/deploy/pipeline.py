@@ -1,0 +1,127 @@
+"""The steps of build-push-deploy for one commit, as plain functions the Dagster assets call."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from sage_ops.backups.manifest import Manifest
+from sage_ops.deploy.deployer import DeployResult, Log, open_deployer
+from sage_ops.deploy.ecr import ecr_credentials, ensure_repository, is_ecr_host
+from sage_ops.deploy.git import repo_dir
+from sage_ops.deploy.image import BuiltImage, ImageCheck, build_image, check_image
+from sage_ops.deploy.registry import PushedImage, push_image
+from sage_ops.deploy.settings import DeploySettings
+from sage_ops.deploy.source import export_tree
+from sage_ops.errors import ConfigError
+from sage_ops.migrations.guarded import GuardedOutcome, guarded_migrate
+from sage_ops.migrations.runner import RunOptions
+from sage_ops.postgres import PgTarget
+from sage_ops.settings import Settings, state_dir
+
+
+def git_cache_dir() -> Path:
+    return state_dir() / "git-cache"
+
+
+def _source(settings: DeploySettings) -> Path:
+    if not settings.repo:
+        raise ConfigError("SAGE_OPS_REPO is not set: no repository to build from")
+    return repo_dir(settings.repo, git_cache_dir())
+
+
+def build_commit(
+    settings: DeploySettings, sha: str, log: Log
+) -> tuple[BuiltImage, list[ImageCheck]]:
+    """docker build of the backend at `sha`, then the image checks (size, user, HEALTHCHECK)."""
+    with tempfile.TemporaryDirectory(prefix="sage_ops_build_") as tmp:
+        context = export_tree(_source(settings), sha, settings.context_path, Path(tmp))
+        built = build_image(
+            context,
+            settings.dockerfile,
+            settings.repository,
+            sha,
+            {"VERSION": sha[:12]},
+            log,
+            context_files=settings.build_files,
+        )
+    return built, check_image(built.id, settings.image_max_mb * 1_000_000)
+
+
+def push_commit(settings: DeploySettings, sha: str, log: Log) -> PushedImage:
+    """Push `<repository>:<sha>` to the registry (ECR credentials fetched when it is ECR)."""
+    credentials = None
+    host = urlsplit(f"//{settings.registry}").hostname or settings.registry
+    if is_ecr_host(host):
+        ensure_repository(
+            settings.repository,
+            settings.create_repository,
+            registry_host=host,
+            mutable_tags=("latest",),
+        )
+        username, password = ecr_credentials(host)
+        credentials = _Credentials(username, password)
+    return push_image(
+        f"{settings.repository}:{sha}",
+        settings.registry,
+        settings.repository,
+        sha,
+        credentials,
+        log,
+    )
+
+
+@dataclass
+class _Credentials:
+    username: str
+    password: str
+
+
+def environment_database(settings: DeploySettings, environment: str) -> PgTarget | None:
+    """The environment's database, or None when its URL variable is not set (no migrations)."""
+    name = settings.database_envs[environment]
+    url = os.environ.get(name)
+    return PgTarget.from_url(url, name) if url else None
+
+
+def migrate_commit(
+    settings: DeploySettings,
+    environment: str,
+    sha: str,
+    backups: Settings,
+    allow: dict[str, list[str]],
+    run_id: str,
+    log: Log,
+) -> GuardedOutcome | None:
+    """Guarded migrations of the commit's own migration files against the environment's database."""
+    target = environment_database(settings, environment)
+    if target is None:
+        log(f"{settings.database_envs[environment]} is not set: no {environment} migrations")
+        return None
+    subdir = f"{settings.context_path.strip('/')}/{settings.migrations_path.strip('/')}"
+    with tempfile.TemporaryDirectory(prefix="sage_ops_migrations_") as tmp:
+        migrations = export_tree(_source(settings), sha, subdir, Path(tmp))
+        return guarded_migrate(target, migrations, allow, RunOptions(), backups, run_id, log)
+
+
+def deploy_commit(settings: DeploySettings, environment: str, image: str, log: Log) -> DeployResult:
+    """Roll `image` (repo@sha256:...) out; returns once THIS rollout completed."""
+    deployer = open_deployer(settings.targets[environment])
+    return deployer.deploy(image, float(settings.deploy_timeout_s), log)
+
+
+def smoke_check(settings: DeploySettings, environment: str) -> str:
+    """The service's health endpoint answers 200; returns what it checked."""
+    deployer = open_deployer(settings.targets[environment])
+    deployer.smoke_check(SMOKE_TIMEOUT_S)
+    return f"{settings.targets[environment]} answers 200 on its health endpoint"
+
+
+SMOKE_TIMEOUT_S = 60.0
+
+
+def backup_reference(manifest: Manifest | None, backups: Settings) -> str:
+    return backups.store().location(manifest.key) if manifest else "none (nothing was pending)"

@@ -1,0 +1,146 @@
+"""Build-push-deploy end to end, through Dagster, on the real Docker Engine, registry and swarm:
+commit -> git_push_sensor -> backend_image -> registry_image -> migrations -> staging -> production.
+"""
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from dagster import DagsterInstance, Definitions, build_sensor_context
+
+from sage_ops import postgres
+from sage_ops.deploy import defs as deploy
+from sage_ops.deploy.swarm import SwarmDeployer
+from sage_ops.migrations import bookkeeping
+from sage_ops.resources import BackupConfig, DeployConfig, MigrationConfig
+from tests.deploy.conftest import sample_context
+
+GIT_ENV = {
+    **os.environ,
+    "GIT_AUTHOR_NAME": "dev",
+    "GIT_AUTHOR_EMAIL": "dev@example.com",
+    "GIT_COMMITTER_NAME": "dev",
+    "GIT_COMMITTER_EMAIL": "dev@example.com",
+}
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True, env=GIT_ENV
+    ).stdout.strip()
+
+
+def _commit_backend(repo: Path, variant: str, message: str) -> str:
+    shutil.rmtree(repo / "apps" / "backend", ignore_errors=True)
+    sample_context(repo / "apps" / "backend", variant)
+    (repo / "apps" / "backend" / "CHANGELOG").write_text(message)
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", message)
+    return _git(repo, "rev-parse", "HEAD")
+
+
+@pytest.fixture
+def stack(tmp_path, docker_env, test_id, pg_server, monkeypatch, store):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q", "-b", "main")
+    services = {env: f"sage-e2e-{test_id}-{env}" for env in ("staging", "production")}
+    config = DeployConfig(
+        repo=str(repo),
+        build_files={"busybox": "/bin/busybox"},
+        repository=f"sage-e2e-{test_id}",
+        staging_target=f"swarm://{services['staging']}?health_interval=1s&monitor=2s",
+        production_target=f"swarm://{services['production']}?health_interval=1s&monitor=2s",
+        deploy_timeout_s=120,
+    )
+    resources = {
+        "deploy": config,
+        "backups": BackupConfig(backup_url=store.url, verify_level="checksum"),
+        "migrations": MigrationConfig(migrations_dir="unused"),
+    }
+    definitions = Definitions.merge(deploy.defs, Definitions(resources=resources))
+    with (
+        postgres.scratch_database(pg_server, prefix="sage_e2e_staging") as staging_db,
+        postgres.scratch_database(pg_server, prefix="sage_e2e_production") as production_db,
+    ):
+        monkeypatch.setenv("STAGING_DATABASE_URL", staging_db.redacted)
+        monkeypatch.setenv("PRODUCTION_DATABASE_URL", production_db.redacted)
+        yield Stack(
+            repo,
+            config,
+            definitions,
+            DagsterInstance.ephemeral(),
+            services,
+            staging_db,
+            production_db,
+        )
+        for service in services.values():
+            subprocess.run(["docker", "service", "rm", service], capture_output=True)
+
+
+class Stack:
+    def __init__(self, repo, config, definitions, instance, services, staging_db, production_db):
+        self.repo, self.config, self.definitions = repo, config, definitions
+        self.instance, self.services = instance, services
+        self.databases = {"staging": staging_db, "production": production_db}
+        self.cursor: str | None = None
+
+    def tick(self):
+        sensor = self.definitions.resolve_sensor_def("git_push_sensor")
+        context = build_sensor_context(
+            instance=self.instance, cursor=self.cursor, resources={"deploy": self.config}
+        )
+        result = sensor(context)
+        for request in result.dynamic_partitions_requests or []:
+            self.instance.add_dynamic_partitions(
+                request.partitions_def_name, list(request.partition_keys)
+            )
+        self.cursor = result.cursor
+        return result
+
+    def run(self, request):
+        job = self.definitions.resolve_job_def(request.job_name)
+        return job.execute_in_process(
+            partition_key=request.partition_key,
+            instance=self.instance,
+            tags=request.tags,
+            raise_on_error=False,
+        )
+
+    def serving(self, environment: str) -> str | None:
+        return SwarmDeployer(f"swarm://{self.services[environment]}").current_image()
+
+
+def _materialized(result, name):
+    return result.asset_materializations_for_node(name)
+
+
+def test_push_deploys_to_staging_then_production_and_unhealthy_rolls_back(stack):
+    first = _commit_backend(stack.repo, "healthy", "backend v1")
+    tick = stack.tick()
+    [request] = tick.run_requests
+    assert request.run_key == first and request.partition_key == first
+
+    result = stack.run(request)
+    assert result.success
+    image = _materialized(result, "registry_image")[0].metadata["image"].value
+    assert "@sha256:" in image
+    for environment in ("staging", "production"):
+        deployed = _materialized(result, f"{environment}_deployment")[0].metadata
+        assert deployed["image"].value == image and deployed["commit"].value == first
+        assert stack.serving(environment) == image
+        with postgres.connect(stack.databases[environment]) as conn:
+            assert len([r for r in bookkeeping.read_rows(conn) if r.applied]) == 3
+    checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+    assert checks == {"image_policy": True, "staging_healthy": True, "production_healthy": True}
+    assert stack.tick().run_requests == []  # same head: nothing new, never a second run
+
+    _commit_backend(stack.repo, "unhealthy", "backend v2 (broken health)")
+    [broken] = stack.tick().run_requests
+    failed = stack.run(broken)
+    assert not failed.success
+    assert _materialized(failed, "production_deployment") == []
+    assert stack.serving("staging") == image and stack.serving("production") == image
+    SwarmDeployer(f"swarm://{stack.services['staging']}").smoke_check(30)  # old one still serves
