@@ -4,6 +4,7 @@ from dagster import Definitions
 
 from sage_ops.backups import defs as backups
 from sage_ops.deploy import defs as deploy
+from sage_ops.incidents import defs as incidents
 from sage_ops.migrations import defs as migrations
 from sage_ops.resources import BackupConfig, DeployConfig, MigrationConfig
 
@@ -11,6 +12,7 @@ defs = Definitions.merge(
     backups.defs,
     migrations.defs,
     deploy.defs,
+    incidents.defs,
     Definitions(
         resources={
             "backups": BackupConfig.from_env(),

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from dagster import ConfigurableResource, EnvVar, Failure
 
+from sage_ops.backups.compress import DEFAULT_LEVEL
 from sage_ops.deploy.settings import DeploySettings
 from sage_ops.errors import ConfigError, SageOpsError
 from sage_ops.migrations.discovery import DEFAULT_MIGRATIONS_DIR
@@ -25,7 +26,7 @@ class BackupConfig(ConfigurableResource):
     backup_url: str
     keep: int = 7
     format: str = "plain"
-    compression_level: int = 2
+    compression_level: int = DEFAULT_LEVEL
     verify_level: str = "full"
     scratch_database_url: str | None = None
 

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from sage_ops.backups.compress import DEFAULT_LEVEL
 from sage_ops.backups.store import BackupStore, open_store
 from sage_ops.errors import ConfigError
 from sage_ops.postgres import MAINTENANCE_DB, PgTarget
@@ -34,7 +35,7 @@ class Settings:
             backup_url=env.get("SAGE_OPS_BACKUP_URL") or default_backup_url(),
             backup_keep=_int("SAGE_OPS_BACKUP_KEEP", 7),
             backup_format=env.get("SAGE_OPS_BACKUP_FORMAT", "plain"),
-            compression_level=_int("SAGE_OPS_BACKUP_COMPRESSION", 2),
+            compression_level=_int("SAGE_OPS_BACKUP_COMPRESSION", DEFAULT_LEVEL),
             verify_level=env.get("SAGE_OPS_VERIFY_LEVEL", "full"),
             scratch_database_url=env.get("SAGE_OPS_SCRATCH_DATABASE_URL") or None,
         )

@@ -347,17 +347,19 @@ def rollback_op(context: OpExecutionContext, config: RollbackRequest, deploy: De
             settings, config.environment, previous["image"], context.log.info
         )
         pipeline.smoke_check(settings, config.environment)
-    yield AssetMaterialization(
-        asset_key=key,
-        partition=previous["commit"],
-        metadata={
-            "commit": previous["commit"],
-            "environment": config.environment,
-            "image": result.image,
-            "revision": result.revision,
-            "previous_image": result.previous_image or "",
-            "rollback_of": current or "",
-        },
+    context.log_event(
+        AssetMaterialization(
+            asset_key=key,
+            partition=previous["commit"],
+            metadata={
+                "commit": previous["commit"],
+                "environment": config.environment,
+                "image": result.image,
+                "revision": result.revision,
+                "previous_image": result.previous_image or "",
+                "rollback_of": current or "",
+            },
+        )
     )
 
 

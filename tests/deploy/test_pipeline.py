@@ -47,7 +47,7 @@ def stack(tmp_path, docker_env, test_id, pg_server, monkeypatch, store):
     repo.mkdir()
     _git(repo, "init", "-q", "-b", "main")
     services = {env: f"sage-e2e-{test_id}-{env}" for env in ("staging", "production")}
-    config = DeployConfig(
+    settings = dict(
         repo=str(repo),
         build_files={"busybox": "/bin/busybox"},
         repository=f"sage-e2e-{test_id}",
@@ -56,36 +56,37 @@ def stack(tmp_path, docker_env, test_id, pg_server, monkeypatch, store):
         deploy_timeout_s=120,
     )
     resources = {
-        "deploy": config,
         "backups": BackupConfig(backup_url=store.url, verify_level="checksum"),
         "migrations": MigrationConfig(migrations_dir="unused"),
     }
-    definitions = Definitions.merge(deploy.defs, Definitions(resources=resources))
     with (
         postgres.scratch_database(pg_server, prefix="sage_e2e_staging") as staging_db,
         postgres.scratch_database(pg_server, prefix="sage_e2e_production") as production_db,
     ):
         monkeypatch.setenv("STAGING_DATABASE_URL", staging_db.redacted)
         monkeypatch.setenv("PRODUCTION_DATABASE_URL", production_db.redacted)
-        yield Stack(
-            repo,
-            config,
-            definitions,
-            DagsterInstance.ephemeral(),
-            services,
-            staging_db,
-            production_db,
+        stack = Stack(
+            repo, resources, DagsterInstance.ephemeral(), services, staging_db, production_db
         )
+        stack.configure(**settings)
+        yield stack
         for service in services.values():
             subprocess.run(["docker", "service", "rm", service], capture_output=True)
 
 
 class Stack:
-    def __init__(self, repo, config, definitions, instance, services, staging_db, production_db):
-        self.repo, self.config, self.definitions = repo, config, definitions
+    def __init__(self, repo, resources, instance, services, staging_db, production_db):
+        self.repo, self.resources = repo, resources
         self.instance, self.services = instance, services
         self.databases = {"staging": staging_db, "production": production_db}
         self.cursor: str | None = None
+        self.settings: dict = {}
+
+    def configure(self, **settings):
+        self.settings.update(settings)
+        self.config = DeployConfig(**self.settings)
+        resources = {**self.resources, "deploy": self.config}
+        self.definitions = Definitions.merge(deploy.defs, Definitions(resources=resources))
 
     def tick(self):
         sensor = self.definitions.resolve_sensor_def("git_push_sensor")
@@ -144,3 +145,77 @@ def test_push_deploys_to_staging_then_production_and_unhealthy_rolls_back(stack)
     assert _materialized(failed, "production_deployment") == []
     assert stack.serving("staging") == image and stack.serving("production") == image
     SwarmDeployer(f"swarm://{stack.services['staging']}").smoke_check(30)  # old one still serves
+
+
+def test_burst_deploys_newest_and_records_superseded(stack):
+    shas = [_commit_backend(stack.repo, "healthy", f"change {i}") for i in range(3)]
+    (stack.repo / "docs.md").write_text("not the backend")
+    _git(stack.repo, "add", "-A")
+    _git(stack.repo, "commit", "-q", "-m", "docs only")
+    stack.cursor = shas[0]
+    result = stack.tick()
+    [request] = result.run_requests
+    assert request.partition_key == shas[2]
+    assert set(stack.instance.get_dynamic_partitions("commits")) == {shas[1], shas[2]}
+    [observation] = result.asset_events
+    assert observation.partition == shas[1]
+    assert observation.metadata["status"].value == f"superseded by {shas[2][:7]}"
+
+
+def test_unreachable_repository_skips_and_keeps_the_cursor(stack):
+    stack.configure(repo=str(stack.repo / "missing"))
+    sensor = stack.definitions.resolve_sensor_def("git_push_sensor")
+    context = build_sensor_context(
+        instance=stack.instance, cursor="abc123", resources={"deploy": stack.config}
+    )
+    result = sensor(context)
+    assert "no such directory" in result.skip_message and "cursor unchanged" in result.skip_message
+    assert context.cursor == "abc123"
+
+
+def test_approval_promotion_rollback_and_migration_failure(stack):
+    stack.configure(require_approval=True)
+
+    def push_and_promote(variant, message):
+        sha = _commit_backend(stack.repo, variant, message)
+        [request] = stack.tick().run_requests
+        assert request.job_name == "deploy_to_staging"
+        staged = stack.run(request)
+        assert staged.success and _materialized(staged, "production_deployment") == []
+        promoted = stack.definitions.resolve_job_def("promote_to_production").execute_in_process(
+            partition_key=sha, instance=stack.instance, raise_on_error=False
+        )
+        assert promoted.success
+        return _materialized(promoted, "production_deployment")[0].metadata["image"].value
+
+    v1 = push_and_promote("healthy", "v1")
+    v2 = push_and_promote("healthy", "v2")
+    assert v1 != v2 and stack.serving("production") == v2
+
+    rollback = stack.definitions.resolve_job_def("rollback_deployment").execute_in_process(
+        run_config={"ops": {"rollback_op": {"config": {"environment": "production"}}}},
+        instance=stack.instance,
+        raise_on_error=False,
+    )
+    assert rollback.success and stack.serving("production") == v1
+
+    # A migration that fails stops the rollout: staging keeps serving v2, its schema unchanged.
+    migrations = stack.repo / "apps" / "backend" / "prisma" / "migrations"
+    sha = _commit_backend(stack.repo, "healthy", "v3 with a broken migration")
+    broken = migrations / "20261201000000_broken"
+    broken.mkdir()
+    (broken / "migration.sql").write_text('ALTER TABLE "Nope" ADD COLUMN "x" TEXT;\n')
+    _git(stack.repo, "add", "-A")
+    _git(stack.repo, "commit", "-q", "--amend", "-m", "v3 with a broken migration")
+    [request] = stack.tick().run_requests
+    failed = stack.run(request)
+    assert not failed.success and sha != request.partition_key
+    assert _materialized(failed, "staging_deployment") == []
+    assert stack.serving("staging") == v2
+    with postgres.connect(stack.databases["staging"]) as conn:
+        rows = bookkeeping.read_rows(conn)
+    assert [r.name for r in rows if r.applied] == [
+        "20261101000000_init",
+        "20261102000000_conversations",
+        "20261103000000_message_metadata",
+    ]

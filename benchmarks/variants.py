@@ -1,0 +1,219 @@
+"""The measured variants: shell pipelines, sage_ops in a child process, the Dagster job.
+
+Every variant dumps the same database with the same pg_dump binary (the one sage_ops picks
+for the server), connected through the same PG* environment.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from benchmarks.measure import Measured, run_measured, shell
+from benchmarks.model import Result
+from sage_ops.backups.manifest import MANIFEST_SUFFIX, Manifest
+
+log = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parent.parent
+PARTITION = "2026-11-25"
+S3_URL = "s3://sage-bench/backups/"
+TREE_RSS = "largest process of the pipeline"
+SAGE_RSS = "sage_ops python process alone (VmHWM)"
+# Settings that would change what the children do; each variant sets its own.
+_FOREIGN_ENV = ("SAGE_OPS_", "DATABASE_URL", "DAGSTER_HOME", "AWS_")
+
+
+@dataclass(frozen=True)
+class Bench:
+    """One database under test and where this run may write."""
+
+    database_url: str
+    pg_dump: str
+    pg_env: dict[str, str]  # libpq PG* variables for the shell variants
+    workdir: Path
+
+
+@dataclass(frozen=True)
+class ShellVariant:
+    key: str
+    label: str
+    script: str  # {pg_dump}, {out} and {tmp} are filled in
+    needs: str | None = None
+    writes: bool = True
+
+
+RAW = ShellVariant("raw", "pg_dump > /dev/null", "{pg_dump} > /dev/null", writes=False)
+SHELL_VARIANTS = (
+    RAW,
+    ShellVariant(
+        "seed",
+        "seed script: pg_dump | gzip > tmp; cp",
+        "{pg_dump} | gzip > {tmp} && cp {tmp} {out}",
+    ),
+    ShellVariant("gzip1", "pg_dump | gzip -1", "{pg_dump} | gzip -1 > {out}"),
+    ShellVariant("pigz", "pg_dump | pigz -p 2", "{pg_dump} | pigz -p 2 > {out}", needs="pigz"),
+)
+
+
+def run_suite(bench: Bench, s3_env: dict[str, str]) -> list[Result]:
+    log.info("warm-up run of %s (not in the table)", RAW.label)
+    warmup = run_shell(bench, RAW)
+    results = [run_shell(bench, variant) for variant in SHELL_VARIANTS]
+    results[0].details["warmup_wall_s"] = warmup.wall_s
+    core_file = run_backup(bench, "core_file", "sage_ops backup_database -> file", _file_url(bench))
+    core_s3 = run_backup(bench, "core_s3", "sage_ops backup_database -> S3 (moto)", S3_URL, s3_env)
+    return [*results, core_file, core_s3, run_verify(bench, core_file), run_dagster(bench)]
+
+
+def run_shell(bench: Bench, variant: ShellVariant) -> Result:
+    result = Result(variant.key, variant.label, rss_scope=TREE_RSS)
+    if variant.needs and not ensure_tool(variant.needs):
+        result.status = f"not available: {variant.needs} is not installed"
+        return result
+    out = bench.workdir / variant.key / "backup.sql.gz"
+    out.parent.mkdir(exist_ok=True)
+    tmp = bench.workdir / f"{variant.key}.tmp.sql.gz"
+    script = variant.script.format(
+        pg_dump=f"{shlex.quote(bench.pg_dump)} --no-password",
+        out=shlex.quote(str(out)),
+        tmp=shlex.quote(str(tmp)),
+    )
+    log.info("%s: %s", variant.key, script)
+    measured = run_measured(shell(script), env=bench.pg_env)
+    _record(result, measured, measured.wall_s, measured.tree_peak_rss_bytes)
+    result.details["script"] = script
+    if variant.writes and measured.ok:
+        result.output_bytes = out.stat().st_size
+    for path in (out, tmp):
+        path.unlink(missing_ok=True)
+    return result
+
+
+def run_backup(
+    bench: Bench, key: str, label: str, store_url: str, extra_env: dict[str, str] | None = None
+) -> Result:
+    log.info("%s: backup_database -> %s", key, store_url)
+    result, data = _sage_child(bench, key, label, ["backup", store_url], extra_env)
+    if data:
+        result.output_bytes = data["size"]
+        result.details.update(store_url=store_url)
+    return result
+
+
+def run_verify(bench: Bench, backup: Result) -> Result:
+    label = "sage_ops verify_backup full (restore)"
+    if not (backup.ok and backup.details.get("key")):
+        return Result("verify", label, status="failed: no backup to verify")
+    log.info("verify: full restore of %s", backup.details["key"])
+    args = ["verify", backup.details["store_url"], backup.details["key"]]
+    result, data = _sage_child(bench, "verify", label, args)
+    if data and not data["passed"]:
+        result.status = f"failed: {data['detail']}"
+    return result
+
+
+def run_dagster(bench: Bench) -> Result:
+    """`dagster job execute` of nightly_backup (dump, blocking verification, retention)."""
+    result = Result("dagster", "dagster nightly_backup run -> file", rss_scope=TREE_RSS)
+    home = _dagster_home(bench.workdir / "dagster_home")
+    store = bench.workdir / "dagster_store"
+    env = _child_env(
+        DAGSTER_HOME=str(home),
+        DATABASE_URL=bench.database_url,
+        SAGE_OPS_BACKUP_URL=f"file://{store}",
+        SAGE_OPS_STATE_DIR=str(bench.workdir / "state"),
+    )
+    dagster = Path(sys.executable).parent / "dagster"
+    argv = [str(dagster), "job", "execute", "-m", "sage_ops.definitions", "-j", "nightly_backup"]
+    argv += ["--tags", json.dumps({"dagster/partition": PARTITION})]
+    log.info("dagster: %s", shlex.join(argv))
+    measured = run_measured(argv, env=env, cwd=REPO)
+    _record(result, measured, measured.wall_s, measured.tree_peak_rss_bytes)
+    manifest = _latest_manifest(store)
+    if manifest is None:
+        if result.ok:
+            result.status = "failed: the run published no backup"
+        return result
+    result.output_bytes = manifest.size
+    result.details.update(raw_bytes=manifest.raw_bytes, verification=manifest.verification.status)
+    if result.ok and not manifest.verified:
+        result.status = f"failed: verification {manifest.verification.status}"
+    return result
+
+
+def ensure_tool(name: str) -> bool:
+    """True if `name` is on PATH, after trying `apt-get install` when it is not."""
+    if shutil.which(name):
+        return True
+    if shutil.which("apt-get") and os.geteuid() == 0:
+        log.info("installing %s with apt-get", name)
+        subprocess.run(["apt-get", "install", "-y", "-q", name], capture_output=True, check=False)
+    return shutil.which(name) is not None
+
+
+def _sage_child(
+    bench: Bench, key: str, label: str, args: list[str], extra_env: dict[str, str] | None = None
+) -> tuple[Result, dict[str, Any] | None]:
+    """Run benchmarks.sage_child; time and RSS are what the child measured of itself."""
+    argv = [sys.executable, "-m", "benchmarks.sage_child", *args]
+    env = _child_env(DATABASE_URL=bench.database_url, **(extra_env or {}))
+    measured = run_measured(argv, env=env, cwd=REPO)
+    result = Result(key, label, rss_scope=SAGE_RSS)
+    if not measured.ok:
+        _record(result, measured, None, None)
+        return result, None
+    data: dict[str, Any] = json.loads(measured.stdout.strip().splitlines()[-1])
+    _record(result, measured, data.pop("wall_s"), data.pop("peak_rss_bytes"))
+    result.details.update(data, process_wall_s=measured.wall_s)
+    result.details["tree_peak_rss_bytes"] = measured.tree_peak_rss_bytes
+    return result, data
+
+
+def _record(result: Result, measured: Measured, wall: float | None, rss: int | None) -> None:
+    result.wall_s, result.peak_rss_bytes = wall, rss
+    if not measured.ok:
+        result.status = f"failed: {measured.failure()}"
+        log.error("%s failed:\n%s", result.key, measured.stderr[-4000:])
+
+
+def _child_env(**overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_FOREIGN_ENV)}
+    return {**env, **overrides}
+
+
+def _file_url(bench: Bench) -> str:
+    return f"file://{bench.workdir / 'core_store'}"
+
+
+def _dagster_home(home: Path) -> Path:
+    """A DAGSTER_HOME with the repo's dagster.yaml, its relative base_dirs made absolute."""
+    config = yaml.safe_load((REPO / "dagster.yaml").read_text())
+    _absolute_base_dirs(config, home)
+    home.mkdir(parents=True)
+    (home / "dagster.yaml").write_text(yaml.safe_dump(config))
+    return home
+
+
+def _absolute_base_dirs(node: Any, root: Path) -> None:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "base_dir" and isinstance(value, str) and not os.path.isabs(value):
+                node[key] = str(root / value)
+            else:
+                _absolute_base_dirs(value, root)
+
+
+def _latest_manifest(store: Path) -> Manifest | None:
+    manifests = sorted(store.glob(f"*{MANIFEST_SUFFIX}")) if store.is_dir() else []
+    return Manifest.from_json(manifests[-1].read_bytes()) if manifests else None

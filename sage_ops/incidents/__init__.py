@@ -1,0 +1,1 @@
+"""Incident triage: alarm sources, evidence gathering, root-cause rules, reports, notification."""
