@@ -12,7 +12,9 @@ from pathlib import Path
 from sage_ops import doctor, embedded, postgres
 from sage_ops.backups.catalog import find_manifest, latest_verified, load_manifests
 from sage_ops.backups.restore import restore_backup
+from sage_ops.deploy.settings import ENVIRONMENTS
 from sage_ops.errors import ConfigError, SageOpsError
+from sage_ops.lineage.records import backup_text, commit_text, deployment_text, to_json
 from sage_ops.migrations.bookkeeping import resolve_failed
 from sage_ops.migrations.discovery import DEFAULT_MIGRATIONS_DIR, load_migrations
 from sage_ops.migrations.preflight import plan
@@ -67,6 +69,20 @@ def _parser() -> argparse.ArgumentParser:
     m.set_defaults(func=_migration_resolve)
     for m in msub.choices.values():
         m.add_argument("--dir", default=None, help="migrations directory (SAGE_OPS_MIGRATIONS_DIR)")
+
+    p = sub.add_parser("lineage", help="what runs where, from which commit, on which backup")
+    lsub = p.add_subparsers(required=True, metavar="QUESTION")
+    q = lsub.add_parser("what-is-deployed", help="commit, digest, since, run, migrations, backup")
+    q.add_argument("environment", nargs="?", choices=ENVIRONMENTS, default=None)
+    q.set_defaults(func=_lineage_deployed)
+    q = lsub.add_parser("commit", help="where a commit went and when, or why not")
+    q.add_argument("sha")
+    q.set_defaults(func=_lineage_commit)
+    q = lsub.add_parser("backup", help="which runs made or relied on a backup")
+    q.add_argument("key")
+    q.set_defaults(func=_lineage_backup)
+    for q in lsub.choices.values():
+        q.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = sub.add_parser("embedded-stop", help="stop the embedded PostgreSQL server")
     p.set_defaults(func=lambda _: print("stopped" if embedded.stop() else "not running") or 0)
@@ -125,6 +141,54 @@ def _migration_resolve(args: argparse.Namespace) -> int:
     with postgres.connect(target) as conn:
         resolve_failed(conn, name, applied=bool(args.applied))
     print(f"{name} marked {'applied' if args.applied else 'rolled back'}")
+    return 0
+
+
+def _instance():
+    from sage_ops.lineage.instance import check_instance, open_instance
+
+    instance = open_instance()
+    check_instance(instance)
+    return instance
+
+
+def _lineage_deployed(args: argparse.Namespace) -> int:
+    from sage_ops.lineage.instance import LineageError, what_is_deployed
+
+    instance = _instance()
+    found = []
+    for environment in [args.environment] if args.environment else ENVIRONMENTS:
+        try:
+            found.append(what_is_deployed(instance, environment))
+        except LineageError:
+            if args.environment:
+                raise
+    if not found:
+        raise ConfigError("nothing has been deployed yet")
+    if args.json:
+        print(
+            to_json(found[0])
+            if args.environment
+            else "[" + ",".join(to_json(d) for d in found) + "]"
+        )
+    else:
+        print("\n".join(deployment_text(d) for d in found))
+    return 0
+
+
+def _lineage_commit(args: argparse.Namespace) -> int:
+    from sage_ops.lineage.instance import commit_story
+
+    story = commit_story(_instance(), args.sha)
+    print(to_json(story) if args.json else commit_text(story))
+    return 0
+
+
+def _lineage_backup(args: argparse.Namespace) -> int:
+    from sage_ops.lineage.instance import backup_use
+
+    use = backup_use(_instance(), args.key)
+    print(to_json(use) if args.json else backup_text(use))
     return 0
 
 

@@ -2,9 +2,11 @@
 commit -> git_push_sensor -> backend_image -> registry_image -> migrations -> staging -> production.
 """
 
+import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -65,9 +67,11 @@ def stack(tmp_path, docker_env, test_id, pg_server, monkeypatch, store):
     ):
         monkeypatch.setenv("STAGING_DATABASE_URL", staging_db.redacted)
         monkeypatch.setenv("PRODUCTION_DATABASE_URL", production_db.redacted)
-        stack = Stack(
-            repo, resources, DagsterInstance.ephemeral(), services, staging_db, production_db
-        )
+        home = tmp_path / "dagster_home"  # a real on-disk instance: the lineage CLI reads it too
+        home.mkdir()
+        instance = DagsterInstance.local_temp(str(home))
+        stack = Stack(repo, resources, instance, services, staging_db, production_db)
+        stack.home = home
         stack.configure(**settings)
         yield stack
         for service in services.values():
@@ -137,6 +141,7 @@ def test_push_deploys_to_staging_then_production_and_unhealthy_rolls_back(stack)
     checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
     assert checks == {"image_policy": True, "staging_healthy": True, "production_healthy": True}
     assert stack.tick().run_requests == []  # same head: nothing new, never a second run
+    _assert_lineage(stack, first, image)
 
     _commit_backend(stack.repo, "unhealthy", "backend v2 (broken health)")
     [broken] = stack.tick().run_requests
@@ -219,3 +224,40 @@ def test_approval_promotion_rollback_and_migration_failure(stack):
         "20261102000000_conversations",
         "20261103000000_message_metadata",
     ]
+
+
+def _assert_lineage(stack, commit, image):
+    """`sage-ops lineage` answers from the same instance the UI reads."""
+    env = {**os.environ, "DAGSTER_HOME": str(stack.home)}
+    cli = str(Path(sys.executable).parent / "sage-ops")
+
+    def lineage(*args):
+        out = subprocess.run([cli, "lineage", *args], env=env, capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    deployed = json.loads(lineage("what-is-deployed", "production", "--json"))
+    assert deployed["commit"] == commit and deployed["image"] == image
+    assert deployed["migrations"] == [
+        "20261101000000_init",
+        "20261102000000_conversations",
+        "20261103000000_message_metadata",
+    ]
+    backup_location = deployed["pre_migration_backup"]
+    assert "backup_" in backup_location
+    story = json.loads(lineage("commit", commit, "--json"))
+    assert [s["asset"] for s in story["steps"]] == [
+        "backend_image",
+        "registry_image",
+        "staging_schema",
+        "staging_deployment",
+        "production_schema",
+        "production_deployment",
+    ]
+    key = backup_location.rsplit("/", 1)[-1]
+    used = json.loads(lineage("backup", key, "--json"))
+    assert "production_schema" in [s["asset"] for s in used["relied_on_by"]]
+    unknown = subprocess.run(
+        [cli, "lineage", "commit", "0" * 40], env=env, capture_output=True, text=True
+    )
+    assert unknown.returncode == 1 and "never selected it" in unknown.stderr

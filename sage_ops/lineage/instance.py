@@ -1,0 +1,131 @@
+"""Lineage read from Dagster's own event log (SQLite locally, Postgres in production).
+
+This module imports dagster although it is not a defs/resources file: reading the instance's
+materializations IS the Dagster API, and there is no second store to put behind an interface.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from typing import Any
+
+from dagster import AssetKey, AssetRecordsFilter, DagsterInstance, RunsFilter
+from dagster._core.event_api import EventLogRecord
+
+from sage_ops.errors import SageOpsError
+from sage_ops.lineage.records import BackupUse, CommitStory, Deployment, Step
+
+ENVIRONMENTS = ("staging", "production")
+COMMIT_ASSETS = (
+    "backend_image",
+    "registry_image",
+    "staging_schema",
+    "staging_deployment",
+    "production_schema",
+    "production_deployment",
+)
+SCAN_LIMIT = 500
+
+
+class LineageError(SageOpsError):
+    """The instance holds nothing about what was asked."""
+
+
+def _records(
+    instance: DagsterInstance,
+    key: str,
+    partitions: list[str] | None = None,
+    limit: int = SCAN_LIMIT,
+) -> list[EventLogRecord]:
+    records_filter = AssetRecordsFilter(asset_key=AssetKey(key), asset_partitions=partitions)
+    return list(instance.fetch_materializations(records_filter, limit=limit).records)
+
+
+def _meta(record: EventLogRecord) -> dict[str, Any]:
+    event = record.asset_materialization or record.asset_observation
+    return {k: v.value for k, v in event.metadata.items()} if event else {}
+
+
+def _at(record: EventLogRecord) -> str:
+    return datetime.fromtimestamp(record.timestamp, UTC).isoformat(timespec="seconds")
+
+
+def _step(key: str, record: EventLogRecord) -> Step:
+    return Step(asset=key, at=_at(record), run_id=record.run_id, detail=_meta(record))
+
+
+def open_instance() -> DagsterInstance:
+    """The instance DAGSTER_HOME points at (the repo root locally: its dagster.yaml)."""
+    if not os.environ.get("DAGSTER_HOME"):
+        raise LineageError(
+            "set DAGSTER_HOME to the Dagster instance's home (the repo root locally)"
+        )
+    return DagsterInstance.get()
+
+
+def check_instance(instance: DagsterInstance) -> None:
+    if not instance.get_run_records(limit=1):
+        raise LineageError("this Dagster instance has no runs yet (is DAGSTER_HOME the right one?)")
+
+
+def what_is_deployed(instance: DagsterInstance, environment: str) -> Deployment:
+    records = _records(instance, f"{environment}_deployment", limit=1)
+    if not records:
+        raise LineageError(f"nothing has been deployed to {environment} yet")
+    meta = _meta(records[0])
+    schema = _records(instance, f"{environment}_schema", [str(meta["commit"])], limit=1)
+    schema_meta = _meta(schema[0]) if schema else {}
+    return Deployment(
+        environment=environment,
+        commit=str(meta["commit"]),
+        image=str(meta.get("image", "")),
+        revision=str(meta.get("revision", "")),
+        since=_at(records[0]),
+        run_id=records[0].run_id,
+        migrations=list(schema_meta.get("migrations_applied") or []),
+        pre_migration_backup=str(schema_meta.get("pre_migration_backup", "")),
+        rollback_of=str(meta.get("rollback_of", "")),
+    )
+
+
+def commit_story(instance: DagsterInstance, sha: str) -> CommitStory:
+    steps = [
+        _step(key, record)
+        for key in COMMIT_ASSETS
+        for record in reversed(_records(instance, key, [sha], limit=20))
+    ]
+    observed = instance.fetch_observations(
+        AssetRecordsFilter(asset_key=AssetKey("backend_image"), asset_partitions=[sha]), limit=5
+    ).records
+    superseded = next((str(_meta(r).get("status", "")) for r in observed), "")
+    runs = [
+        {
+            "run_id": r.dagster_run.run_id,
+            "job": r.dagster_run.job_name,
+            "status": r.dagster_run.status.value,
+        }
+        for r in instance.get_run_records(RunsFilter(tags={"sage_ops/commit": sha}))
+    ]
+    if not steps and not runs and not superseded:
+        raise LineageError(f"commit {sha} is unknown: git_push_sensor never selected it")
+    steps.sort(key=lambda s: s.at)
+    return CommitStory(sha, steps, runs, superseded.removeprefix("superseded by "))
+
+
+def backup_use(instance: DagsterInstance, key: str) -> BackupUse:
+    produced = [
+        _step(asset, r)
+        for asset in ("db_backup", "pre_migration_backup")
+        for r in _records(instance, asset)
+        if _meta(r).get("key") == key
+    ]
+    relied = [
+        _step(asset, r)
+        for asset in ("applied_migrations", *(f"{e}_schema" for e in ENVIRONMENTS))
+        for r in _records(instance, asset)
+        if key in str(_meta(r).get("pre_migration_backup", ""))
+    ]
+    if not produced and not relied:
+        raise LineageError(f"backup {key} is unknown to this instance")
+    return BackupUse(key, produced, relied)
