@@ -3,6 +3,7 @@
 import contextlib
 import os
 from collections.abc import Iterator
+from dataclasses import asdict
 
 from dagster import ConfigurableResource, EnvVar, Failure
 
@@ -105,47 +106,13 @@ class DeployConfig(ConfigurableResource):
     deploy_timeout_s: int = 600
 
     def settings(self) -> DeploySettings:
-        return DeploySettings(
-            repo=self.repo,
-            branch=self.branch,
-            watch_paths=tuple(self.watch_paths),
-            context_path=self.context_path,
-            dockerfile=self.dockerfile,
-            migrations_path=self.migrations_path,
-            build_files=dict(self.build_files),
-            registry=self.registry,
-            repository=self.repository,
-            create_repository=self.create_repository,
-            image_max_mb=self.image_max_mb,
-            targets={"staging": self.staging_target, "production": self.production_target},
-            database_envs={
-                "staging": self.staging_database_url_env,
-                "production": self.production_database_url_env,
-            },
-            require_approval=self.require_approval,
-            deploy_timeout_s=self.deploy_timeout_s,
-        )
+        values = self.model_dump()
+        return DeploySettings(**{**values, "watch_paths": tuple(values["watch_paths"])})
 
     @classmethod
     def from_env(cls) -> "DeployConfig":
-        s = DeploySettings.from_env()
-        return cls(
-            repo=s.repo,
-            branch=s.branch,
-            watch_paths=list(s.watch_paths),
-            context_path=s.context_path,
-            dockerfile=s.dockerfile,
-            migrations_path=s.migrations_path,
-            build_files=s.build_files,
-            registry=s.registry,
-            repository=s.repository,
-            create_repository=s.create_repository,
-            image_max_mb=s.image_max_mb,
-            staging_target=s.targets["staging"],
-            production_target=s.targets["production"],
-            require_approval=s.require_approval,
-            deploy_timeout_s=s.deploy_timeout_s,
-        )
+        values = asdict(DeploySettings.from_env())
+        return cls(**{**values, "watch_paths": list(values["watch_paths"])})
 
 
 def _secret(name: str) -> str | None:

@@ -163,7 +163,7 @@ def _schema_asset(environment: str, upstream: Sequence[object]):
             )
         if outcome is None:
             return MaterializeResult(
-                metadata={"skipped": f"{settings.database_envs[environment]} not set"}
+                metadata={"skipped": f"{settings.database_env(environment)} not set"}
             )
         return MaterializeResult(
             metadata={
@@ -341,7 +341,7 @@ def rollback_op(context: OpExecutionContext, config: RollbackRequest, deploy: De
     settings = deploy.settings()
     key = AssetKey(f"{config.environment}_deployment")
     with operator_errors():
-        current = open_deployer(settings.targets[config.environment]).current_image()
+        current = open_deployer(settings.target(config.environment)).current_image()
         previous = _previous_deployment(context, key, current)
         result = pipeline.deploy_commit(
             settings, config.environment, previous["image"], context.log.info

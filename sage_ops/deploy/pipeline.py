@@ -82,7 +82,7 @@ class _Credentials:
 
 def environment_database(settings: DeploySettings, environment: str) -> PgTarget | None:
     """The environment's database, or None when its URL variable is not set (no migrations)."""
-    name = settings.database_envs[environment]
+    name = settings.database_env(environment)
     url = os.environ.get(name)
     return PgTarget.from_url(url, name) if url else None
 
@@ -99,7 +99,7 @@ def migrate_commit(
     """Guarded migrations of the commit's own migration files against the environment's database."""
     target = environment_database(settings, environment)
     if target is None:
-        log(f"{settings.database_envs[environment]} is not set: no {environment} migrations")
+        log(f"{settings.database_env(environment)} is not set: no {environment} migrations")
         return None
     subdir = f"{settings.context_path.strip('/')}/{settings.migrations_path.strip('/')}"
     with tempfile.TemporaryDirectory(prefix="sage_ops_migrations_") as tmp:
@@ -109,15 +109,15 @@ def migrate_commit(
 
 def deploy_commit(settings: DeploySettings, environment: str, image: str, log: Log) -> DeployResult:
     """Roll `image` (repo@sha256:...) out; returns once THIS rollout completed."""
-    deployer = open_deployer(settings.targets[environment])
+    deployer = open_deployer(settings.target(environment))
     return deployer.deploy(image, float(settings.deploy_timeout_s), log)
 
 
 def smoke_check(settings: DeploySettings, environment: str) -> str:
     """The service's health endpoint answers 200; returns what it checked."""
-    deployer = open_deployer(settings.targets[environment])
+    deployer = open_deployer(settings.target(environment))
     deployer.smoke_check(SMOKE_TIMEOUT_S)
-    return f"{settings.targets[environment]} answers 200 on its health endpoint"
+    return f"{settings.target(environment)} answers 200 on its health endpoint"
 
 
 SMOKE_TIMEOUT_S = 60.0

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 from sage_ops.errors import ConfigError
 
@@ -12,7 +14,7 @@ ENVIRONMENTS = ("staging", "production")
 
 @dataclass(frozen=True)
 class DeploySettings:
-    repo: str | None  # SAGE_OPS_REPO: local path or remote URL; None: the sensor skips
+    repo: str | None = None  # local path or remote URL; None: the sensor skips
     branch: str = "main"
     watch_paths: tuple[str, ...] = ("apps/backend/**",)
     context_path: str = "apps/backend"  # directory of the Dockerfile, inside the repository
@@ -23,46 +25,56 @@ class DeploySettings:
     repository: str = "sage-backend"
     create_repository: bool = False
     image_max_mb: int = 200
-    targets: dict[str, str] = field(
-        default_factory=lambda: {
-            "staging": "swarm://sage-backend-staging",
-            "production": "swarm://sage-backend-production",
-        }
-    )
-    # Name of the env var holding each environment's database URL; unset var: no migrations.
-    database_envs: dict[str, str] = field(
-        default_factory=lambda: {
-            "staging": "STAGING_DATABASE_URL",
-            "production": "PRODUCTION_DATABASE_URL",
-        }
-    )
+    staging_target: str = "swarm://sage-backend-staging"
+    production_target: str = "swarm://sage-backend-production"
+    # Env vars holding each environment's database URL; an unset var means no migrations there.
+    staging_database_url_env: str = "STAGING_DATABASE_URL"
+    production_database_url_env: str = "PRODUCTION_DATABASE_URL"
     require_approval: bool = False
     deploy_timeout_s: int = 600
 
+    def target(self, environment: str) -> str:
+        return str(getattr(self, f"{_known(environment)}_target"))
+
+    def database_env(self, environment: str) -> str:
+        return str(getattr(self, f"{_known(environment)}_database_url_env"))
+
     @classmethod
     def from_env(cls) -> DeploySettings:
-        env = os.environ
-        return cls(
-            repo=env.get("SAGE_OPS_REPO") or None,
-            branch=env.get("SAGE_OPS_BRANCH", "main"),
-            watch_paths=_list(env.get("SAGE_OPS_WATCH_PATHS", "apps/backend/**")),
-            context_path=env.get("SAGE_OPS_BUILD_CONTEXT", "apps/backend"),
-            dockerfile=env.get("SAGE_OPS_DOCKERFILE", "Dockerfile"),
-            migrations_path=env.get("SAGE_OPS_BACKEND_MIGRATIONS", "prisma/migrations"),
-            build_files=_pairs(env.get("SAGE_OPS_BUILD_FILES", "")),
-            registry=env.get("SAGE_OPS_REGISTRY", "127.0.0.1:5000"),
-            repository=env.get("SAGE_OPS_IMAGE_REPOSITORY", "sage-backend"),
-            create_repository=_flag("SAGE_OPS_CREATE_REPOSITORY"),
-            image_max_mb=int(env.get("SAGE_OPS_IMAGE_MAX_MB", "200")),
-            targets={
-                "staging": env.get("SAGE_OPS_STAGING_TARGET", "swarm://sage-backend-staging"),
-                "production": env.get(
-                    "SAGE_OPS_PRODUCTION_TARGET", "swarm://sage-backend-production"
-                ),
-            },
-            require_approval=_flag("SAGE_OPS_REQUIRE_APPROVAL"),
-            deploy_timeout_s=int(env.get("SAGE_OPS_DEPLOY_TIMEOUT", "600")),
+        values = {
+            f.name: os.environ[_ENV[f.name]] for f in fields(cls) if _ENV[f.name] in os.environ
+        }
+        typed: dict[str, Any] = {name: _PARSE.get(name, str)(raw) for name, raw in values.items()}
+        return cls(**typed)
+
+
+def _known(environment: str) -> str:
+    if environment not in ENVIRONMENTS:
+        raise ConfigError(
+            f"environment must be one of {', '.join(ENVIRONMENTS)} (got {environment!r})"
         )
+    return environment
+
+
+_ENV = {
+    "repo": "SAGE_OPS_REPO",
+    "branch": "SAGE_OPS_BRANCH",
+    "watch_paths": "SAGE_OPS_WATCH_PATHS",
+    "context_path": "SAGE_OPS_BUILD_CONTEXT",
+    "dockerfile": "SAGE_OPS_DOCKERFILE",
+    "migrations_path": "SAGE_OPS_BACKEND_MIGRATIONS",
+    "build_files": "SAGE_OPS_BUILD_FILES",
+    "registry": "SAGE_OPS_REGISTRY",
+    "repository": "SAGE_OPS_IMAGE_REPOSITORY",
+    "create_repository": "SAGE_OPS_CREATE_REPOSITORY",
+    "image_max_mb": "SAGE_OPS_IMAGE_MAX_MB",
+    "staging_target": "SAGE_OPS_STAGING_TARGET",
+    "production_target": "SAGE_OPS_PRODUCTION_TARGET",
+    "staging_database_url_env": "SAGE_OPS_STAGING_DATABASE_URL_ENV",
+    "production_database_url_env": "SAGE_OPS_PRODUCTION_DATABASE_URL_ENV",
+    "require_approval": "SAGE_OPS_REQUIRE_APPROVAL",
+    "deploy_timeout_s": "SAGE_OPS_DEPLOY_TIMEOUT",
+}
 
 
 def _list(raw: str) -> tuple[str, ...]:
@@ -80,8 +92,26 @@ def _pairs(raw: str) -> dict[str, str]:
     return pairs
 
 
-def _flag(name: str) -> bool:
-    raw = os.environ.get(name, "").strip().lower()
-    if raw not in ("", "0", "1", "true", "false", "yes", "no"):
-        raise ConfigError(f"{name} must be true or false (got {raw!r})")
-    return raw in ("1", "true", "yes")
+def _flag(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value not in ("", "0", "1", "true", "false", "yes", "no"):
+        raise ConfigError(f"expected true or false (got {raw!r})")
+    return value in ("1", "true", "yes")
+
+
+def _int(raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"expected an integer (got {raw!r})") from None
+
+
+_PARSE: dict[str, Callable[[str], Any]] = {
+    "repo": lambda raw: raw or None,
+    "watch_paths": _list,
+    "build_files": _pairs,
+    "create_repository": _flag,
+    "require_approval": _flag,
+    "image_max_mb": _int,
+    "deploy_timeout_s": _int,
+}
