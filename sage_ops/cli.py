@@ -12,6 +12,7 @@ from pathlib import Path
 from sage_ops import doctor, embedded, postgres
 from sage_ops.backups.catalog import find_manifest, latest_verified, load_manifests
 from sage_ops.backups.restore import restore_backup
+from sage_ops.deploy.demo import demo_environment, environment_databases
 from sage_ops.deploy.settings import ENVIRONMENTS
 from sage_ops.errors import ConfigError, SageOpsError
 from sage_ops.lineage.records import backup_text, commit_text, deployment_text, to_json
@@ -19,7 +20,7 @@ from sage_ops.migrations.bookkeeping import resolve_failed
 from sage_ops.migrations.discovery import DEFAULT_MIGRATIONS_DIR, load_migrations
 from sage_ops.migrations.preflight import plan
 from sage_ops.postgres import PgTarget
-from sage_ops.settings import Settings
+from sage_ops.settings import Settings, state_dir
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,6 +43,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-ui", action="store_true", help="stop after the run")
     p.add_argument("--port", type=int, default=3000)
     p.set_defaults(func=_demo)
+
+    p = sub.add_parser(
+        "deploy-demo", help="local registry, swarm and a sample repo; then the UI deploys each push"
+    )
+    p.add_argument("--port", type=int, default=3000)
+    p.set_defaults(func=_deploy_demo)
 
     p = sub.add_parser("backups", help="list or restore backups in the store")
     bsub = p.add_subparsers(required=True, metavar="ACTION")
@@ -97,10 +104,7 @@ def _doctor(_: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     """The README's first command: a verified backup of the embedded database, seen in the UI."""
-    repo = Path.cwd()
-    if not (repo / "dagster.yaml").exists() or not (repo / "workspace.yaml").exists():
-        raise ConfigError("run `sage-ops demo` from the repository root")
-    env = dict(os.environ, DAGSTER_HOME=str(repo))
+    env = dict(os.environ, DAGSTER_HOME=str(_repo_root()))
     target = Settings.from_env().target()
     print(f"database: {target.redacted}")
     partition = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%d")
@@ -115,6 +119,28 @@ def _demo(args: argparse.Namespace) -> int:
     ui = [_bin("dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(args.port)]
     os.execve(ui[0], ui, env)
     return 0  # not reached
+
+
+def _deploy_demo(args: argparse.Namespace) -> int:
+    """Build-push-deploy on this machine: commit to the demo repo, watch the UI deploy it."""
+    repo_root = _repo_root()
+    subprocess.run(["bash", str(repo_root / "infra" / "local" / "services.sh")], check=True)
+    server = Settings.from_env().target().with_database(postgres.MAINTENANCE_DB)
+    env = demo_environment(state_dir(), environment_databases(server))
+    print(f"demo repository: {env['SAGE_OPS_REPO']} (commit to apps/backend/ to deploy again)")
+    print("git_push_sensor deploys its head within 30 s: Overview > Runs shows deploy_backend")
+    env = dict(os.environ, DAGSTER_HOME=str(repo_root), **env)
+    ui = [_bin("dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(args.port)]
+    print(f"opening the Dagster UI on http://127.0.0.1:{args.port} (Ctrl-C stops it)", flush=True)
+    os.execve(ui[0], ui, env)
+    return 0  # not reached
+
+
+def _repo_root() -> Path:
+    repo = Path.cwd()
+    if not (repo / "dagster.yaml").exists() or not (repo / "workspace.yaml").exists():
+        raise ConfigError("run this from the repository root (where dagster.yaml is)")
+    return repo
 
 
 def _bin(name: str) -> str:

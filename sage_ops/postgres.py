@@ -74,6 +74,20 @@ class PgTarget:
             return f"postgresql://{auth}@/{self.dbname}?host={self.host}"
         return f"postgresql://{auth}@{self.host}:{self.port}/{self.dbname}"
 
+    def secret_url(self) -> str:
+        """The full URL, password included: only for a child process's environment."""
+        auth = quote(self.user, safe="") + (
+            f":{quote(self.password, safe='')}" if self.password else ""
+        )
+        query = "&".join(f"{k}={quote(v, safe='/')}" for k, v in self.params)
+        if self.host.startswith("/"):
+            return f"postgresql://{auth}@/{self.dbname}?host={self.host}" + (
+                f"&{query}" if query else ""
+            )
+        return f"postgresql://{auth}@{self.host}:{self.port}/{self.dbname}" + (
+            f"?{query}" if query else ""
+        )
+
     def conninfo(self) -> dict[str, str | int]:
         info: dict[str, str | int] = {
             "host": self.host,

@@ -80,3 +80,12 @@ def test_scratch_database_is_dropped_even_on_failure(pg_server):
     with postgres.connect(pg_server) as conn:
         row = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
     assert row is None
+
+
+def test_secret_url_round_trips():
+    for url in (
+        "postgresql://app:p%40ss%3Aw@db.example.com:6543/sage?sslmode=require",
+        "postgresql://postgres@/sage?host=/tmp/pg",
+    ):
+        target = PgTarget.from_url(url)
+        assert PgTarget.from_url(target.secret_url()) == target
