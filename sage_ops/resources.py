@@ -15,6 +15,7 @@ from sage_ops.migrations.runner import RunOptions
 from sage_ops.postgres import PgTarget
 from sage_ops.settings import Settings
 
+OWNERS = ["team:platform"]  # who is paged for these assets; shown in the UI
 DATABASE_POOL = "sage_ops_database"
 # Runs carrying this tag share a concurrency limit of 1 (dagster.yaml): backups and migrations.
 DATABASE_WRITER_TAG = {"sage_ops/database-writer": "primary"}

@@ -36,7 +36,13 @@ from sage_ops.backups.store import BackupStore
 from sage_ops.backups.verify import verify_backup
 from sage_ops.errors import ConfigError
 from sage_ops.postgres import PgTarget
-from sage_ops.resources import DATABASE_POOL, DATABASE_WRITER_TAG, BackupConfig, operator_errors
+from sage_ops.resources import (
+    DATABASE_POOL,
+    DATABASE_WRITER_TAG,
+    OWNERS,
+    BackupConfig,
+    operator_errors,
+)
 
 daily = DailyPartitionsDefinition(start_date="2026-01-01", timezone="UTC")
 # db_backup goes late when no backup ran for 26 h; backup_retention, which materializes only
@@ -47,6 +53,7 @@ late_after_26h = FreshnessPolicy.time_window(fail_window=timedelta(hours=26))
 @asset(
     partitions_def=daily,
     group_name="backups",
+    owners=OWNERS,
     kinds={"postgres"},
     pool=DATABASE_POOL,
     freshness_policy=late_after_26h,
@@ -118,6 +125,7 @@ def backup_verified(context: AssetCheckExecutionContext, backups: BackupConfig) 
     partitions_def=daily,
     deps=[db_backup],
     group_name="backups",
+    owners=OWNERS,
     kinds={"postgres"},
     pool=DATABASE_POOL,
     freshness_policy=late_after_26h,

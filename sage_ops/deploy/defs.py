@@ -43,6 +43,7 @@ from sage_ops.deploy.settings import ENVIRONMENTS
 from sage_ops.errors import ConfigError
 from sage_ops.resources import (
     DATABASE_WRITER_TAG,
+    OWNERS,
     BackupConfig,
     DeployConfig,
     MigrationConfig,
@@ -59,6 +60,7 @@ TRANSIENT_RETRY = RetryPolicy(max_retries=2, delay=5, backoff=Backoff.EXPONENTIA
 @asset(
     partitions_def=commits,
     group_name=GROUP,
+    owners=OWNERS,
     kinds={"docker"},
     description="docker build of the backend's Dockerfile at the commit (the partition), "
     "labelled with the commit and build time, tagged <sha> and latest; layer cache reused.",
@@ -112,6 +114,7 @@ def _latest_materialization(context: AssetCheckExecutionContext, key: str) -> di
 @asset(
     partitions_def=commits,
     group_name=GROUP,
+    owners=OWNERS,
     deps=[backend_image],
     kinds={"docker"},
     retry_policy=TRANSIENT_RETRY,
@@ -139,6 +142,7 @@ def _schema_asset(environment: str, upstream: Sequence[object]):
         name=f"{environment}_schema",
         partitions_def=commits,
         group_name=GROUP,
+        owners=OWNERS,
         deps=list(upstream),  # type: ignore[arg-type]
         kinds={"postgres", "prisma"},
         description=f"Guarded migrations of the commit's prisma/migrations against the "
@@ -185,6 +189,7 @@ def _deployment_asset(environment: str, upstream: Sequence[object]):
         name=f"{environment}_deployment",
         partitions_def=commits,
         group_name=GROUP,
+        owners=OWNERS,
         deps=list(upstream),  # type: ignore[arg-type]
         kinds={"docker", "ecs"},
         description=f"Rolling deployment of the pushed digest to {environment} "

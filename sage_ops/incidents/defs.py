@@ -53,7 +53,7 @@ from sage_ops.incidents.sources import (
 from sage_ops.incidents.transitions import evaluate_tick
 from sage_ops.incidents.triage import Triage, Window, triage
 from sage_ops.postgres import PgTarget
-from sage_ops.resources import operator_errors
+from sage_ops.resources import OWNERS, operator_errors
 from sage_ops.settings import state_dir
 
 GROUP = "incidents"
@@ -171,6 +171,7 @@ class IncidentConfig(ConfigurableResource):
 @asset(
     partitions_def=incident_partitions,
     group_name=GROUP,
+    owners=OWNERS,
     kinds={"pandas"},
     check_specs=[
         AssetCheckSpec(

@@ -27,6 +27,7 @@ from sage_ops.migrations.statements import needs_no_transaction
 from sage_ops.resources import (
     DATABASE_POOL,
     DATABASE_WRITER_TAG,
+    OWNERS,
     BackupConfig,
     MigrationConfig,
     operator_errors,
@@ -41,6 +42,7 @@ def _plan(config: MigrationConfig) -> Plan:
 
 @asset(
     group_name=GROUP,
+    owners=OWNERS,
     kinds={"postgres", "prisma"},
     description="Preflight: the database is reachable, writable (not a replica), no other "
     "migration holds the lock, no failed migration is unresolved, and every applied "
@@ -92,6 +94,7 @@ def migration_lint(
 
 @asset(
     group_name=GROUP,
+    owners=OWNERS,
     deps=[migration_plan],
     kinds={"postgres"},
     pool=DATABASE_POOL,
@@ -121,6 +124,7 @@ def pre_migration_backup(
 
 @asset(
     group_name=GROUP,
+    owners=OWNERS,
     deps=[pre_migration_backup],
     kinds={"postgres", "prisma"},
     pool=DATABASE_POOL,
