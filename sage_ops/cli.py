@@ -115,7 +115,11 @@ def _demo(args: argparse.Namespace) -> int:
     print("nightly_backup " + ("succeeded" if code == 0 else f"FAILED (exit {code})"))
     if args.no_ui:
         return code
-    print(f"opening the Dagster UI on http://127.0.0.1:{args.port} (Ctrl-C stops it)", flush=True)
+    print(
+        f"opening the Dagster UI on http://127.0.0.1:{args.port} (Ctrl-C stops it): click Runs "
+        "for the nightly_backup run, then Assets > backups > db_backup for the backup",
+        flush=True,
+    )
     ui = [_bin("dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(args.port)]
     os.execve(ui[0], ui, env)
     return 0  # not reached
