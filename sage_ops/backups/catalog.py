@@ -39,13 +39,6 @@ def run_manifest(store: BackupStore, run_id: str) -> Manifest | None:
     return next((m for m in load_manifests(store)[0] if m.run_id == run_id), None)
 
 
-def manifest_of_run(store: BackupStore, run_id: str) -> Manifest:
-    manifest = run_manifest(store, run_id)
-    if manifest is None:
-        raise StoreError(f"run {run_id} published no backup in {store.url}")
-    return manifest
-
-
 def latest_verified(
     store: BackupStore, database: str | None = None, purpose: str | None = None
 ) -> Manifest | None:

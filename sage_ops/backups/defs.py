@@ -27,7 +27,7 @@ from dagster import (
 )
 from pydantic import Field
 
-from sage_ops.backups.catalog import find_manifest, latest_verified, manifest_of_run
+from sage_ops.backups.catalog import find_manifest, latest_verified, load_manifests, run_manifest
 from sage_ops.backups.dump import DumpOptions, backup_database
 from sage_ops.backups.manifest import PRE_MIGRATION, Manifest
 from sage_ops.backups.restore import restore_into
@@ -79,6 +79,7 @@ def db_backup(context: AssetExecutionContext, backups: BackupConfig) -> Material
         metadata={
             "location": MetadataValue.url(store.location(manifest.key)),
             "key": manifest.key,
+            "taken_at": manifest.started_at,
             "database": manifest.database,
             "format": manifest.format,
             "size_bytes": manifest.size,
@@ -104,8 +105,8 @@ def backup_verified(context: AssetCheckExecutionContext, backups: BackupConfig) 
     settings = backups.settings()
     with operator_errors():
         store = settings.store()
-        manifest = manifest_of_run(store, context.run.run_id)
         target = settings.target()
+        manifest = _backup_to_verify(store, context.run.run_id, target.redacted)
         scratch = settings.scratch_server(target)
         report = verify_backup(store, manifest, settings.verify_level, scratch, context.run.run_id)
     return AssetCheckResult(
@@ -119,6 +120,17 @@ def backup_verified(context: AssetCheckExecutionContext, backups: BackupConfig) 
             "restored_row_counts": MetadataValue.json(report.restored_row_counts),
         },
     )
+
+
+def _backup_to_verify(store: BackupStore, run_id: str, database: str) -> Manifest:
+    """This run's backup; when the check runs on its own (UI "Execute"), the newest one."""
+    manifest = run_manifest(store, run_id)
+    if manifest is None:
+        manifests = load_manifests(store, database)[0]
+        if not manifests:
+            raise ConfigError(f"no backup of {database} in {store.url} to verify")
+        manifest = manifests[0]
+    return manifest
 
 
 @asset(

@@ -114,3 +114,21 @@ def test_definitions_schedule_partitions_and_freshness():
     spec = backups.db_backup.specs_by_key[AssetKey("db_backup")]
     assert spec.freshness_policy is not None
     assert spec.freshness_policy.fail_window.to_timedelta() == timedelta(hours=26)
+
+
+def test_check_run_on_its_own_verifies_the_newest_backup(source_db, store):
+    """The UI's "Execute" on backup_verified runs the check without a new backup."""
+    from sage_ops.backups.dump import backup_database
+
+    manifest = backup_database(source_db, store)
+    config = _config(store, database_url=source_db.redacted, verify_level="checksum")
+    definitions = Definitions.merge(backups.defs, Definitions(resources={"backups": config}))
+    job = definitions.resolve_implicit_global_asset_job_def()
+    check_only = job.get_subset(
+        asset_check_selection={backups.backup_verified.check_key}, asset_selection=set()
+    )
+    result = check_only.execute_in_process(
+        partition_key=PARTITION, instance=DagsterInstance.ephemeral(), raise_on_error=False
+    )
+    [evaluation] = result.get_asset_check_evaluations()
+    assert evaluation.passed and evaluation.metadata["key"].value == manifest.key
