@@ -68,6 +68,14 @@ class MigrationConfig(ConfigurableResource):
     lock_retries: int = 3
     # Blocking lint rules allowed per migration, e.g. {"20261101000003_drop_x": ["ban-drop-table"]}
     allow: dict[str, list[str]] = {}
+    # "sql": sage_ops applies the files; "prisma-docker" / "prisma-ecs": `npx prisma migrate
+    # deploy` in runner_image (local Docker) or as a one-off task of ecs_task_definition.
+    runner: str = "sql"
+    runner_image: str = ""
+    runner_timeout_s: int = 900
+    ecs_cluster: str = ""
+    ecs_task_definition: str = ""
+    ecs_container: str = ""
 
     def target(self) -> PgTarget:
         url = os.environ.get(self.database_url_env)

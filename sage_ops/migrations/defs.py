@@ -1,5 +1,6 @@
 """Guarded migrations: plan (+ lint) -> verified pre-migration backup -> apply (+ post-check)."""
 
+from collections.abc import Callable
 from pathlib import Path
 
 from dagster import (
@@ -19,11 +20,18 @@ from dagster import (
 from sage_ops.backups.catalog import run_manifest
 from sage_ops.backups.manifest import PRE_MIGRATION
 from sage_ops.backups.verified import verified_backup
-from sage_ops.migrations.discovery import load_migrations
+from sage_ops.migrations.container import ContainerMigrationFailed, PrismaRunner
+from sage_ops.migrations.discovery import MigrationFile, load_migrations
 from sage_ops.migrations.lint import lint
 from sage_ops.migrations.preflight import Plan, plan
-from sage_ops.migrations.runner import NON_TRANSACTIONAL_RISK, MigrationFailed, apply_pending
+from sage_ops.migrations.runner import (
+    NON_TRANSACTIONAL_RISK,
+    AppliedMigration,
+    MigrationFailed,
+    apply_pending,
+)
 from sage_ops.migrations.statements import needs_no_transaction
+from sage_ops.postgres import PgTarget
 from sage_ops.resources import (
     DATABASE_POOL,
     DATABASE_WRITER_TAG,
@@ -139,16 +147,18 @@ def applied_migrations(
         files = load_migrations(Path(migrations.migrations_dir))
         backup = _pre_migration_backup(backups, context.run.run_id)
         try:
-            applied = apply_pending(target, files, migrations.options(), context.log.info)
-        except MigrationFailed as exc:
+            applied = _apply(migrations, target, files, context.log.info)
+        except (MigrationFailed, ContainerMigrationFailed) as exc:
             raise Failure(
-                description=f"{exc}. Database left as it was before {exc.migration}; "
+                description=f"{exc}. Database left as it was before the failing migration; "
                 f"pre-migration backup: {backup}",
                 metadata={
-                    "failed_migration": exc.migration,
-                    "statement": exc.statement,
-                    "error": exc.error,
-                    "applied_before_failure": MetadataValue.json([a.name for a in exc.applied]),
+                    "failed_migration": getattr(exc, "migration", "see the runner's output"),
+                    "statement": getattr(exc, "statement", ""),
+                    "error": getattr(exc, "error", str(exc)),
+                    "applied_before_failure": MetadataValue.json(
+                        [a.name for a in getattr(exc, "applied", [])]
+                    ),
                     "pre_migration_backup": backup,
                 },
                 allow_retries=False,
@@ -169,6 +179,25 @@ def applied_migrations(
             "database": target.redacted,
         }
     )
+
+
+def _apply(
+    config: MigrationConfig,
+    target: PgTarget,
+    files: list[MigrationFile],
+    log: Callable[[str], None],
+) -> list[AppliedMigration]:
+    if config.runner == "sql":
+        return apply_pending(target, files, config.options(), log)
+    runner = PrismaRunner(
+        config.runner,
+        config.runner_image,
+        config.runner_timeout_s,
+        config.ecs_cluster,
+        config.ecs_task_definition,
+        config.ecs_container,
+    )
+    return runner.apply(target, files, log)
 
 
 def _pre_migration_backup(backups: BackupConfig, run_id: str) -> str:

@@ -1,0 +1,98 @@
+"""The second runner: Prisma's own engine (`npx prisma migrate deploy`) inside the backend image.
+
+Locally the image runs as a Docker container with DATABASE_URL in its environment (passed over
+the Docker API, never in argv); in production it runs as an ECS one-off task of the new task
+definition, whose DATABASE_URL comes from Secrets Manager. Either must exit 0. Preflight, lint
+and the pre-migration backup run before it exactly as for the SQL runner.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sage_ops.errors import ConfigError, SageOpsError
+from sage_ops.migrations.discovery import MigrationFile
+from sage_ops.migrations.preflight import plan
+from sage_ops.migrations.runner import AppliedMigration
+from sage_ops.postgres import PgTarget
+
+PRISMA_DEPLOY = ("npx", "prisma", "migrate", "deploy")
+Log = Callable[[str], None]
+
+
+class ContainerMigrationFailed(SageOpsError):
+    """The migration container exited non-zero or did not finish in time."""
+
+
+def migrate_in_container(
+    image: str,
+    target: PgTarget,
+    timeout_s: float,
+    log: Log,
+    command: Sequence[str] = PRISMA_DEPLOY,
+    client: Any = None,
+) -> None:
+    """Run `command` in `image` against `target`; raise unless it exits 0 within the timeout."""
+    from sage_ops.deploy.image import docker_client
+
+    docker = client or docker_client()
+    container = docker.containers.run(
+        image,
+        list(command),
+        environment={"DATABASE_URL": target.secret_url()},
+        network_mode="host",  # the database is reached as from the host
+        detach=True,
+    )
+    try:
+        try:
+            status = container.wait(timeout=timeout_s)
+        except Exception as exc:  # requests' ReadTimeout: the container is still running
+            raise ContainerMigrationFailed(
+                f"{' '.join(command)} in {image} did not finish within {timeout_s:.0f} s"
+            ) from exc
+        output = container.logs().decode(errors="replace")
+        for line in output.splitlines()[-50:]:
+            log(target.scrub(line))
+        code = int(status.get("StatusCode", -1))
+        if code != 0:
+            tail = " | ".join(target.scrub(output).strip().splitlines()[-3:]) or "no output"
+            raise ContainerMigrationFailed(f"{' '.join(command)} in {image} exited {code}: {tail}")
+    finally:
+        container.remove(force=True)
+
+
+@dataclass(frozen=True)
+class PrismaRunner:
+    kind: str  # prisma-docker or prisma-ecs
+    image: str = ""
+    timeout_s: float = 900
+    ecs_cluster: str = ""
+    ecs_task_definition: str = ""
+    ecs_container: str = ""
+
+    def apply(
+        self, target: PgTarget, files: list[MigrationFile], log: Log
+    ) -> list[AppliedMigration]:
+        """Run Prisma; what it applied is read back from its own bookkeeping."""
+        before = {m.name for m in plan(target, files).pending}
+        started = time.monotonic()
+        if self.kind == "prisma-docker":
+            migrate_in_container(self.image, target, self.timeout_s, log)
+        elif self.kind == "prisma-ecs":
+            from sage_ops.deploy.ecs import run_one_off_task
+
+            command = {"name": self.ecs_container, "command": list(PRISMA_DEPLOY)}
+            overrides = {"containerOverrides": [command]}
+            run_one_off_task(
+                self.ecs_cluster, self.ecs_task_definition, overrides, self.timeout_s, log
+            )
+        else:
+            raise ConfigError(
+                f"runner must be sql, prisma-docker or prisma-ecs (got {self.kind!r})"
+            )
+        after = {m.name for m in plan(target, files).pending}
+        seconds = time.monotonic() - started
+        return [AppliedMigration(name, seconds, True, 1) for name in sorted(before - after)]

@@ -1,0 +1,80 @@
+"""The Prisma runner's container mechanics on the real Docker Engine. Prisma itself cannot run
+here (its schema engine is downloaded at install time from a host this machine cannot reach), so
+the container runs a shell command in its place; what is tested is how sage_ops starts it, passes
+the database, reads its result and fails the run."""
+
+import shutil
+
+import pytest
+from dagster import DagsterInstance, Definitions
+
+from sage_ops.deploy.image import build_image
+from sage_ops.migrations import defs as migrations
+from sage_ops.migrations.container import ContainerMigrationFailed, migrate_in_container
+from sage_ops.postgres import PgTarget
+from sage_ops.resources import BackupConfig, MigrationConfig
+from tests.deploy.conftest import docker_env  # noqa: F401 - the session fixture
+from tests.migrations.conftest import INIT, schema_snapshot
+
+SECRET_TARGET = PgTarget(
+    host="127.0.0.1", port=5432, user="app", dbname="sage", password="s3cret-pw"
+)
+
+
+@pytest.fixture(scope="module")
+def shell_image(docker_env, tmp_path_factory):  # noqa: F811
+    context = tmp_path_factory.mktemp("runner-image")
+    shutil.copy("/bin/busybox", context / "busybox")
+    (context / "Dockerfile").write_text(
+        'FROM scratch\nCOPY busybox /bin/busybox\nENTRYPOINT ["/bin/busybox"]\n'
+    )
+    built = build_image(context, "Dockerfile", "sage-ops-test-runner", "test", None, lambda _: None)
+    yield built.tags[0]
+    docker_env.images.remove(built.tags[0], force=True)
+
+
+def test_runner_passes_the_database_and_succeeds_on_exit_zero(shell_image):
+    lines: list[str] = []
+    expected = SECRET_TARGET.secret_url()
+    command = ["sh", "-c", f'test "$DATABASE_URL" = "{expected}" && echo migrated']
+    migrate_in_container(shell_image, SECRET_TARGET, 60, lines.append, command)
+    assert lines == ["migrated"]
+
+
+def test_runner_fails_on_non_zero_exit_without_leaking_the_password(shell_image):
+    command = ["sh", "-c", 'echo "Error: P3018 migration failed on $DATABASE_URL" >&2; exit 1']
+    with pytest.raises(ContainerMigrationFailed) as err:
+        migrate_in_container(shell_image, SECRET_TARGET, 60, lambda _: None, command)
+    assert "exited 1" in str(err.value) and "P3018 migration failed" in str(err.value)
+    assert "s3cret-pw" not in str(err.value)
+
+
+def test_runner_timeout(shell_image):
+    with pytest.raises(ContainerMigrationFailed, match="did not finish within 1 s"):
+        migrate_in_container(shell_image, SECRET_TARGET, 1, lambda _: None, ["sleep", "30"])
+
+
+def test_failing_prisma_runner_fails_migrate_database_after_the_backup(
+    shell_image, write_migrations, empty_db, store, monkeypatch
+):
+    monkeypatch.setenv("MIGRATE_TARGET_URL", empty_db.redacted)
+    config = MigrationConfig(
+        migrations_dir=str(write_migrations(("init", INIT))),
+        database_url_env="MIGRATE_TARGET_URL",
+        runner="prisma-docker",
+        runner_image=shell_image,  # its entrypoint is busybox: `npx` is not there, exit 127
+    )
+    resources = {
+        "migrations": config,
+        "backups": BackupConfig(backup_url=store.url, verify_level="checksum"),
+    }
+    job = Definitions.merge(migrations.defs, Definitions(resources=resources)).resolve_job_def(
+        "migrate_database"
+    )
+    result = job.execute_in_process(instance=DagsterInstance.ephemeral(), raise_on_error=False)
+    assert not result.success
+    assert [e.asset_key.path[-1] for e in result.get_asset_materialization_events()] == [
+        "migration_plan",
+        "pre_migration_backup",
+    ]
+    assert schema_snapshot(empty_db) == []
