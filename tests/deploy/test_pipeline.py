@@ -203,6 +203,8 @@ def test_approval_promotion_rollback_and_migration_failure(stack):
         raise_on_error=False,
     )
     assert rollback.success and stack.serving("production") == v1
+    tags = stack.instance.get_run_by_id(rollback.run_id).tags
+    assert tags["sage_ops/production"] == v1.split("@")[-1] and "sage_ops/commit" in tags
 
     # A migration that fails stops the rollout: staging keeps serving v2, its schema unchanged.
     migrations = stack.repo / "apps" / "backend" / "prisma" / "migrations"
