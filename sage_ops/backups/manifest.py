@@ -17,7 +17,6 @@ CUSTOM = "custom"
 FORMATS = (PLAIN, CUSTOM)
 _SUFFIX = {PLAIN: ".sql.gz", CUSTOM: ".dump"}
 MANIFEST_SUFFIX = ".manifest.json"
-_NAME = re.compile(r"^backup_(\d{8}_\d{6})(\.sql\.gz|\.dump)$")
 _MANIFEST = re.compile(r"^backup_\d{8}_\d{6}(\.sql\.gz|\.dump)\.manifest\.json$")
 
 PENDING, PASSED, FAILED = "pending", "passed", "failed"
@@ -31,10 +30,6 @@ def backup_key(started: datetime, fmt: str) -> str:
 
 def manifest_key(key: str) -> str:
     return key + MANIFEST_SUFFIX
-
-
-def is_backup_key(name: str) -> bool:
-    return bool(_NAME.match(name))
 
 
 def is_manifest_key(name: str) -> bool:
