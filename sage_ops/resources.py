@@ -76,6 +76,7 @@ class MigrationConfig(ConfigurableResource):
     ecs_cluster: str = ""
     ecs_task_definition: str = ""
     ecs_container: str = ""
+    ecs_service: str = ""
 
     def target(self) -> PgTarget:
         url = os.environ.get(self.database_url_env)

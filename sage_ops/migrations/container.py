@@ -72,6 +72,7 @@ class PrismaRunner:
     ecs_cluster: str = ""
     ecs_task_definition: str = ""
     ecs_container: str = ""
+    ecs_service: str = ""  # its network placement is copied: Fargate's run_task needs one
 
     def apply(
         self, target: PgTarget, files: list[MigrationFile], log: Log
@@ -82,12 +83,18 @@ class PrismaRunner:
         if self.kind == "prisma-docker":
             migrate_in_container(self.image, target, self.timeout_s, log)
         elif self.kind == "prisma-ecs":
-            from sage_ops.deploy.ecs import run_one_off_task
+            from sage_ops.deploy.ecs import EcsDeployer, run_one_off_task
 
+            service = EcsDeployer(f"ecs://{self.ecs_cluster}/{self.ecs_service}")
             command = {"name": self.ecs_container, "command": list(PRISMA_DEPLOY)}
             overrides = {"containerOverrides": [command]}
             run_one_off_task(
-                self.ecs_cluster, self.ecs_task_definition, overrides, self.timeout_s, log
+                self.ecs_cluster,
+                self.ecs_task_definition,
+                overrides,
+                self.timeout_s,
+                log,
+                run_args=service.one_off_run_args(),
             )
         else:
             raise ConfigError(

@@ -196,6 +196,7 @@ def _apply(
         config.ecs_cluster,
         config.ecs_task_definition,
         config.ecs_container,
+        config.ecs_service,
     )
     return runner.apply(target, files, log)
 

@@ -11,9 +11,11 @@ from dagster import DagsterInstance, Definitions
 from sage_ops.deploy.image import build_image
 from sage_ops.migrations import defs as migrations
 from sage_ops.migrations.container import ContainerMigrationFailed, migrate_in_container
+from sage_ops.migrations.discovery import load_migrations
 from sage_ops.postgres import PgTarget
 from sage_ops.resources import BackupConfig, MigrationConfig
 from tests.deploy.conftest import docker_env  # noqa: F401 - the session fixture
+from tests.deploy.test_ecs import aws, moto_endpoint  # noqa: F401 - moto fixtures
 from tests.migrations.conftest import INIT, schema_snapshot
 
 SECRET_TARGET = PgTarget(
@@ -78,3 +80,34 @@ def test_failing_prisma_runner_fails_migrate_database_after_the_backup(
         "pre_migration_backup",
     ]
     assert schema_snapshot(empty_db) == []
+
+
+def test_ecs_runner_places_its_task_like_the_service(aws, write_migrations, empty_db, monkeypatch):  # noqa: F811
+    """Fargate's run_task needs the service's network configuration; moto cannot finish a task,
+    so the run_task call is captured instead of awaited."""
+    from sage_ops.deploy import ecs
+    from sage_ops.migrations.container import PrismaRunner
+    from tests.deploy.test_ecs import make_service
+
+    cluster, service = make_service(aws)
+    network = {"awsvpcConfiguration": {"subnets": ["subnet-1"], "securityGroups": ["sg-1"]}}
+    aws.update_service(cluster=cluster, service=service, networkConfiguration=network)
+    calls = []
+    monkeypatch.setattr(
+        ecs, "run_one_off_task", lambda *a, **kw: calls.append((a, kw)) or {"api": 0}
+    )
+    runner = PrismaRunner(
+        "prisma-ecs",
+        ecs_cluster=cluster,
+        ecs_task_definition="td",
+        ecs_container="api",
+        ecs_service=service,
+    )
+    assert (
+        runner.apply(empty_db, load_migrations(write_migrations(("init", INIT))), lambda _: None)
+        == []
+    )
+    [(args, kwargs)] = calls
+    assert args[:2] == (cluster, "td")
+    assert args[2]["containerOverrides"][0]["command"] == ["npx", "prisma", "migrate", "deploy"]
+    assert kwargs["run_args"]["networkConfiguration"] == network
