@@ -1,4 +1,9 @@
-"""S3 backend of BackupStore: manual multipart uploads, completed only on commit."""
+"""S3 backend of BackupStore: manual multipart uploads, completed only on commit.
+
+Encryption: by default no encryption header is sent, so the bucket's default encryption applies
+(the Terraform stack's bucket uses its customer-managed KMS key; forcing AES256 would override it).
+SAGE_OPS_S3_KMS_KEY_ID asks for SSE-KMS with that key; SAGE_OPS_S3_SSE forces a mode explicitly.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +13,11 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from sage_ops.backups.store import BackupStore, ObjectWriter, StoredObject
 from sage_ops.errors import ConfigError, StoreError
+from sage_ops.platforms import aws
 
 PART_SIZE = 16 * 1024 * 1024  # S3 needs >= 5 MiB per part; 10,000 parts allow 160 GiB
 SSE_ENV = "SAGE_OPS_S3_SSE"
@@ -21,10 +25,7 @@ KMS_KEY_ENV = "SAGE_OPS_S3_KMS_KEY_ID"
 
 
 def s3_client() -> Any:
-    """A client honouring AWS_PROFILE, AWS_REGION and AWS_ENDPOINT_URL (boto3 reads the last)."""
-    session = boto3.session.Session(profile_name=os.environ.get("AWS_PROFILE") or None)
-    config = Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=10)
-    return session.client("s3", region_name=os.environ.get("AWS_REGION"), config=config)
+    return aws.client("s3")
 
 
 class S3Store(BackupStore):
@@ -113,12 +114,18 @@ class S3Store(BackupStore):
 
 
 def _encryption_args() -> dict[str, str]:
-    mode = os.environ.get(SSE_ENV, "AES256")
+    """Headers for writes: none (bucket default), SSE-KMS with the configured key, or SSE_ENV."""
+    key = os.environ.get(KMS_KEY_ENV) or None
+    mode = os.environ.get(SSE_ENV) or ("aws:kms" if key else None)
+    if mode is None:
+        return {}
     if mode not in ("AES256", "aws:kms"):
         raise ConfigError(f"{SSE_ENV} must be AES256 or aws:kms (got {mode!r})")
+    if key and mode != "aws:kms":
+        raise ConfigError(f"{KMS_KEY_ENV} is set, so {SSE_ENV} must be aws:kms or unset")
     args = {"ServerSideEncryption": mode}
-    if mode == "aws:kms" and os.environ.get(KMS_KEY_ENV):
-        args["SSEKMSKeyId"] = os.environ[KMS_KEY_ENV]
+    if key:
+        args["SSEKMSKeyId"] = key
     return args
 
 

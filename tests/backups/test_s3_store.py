@@ -21,6 +21,7 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 
@@ -31,7 +32,7 @@ from sage_ops.backups.manifest import Manifest, manifest_key
 from sage_ops.backups.retention import apply_retention
 from sage_ops.backups.s3_store import S3Store
 from sage_ops.backups.verify import verify_backup
-from sage_ops.errors import StoreError
+from sage_ops.errors import ConfigError, StoreError
 from sage_ops.postgres import PgTarget
 from tests import pg
 from tests.backups import s3 as moto_s3
@@ -108,6 +109,8 @@ def _manifest(s3: Any, bucket: str, key: str) -> dict[str, Any]:
 def test_backup_publishes_encrypted_multipart_dump_and_manifest(
     s3: Any, bucket: str, s3store: S3Store, big_source_db: PgTarget, small_parts: int
 ) -> None:
+    # Real S3 applies SSE-S3 to every bucket without another default; moto needs it spelled out.
+    _bucket_default(s3, bucket, {"SSEAlgorithm": "AES256"})
     manifest = backup_database(big_source_db, s3store)
 
     key = manifest.key
@@ -116,6 +119,7 @@ def test_backup_publishes_encrypted_multipart_dump_and_manifest(
     assert moto_s3.open_uploads(s3, bucket) == []
 
     head = s3.head_object(Bucket=bucket, Key=PREFIX + key)
+    # No header was sent: the bucket's default encryption applies.
     assert head["ServerSideEncryption"] == "AES256"
     assert (
         s3.head_object(Bucket=bucket, Key=PREFIX + manifest_key(key))["ServerSideEncryption"]
@@ -346,3 +350,87 @@ def test_database_password_never_reaches_the_bucket(
         for needle in needles:
             assert needle not in data, f"password found in {key}"
             assert needle not in metadata, f"password found in metadata of {key}"
+
+
+# --- 9. encryption: the bucket's default KMS key, or the configured one ---------------------
+
+
+def _kms_key(moto: moto_s3.MotoS3) -> str:
+    kms = boto3.session.Session().client(
+        "kms",
+        endpoint_url=moto.endpoint,
+        region_name=moto_s3.REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    return str(kms.create_key(Description="sage-ops test")["KeyMetadata"]["Arn"])
+
+
+def _bucket_default(s3: Any, bucket: str, rule: dict[str, str]) -> None:
+    s3.put_bucket_encryption(
+        Bucket=bucket,
+        ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": rule}]},
+    )
+
+
+def _encryption(s3: Any, bucket: str, key: str) -> tuple[str, str | None]:
+    head = s3.head_object(Bucket=bucket, Key=key)
+    return head["ServerSideEncryption"], head.get("SSEKMSKeyId")
+
+
+def test_bucket_default_kms_key_is_used_not_overridden(
+    s3: Any, bucket: str, s3store: S3Store, moto: moto_s3.MotoS3, small_parts: int
+) -> None:
+    key_arn = _kms_key(moto)
+    _bucket_default(s3, bucket, {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_arn})
+    s3store.put_bytes("single.json", b"{}")
+    with s3store.writing("multi.sql.gz") as writer:  # the multipart path backups take
+        writer.write(os.urandom(MIN_PART + 1))
+
+    for name in ("single.json", "multi.sql.gz"):
+        assert _encryption(s3, bucket, PREFIX + name) == ("aws:kms", key_arn)
+
+
+def test_configured_kms_key_is_sent_on_every_write(
+    s3: Any,
+    bucket: str,
+    moto: moto_s3.MotoS3,
+    monkeypatch: pytest.MonkeyPatch,
+    small_parts: int,
+) -> None:
+    key_arn = _kms_key(moto)
+    monkeypatch.setenv(s3_store.KMS_KEY_ENV, key_arn)
+    store = S3Store(f"s3://{bucket}/{PREFIX}")
+    store.put_bytes("single.json", b"{}")
+    with store.writing("multi.sql.gz") as writer:
+        writer.write(os.urandom(MIN_PART + 1))
+
+    for name in ("single.json", "multi.sql.gz"):
+        assert _encryption(s3, bucket, PREFIX + name) == ("aws:kms", key_arn)
+
+
+@pytest.mark.parametrize(
+    ("sse", "key", "expected"),
+    [
+        (None, None, {}),
+        ("AES256", None, {"ServerSideEncryption": "AES256"}),
+        ("aws:kms", None, {"ServerSideEncryption": "aws:kms"}),
+        (None, "alias/k", {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": "alias/k"}),
+    ],
+)
+def test_encryption_headers(
+    monkeypatch: pytest.MonkeyPatch, sse: str | None, key: str | None, expected: dict
+) -> None:
+    for name, value in ((s3_store.SSE_ENV, sse), (s3_store.KMS_KEY_ENV, key)):
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    assert s3_store._encryption_args() == expected
+
+
+def test_aes256_with_a_kms_key_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(s3_store.SSE_ENV, "AES256")
+    monkeypatch.setenv(s3_store.KMS_KEY_ENV, "alias/k")
+    with pytest.raises(ConfigError, match="must be aws:kms"):
+        s3_store._encryption_args()

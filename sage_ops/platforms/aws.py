@@ -1,0 +1,46 @@
+"""One boto3 client factory for every AWS service sage_ops calls.
+
+boto3 itself reads AWS_ENDPOINT_URL (moto in tests, a VPC endpoint in production); the profile and
+region are passed explicitly so that AWS_PROFILE and AWS_REGION win over any config file. Retries
+use botocore's standard mode: throttling and 5xx are retried a bounded number of times.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from sage_ops.errors import ConfigError
+
+RETRIES = Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=10)
+
+
+def client(service: str, region: str | None = None) -> Any:
+    """A client honouring AWS_PROFILE, AWS_REGION (unless `region` is given), AWS_ENDPOINT_URL."""
+    try:
+        session = boto3.session.Session(profile_name=os.environ.get("AWS_PROFILE") or None)
+        return session.client(
+            service, region_name=region or os.environ.get("AWS_REGION"), config=RETRIES
+        )
+    except BotoCoreError as exc:
+        raise ConfigError(
+            f"cannot create an AWS {service} client ({exc}); set AWS_REGION"
+        ) from None
+
+
+def error_text(exc: Exception) -> str:
+    """`Code Message` of a ClientError (what an operator searches for), else the exception."""
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error", {})
+        return f"{err.get('Code', '')} {err.get('Message', '')}".strip()
+    return str(exc)
+
+
+def error_code(exc: Exception) -> str:
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", ""))
+    return ""
