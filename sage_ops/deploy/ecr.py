@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import base64
 import binascii
-import os
+import fnmatch
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from sage_ops.errors import ConfigError, SageOpsError
+from sage_ops.platforms import aws
 
 # ACCOUNT.dkr.ecr[-fips].REGION.amazonaws.com[.cn], or dual-stack ACCOUNT.dkr-ecr.REGION.on.aws
 ECR_HOST = re.compile(
@@ -48,22 +48,12 @@ def _parse_host(registry_host: str) -> tuple[str, str]:
 
 
 def ecr_client(region: str | None = None) -> Any:
-    """A client honouring AWS_PROFILE and AWS_ENDPOINT_URL; region: the host's, else AWS_REGION."""
-    session = boto3.session.Session(profile_name=os.environ.get("AWS_PROFILE") or None)
-    config = Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=10)
-    try:
-        return session.client(
-            "ecr", region_name=region or os.environ.get("AWS_REGION"), config=config
-        )
-    except BotoCoreError as exc:
-        raise ConfigError(f"cannot create an ECR client ({exc}); set AWS_REGION") from None
+    """Region: the registry host's, else AWS_REGION."""
+    return aws.client("ecr", region)
 
 
 def _error(action: str, exc: Exception) -> EcrError:
-    if isinstance(exc, ClientError):
-        err = exc.response.get("Error", {})
-        return EcrError(f"cannot {action}: {err.get('Code', '')} {err.get('Message', '')}".rstrip())
-    return EcrError(f"cannot {action}: {exc}")
+    return EcrError(f"cannot {action}: {aws.error_text(exc)}")
 
 
 def ecr_credentials(registry_host: str, client: Any = None) -> tuple[str, str]:
@@ -102,14 +92,16 @@ def ensure_repository(
     """The repository's URI; create it (immutable tags, scan on push) only when `create` is True.
 
     `mutable_tags` (e.g. `("latest",)`) stay re-pushable through ECR's IMMUTABLE_WITH_EXCLUSION;
-    with plain IMMUTABLE a second push of `latest` is refused. Deployments use digests anyway.
+    with plain IMMUTABLE a second push of `latest` is refused, so an existing repository whose
+    policy would refuse it fails here, before anything is built. Deployments use digests anyway.
     """
     account, region = _parse_host(registry_host) if registry_host else (None, None)
     client = client if client is not None else ecr_client(region)
     registry = {"registryId": account} if account else {}
     existing = _describe(client, name, registry)
     if existing is not None:
-        return existing
+        _require_repushable(existing, mutable_tags)
+        return str(existing["repositoryUri"])
     where = registry_host or "the default ECR registry"
     if not create:
         raise EcrError(
@@ -119,7 +111,7 @@ def ensure_repository(
     return _create(client, name, registry, mutable_tags, where)
 
 
-def _describe(client: Any, name: str, registry: dict[str, str]) -> str | None:
+def _describe(client: Any, name: str, registry: dict[str, str]) -> dict[str, Any] | None:
     try:
         answer = client.describe_repositories(repositoryNames=[name], **registry)
     except ClientError as exc:
@@ -128,7 +120,51 @@ def _describe(client: Any, name: str, registry: dict[str, str]) -> str | None:
         raise _error(f"look up ECR repository {name!r}", exc) from None
     except BotoCoreError as exc:
         raise _error(f"look up ECR repository {name!r}", exc) from None
-    return str(answer["repositories"][0]["repositoryUri"])
+    return dict(answer["repositories"][0])
+
+
+def _require_repushable(repository: Mapping[str, Any], tags: Sequence[str]) -> None:
+    """Refuse an IMMUTABLE repository that does not exclude `tags` (the second push would fail)."""
+    mutability = repository.get("imageTagMutability", "MUTABLE")
+    if not mutability.startswith("IMMUTABLE"):
+        return
+    filters = [
+        f["filter"]
+        for f in repository.get("imageTagMutabilityExclusionFilters") or []
+        if f.get("filterType") == "WILDCARD"
+    ]
+    if mutability == "IMMUTABLE_WITH_EXCLUSION":
+        tags = [t for t in tags if not any(fnmatch.fnmatchcase(t, f) for f in filters)]
+    if tags:
+        raise EcrError(
+            f"ECR repository {repository['repositoryName']!r} has immutable tags and does not "
+            f"exclude {', '.join(tags)}, which every deploy moves: set image_tag_mutability "
+            "IMMUTABLE_WITH_EXCLUSION with a wildcard filter for them (the project's Terraform "
+            "does), or `aws ecr put-image-tag-mutability`"
+        )
+
+
+def image_digest(repository: str, tag: str, registry_host: str, client: Any = None) -> Image:
+    """The digest and size ECR holds for `repository:tag` (ask by an immutable tag: the SHA)."""
+    account, region = _parse_host(registry_host)
+    client = client if client is not None else ecr_client(region)
+    try:
+        answer = client.describe_images(
+            repositoryName=repository, registryId=account, imageIds=[{"imageTag": tag}]
+        )
+    except (ClientError, BotoCoreError) as exc:
+        raise _error(f"find {registry_host}/{repository}:{tag} in ECR", exc) from None
+    details = answer.get("imageDetails") or []
+    if not details:
+        raise EcrError(f"ECR has no image {registry_host}/{repository}:{tag}")
+    detail = details[0]
+    return Image(str(detail["imageDigest"]), int(detail.get("imageSizeInBytes") or 0))
+
+
+@dataclass(frozen=True)
+class Image:
+    digest: str  # sha256:...
+    size_bytes: int  # compressed layers, as ECR counts them
 
 
 def _create(
@@ -152,7 +188,9 @@ def _create(
         )
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "RepositoryAlreadyExistsException":
-            return _describe(client, name, registry) or name
+            return str(
+                (_describe(client, name, registry) or {"repositoryUri": name})["repositoryUri"]
+            )
         raise _error(f"create ECR repository {name!r} in {where}", exc) from None
     except BotoCoreError as exc:
         raise _error(f"create ECR repository {name!r} in {where}", exc) from None

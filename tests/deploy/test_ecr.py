@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from sage_ops.deploy.ecr import EcrError, ecr_credentials, ensure_repository, is_ecr_host
+from sage_ops.deploy.ecr import (
+    EcrError,
+    ecr_credentials,
+    ensure_repository,
+    image_digest,
+    is_ecr_host,
+)
 from sage_ops.errors import ConfigError
 from tests.backups.s3 import REGION, apply_env, aws_env, moto_server
 
@@ -148,3 +157,72 @@ def test_token_decoding_round_trip():
             "get_authorization_token", {"authorizationData": [{"authorizationToken": token}]}
         )
         assert ecr_credentials(HOST, client=client) == ("AWS", "pass:with:colons")
+
+
+# --- deploys in a row: `latest` moves, SHA tags never do --------------------------------------
+
+
+def _manifest(commit: str) -> str:
+    """A distinct image manifest per commit (what `docker push` PUTs to the registry)."""
+    config = hashlib.sha256(commit.encode()).hexdigest()
+    return json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {
+                "mediaType": "application/vnd.docker.container.image.v1+json",
+                "size": 100,
+                "digest": f"sha256:{config}",
+            },
+            "layers": [],
+        }
+    )
+
+
+def _push(ecr: Any, name: str, commit: str) -> str:
+    """What a deploy pushes, at the ECR API level: the SHA tag, then `latest`, one manifest."""
+    manifest = _manifest(commit)
+    digest = ecr.put_image(repositoryName=name, imageManifest=manifest, imageTag=commit)
+    ecr.put_image(repositoryName=name, imageManifest=manifest, imageTag="latest")
+    return str(digest["image"]["imageId"]["imageDigest"])
+
+
+def test_three_deploys_in_a_row_push_latest_and_keep_sha_tags_immutable(ecr: Any):
+    name = _name()
+    for n in range(3):
+        commit = f"{n:040x}"
+        # push_commit's path: the repository check first, then the pushes.
+        ensure_repository(name, create=True, registry_host=HOST, mutable_tags=("latest",))
+        digest = _push(ecr, name, commit)
+        assert image_digest(name, commit, HOST).digest == digest
+        latest = ecr.describe_images(repositoryName=name, imageIds=[{"imageTag": "latest"}])
+        assert latest["imageDetails"][0]["imageDigest"] == digest
+    with pytest.raises(ClientError, match="already exists"):  # a SHA tag never moves
+        ecr.put_image(repositoryName=name, imageManifest=_manifest("other"), imageTag=f"{0:040x}")
+
+
+def test_immutable_repository_without_exclusion_is_refused_before_the_second_push(ecr: Any):
+    name = _name()
+    ecr.create_repository(repositoryName=name, imageTagMutability="IMMUTABLE")
+    _push(ecr, name, "1" * 40)
+    with pytest.raises(ClientError, match="already exists"):  # what the second deploy hit
+        _push(ecr, name, "2" * 40)
+    with pytest.raises(EcrError, match="does not exclude latest.*IMMUTABLE_WITH_EXCLUSION"):
+        ensure_repository(name, create=False, registry_host=HOST, mutable_tags=("latest",))
+
+
+def test_exclusion_by_wildcard_is_accepted(ecr: Any):
+    name = _name()
+    ecr.create_repository(
+        repositoryName=name,
+        imageTagMutability="IMMUTABLE_WITH_EXCLUSION",
+        imageTagMutabilityExclusionFilters=[{"filterType": "WILDCARD", "filter": "lat*"}],
+    )
+    assert ensure_repository(name, False, registry_host=HOST, mutable_tags=("latest",))
+
+
+def test_digest_of_a_missing_tag_is_an_error(ecr: Any):
+    name = _name()
+    ecr.create_repository(repositoryName=name)
+    with pytest.raises(EcrError, match=f"{name}:nope"):
+        image_digest(name, "nope", HOST)
