@@ -16,7 +16,7 @@ from sage_ops.deploy.demo import demo_environment, environment_databases
 from sage_ops.deploy.settings import ENVIRONMENTS
 from sage_ops.errors import ConfigError, SageOpsError
 from sage_ops.lineage.records import backup_text, commit_text, deployment_text, to_json
-from sage_ops.migrations.bookkeeping import resolve_failed
+from sage_ops.migrations.bookkeeping import resolve_applied, resolve_rolled_back
 from sage_ops.migrations.discovery import DEFAULT_MIGRATIONS_DIR, load_migrations
 from sage_ops.migrations.preflight import plan
 from sage_ops.postgres import PgTarget
@@ -167,10 +167,18 @@ def _migration_status(args: argparse.Namespace) -> int:
 
 def _migration_resolve(args: argparse.Namespace) -> int:
     target = Settings.from_env().target()
-    name = args.applied or args.rolled_back
+    if args.rolled_back:
+        with postgres.connect(target) as conn:
+            resolve_rolled_back(conn, args.rolled_back)
+        print(f"{args.rolled_back} marked rolled back")
+        return 0
+    # The new row records the file as it is now, so the migration must be on disk (Prisma P3017).
+    files = {m.name: m for m in load_migrations(_migrations_dir(args))}
+    if args.applied not in files:
+        raise ConfigError(f"no migration named {args.applied!r} in {_migrations_dir(args)}")
     with postgres.connect(target) as conn:
-        resolve_failed(conn, name, applied=bool(args.applied))
-    print(f"{name} marked {'applied' if args.applied else 'rolled back'}")
+        resolve_applied(conn, args.applied, files[args.applied].checksum)
+    print(f"{args.applied} marked applied (checksum {files[args.applied].checksum[:12]})")
     return 0
 
 

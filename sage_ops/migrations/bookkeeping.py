@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import psycopg
-from psycopg import sql
 
 from sage_ops.errors import DatabaseError
 
@@ -134,13 +133,36 @@ def lock_holder(conn: psycopg.Connection) -> str:
     return f"pid {row[0]} ({row[1]}, connected {str(row[2]).split('.')[0]})"
 
 
-def resolve_failed(conn: psycopg.Connection, name: str, applied: bool) -> None:
-    """Resolve a failed migration's row, like `prisma migrate resolve --applied/--rolled-back`."""
-    column = "finished_at" if applied else "rolled_back_at"
-    query = sql.SQL(
-        "UPDATE _prisma_migrations SET {} = now() "
-        "WHERE migration_name = %s AND finished_at IS NULL AND rolled_back_at IS NULL"
-    ).format(sql.Identifier(column))
-    updated = conn.execute(query, (name,)).rowcount
+def resolve_rolled_back(conn: psycopg.Connection, name: str) -> None:
+    """`prisma migrate resolve --rolled-back`: the failed row stays, the next deploy retries."""
+    updated = conn.execute(
+        "UPDATE _prisma_migrations SET rolled_back_at = now() "
+        "WHERE migration_name = %s AND finished_at IS NULL AND rolled_back_at IS NULL",
+        (name,),
+    ).rowcount
     if updated == 0:
         raise DatabaseError(f"no unresolved failed migration named {name!r}")
+
+
+def resolve_applied(conn: psycopg.Connection, name: str, checksum: str) -> None:
+    """`prisma migrate resolve --applied`: failed rows of `name` are marked rolled back and a new
+    finished row records `checksum`, the file as it is now. Setting finished_at on the failed row
+    instead would keep the checksum of the file before its fix, and both sage_ops and Prisma
+    would then see the migration as edited after it was applied. Like Prisma, a migration that
+    never ran may be marked applied (baselining), but one already applied is refused (P3008)."""
+    acquire_lock(conn)
+    try:
+        with conn.transaction():
+            ensure_table(conn)
+            rows = [row for row in read_rows(conn) if row.name == name]
+            if any(row.finished_at is not None for row in rows):
+                raise DatabaseError(f"migration {name!r} is already recorded as applied")
+            for row in rows:
+                if row.failed:
+                    conn.execute(
+                        "UPDATE _prisma_migrations SET rolled_back_at = now() WHERE id = %s",
+                        (row.id,),
+                    )
+            record_finish(conn, record_start(conn, name, checksum))
+    finally:
+        release_lock(conn)
