@@ -7,13 +7,13 @@ definition becoming primary is a failure, and the wall clock bounds the wait (RE
 
 Target URL: `ecs://CLUSTER/SERVICE[?container=NAME&health=https://host/health]`. `container`
 picks the container whose image is replaced (default: the only one, or the one named like the
-service); `health` is the endpoint of `smoke_check` (percent-encode any `&` inside it).
+service). `smoke_check` judges health from AWS itself (rolloutState and the new tasks' ALB target
+health, see ecs_health) and also GETs `health` when one is given (percent-encode any `&` in it).
 """
 
 from __future__ import annotations
 
 import copy
-import os
 import re
 import time
 import urllib.error
@@ -23,8 +23,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from sage_ops.deploy.deployer import (
@@ -35,7 +33,9 @@ from sage_ops.deploy.deployer import (
     DeployTimeout,
     Log,
 )
+from sage_ops.deploy.ecs_health import Verdict, judge
 from sage_ops.errors import ConfigError
+from sage_ops.platforms import aws
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
@@ -67,13 +67,7 @@ class OneOffTaskFailed(DeployError):
 
 
 def ecs_client() -> Any:
-    """A client honouring AWS_PROFILE, AWS_REGION and AWS_ENDPOINT_URL, like the S3 store's."""
-    session = boto3.session.Session(profile_name=os.environ.get("AWS_PROFILE") or None)
-    config = Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=10)
-    try:
-        return session.client("ecs", region_name=os.environ.get("AWS_REGION"), config=config)
-    except BotoCoreError as exc:
-        raise ConfigError(f"cannot create an ECS client ({exc}); set AWS_REGION") from None
+    return aws.client("ecs")
 
 
 # --- target URL ---------------------------------------------------------------------------------
@@ -111,19 +105,12 @@ def parse_target(url: str) -> EcsTarget:
 # --- AWS calls ----------------------------------------------------------------------------------
 
 
-def _aws_error(exc: Exception) -> str:
-    if isinstance(exc, ClientError):
-        err = exc.response.get("Error", {})
-        return f"{err.get('Code', '')} {err.get('Message', '')}".strip()
-    return str(exc)
-
-
 def _invoke(client: Any, operation: str, where: str, **params: Any) -> dict[str, Any]:
     """One ECS call; AWS/botocore failures become a DeployError saying where and what."""
     try:
         result: dict[str, Any] = getattr(client, operation)(**params)
     except (ClientError, BotoCoreError) as exc:
-        raise DeployError(f"{where}: ECS {operation} failed: {_aws_error(exc)}") from None
+        raise DeployError(f"{where}: ECS {operation} failed: {aws.error_text(exc)}") from None
     return result
 
 
@@ -254,12 +241,14 @@ class EcsDeployer(Deployer):
         client: Any = None,
         poll_s: float = 5.0,
         *,
+        elbv2: Any = None,
         sleep: Sleep = time.sleep,
         clock: Clock = time.monotonic,
     ) -> None:
         self.target = parse_target(url)
         self.url = url
         self.client = client if client is not None else ecs_client()
+        self._elbv2 = elbv2  # created on first use: only services behind an ALB need it
         self.poll_s = poll_s
         self._sleep = sleep
         self._clock = clock
@@ -278,7 +267,7 @@ class EcsDeployer(Deployer):
             if exc.response.get("Error", {}).get("Code") == "ClusterNotFoundException":
                 return None
             raise DeployError(
-                f"{self.url}: ECS describe_services failed: {_aws_error(exc)}"
+                f"{self.url}: ECS describe_services failed: {aws.error_text(exc)}"
             ) from None
         except BotoCoreError as exc:
             raise DeployError(f"{self.url}: ECS describe_services failed: {exc}") from None
@@ -421,13 +410,40 @@ class EcsDeployer(Deployer):
             raise DeployError(f"{where} was superseded: {verdict.detail}")
 
     def smoke_check(self, timeout_s: float) -> None:
-        """GET the configured health URL until it answers 200, at most `timeout_s` seconds."""
-        url = self.target.health_url
-        if not url:
-            raise DeployError(
-                f"{self.url}: no health URL configured; add ?health=https://HOST/PATH to the target"
-            )
+        """Healthy as AWS judges it (see ecs_health), then the health URL if one is configured.
+
+        Both are polled until they pass, together within `timeout_s` seconds.
+        """
         deadline = self._clock() + timeout_s
+        self._wait_healthy(deadline, timeout_s)
+        if self.target.health_url:
+            self._wait_url(self.target.health_url, deadline, timeout_s)
+
+    def _wait_healthy(self, deadline: float, timeout_s: float) -> Verdict:
+        while True:
+            verdict = self._judge()
+            if verdict.healthy:
+                return verdict
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                raise DeployError(
+                    f"{self.url}: not healthy after {timeout_s:.0f}s: {verdict.detail}"
+                )
+            self._sleep(min(self.poll_s, remaining))
+
+    def _judge(self) -> Verdict:
+        service = self._require_service()
+        if self._elbv2 is None and service.get("loadBalancers"):
+            self._elbv2 = aws.client("elbv2")
+        try:
+            return judge(self.client, self._elbv2, self.target.cluster, service)
+        except (ClientError, BotoCoreError) as exc:
+            raise DeployError(
+                f"{self.url}: cannot read the service's health: {aws.error_text(exc)}"
+            ) from None
+
+    def _wait_url(self, url: str, deadline: float, timeout_s: float) -> None:
+        """GET `url` until it answers 200 or the deadline passes."""
         while True:
             attempt_s = min(10.0, max(deadline - self._clock(), 0.5))
             problem = http_problem(url, timeout_s=attempt_s)

@@ -521,23 +521,165 @@ def _smoke_deployer(ecs_stub, health: str | None) -> EcsDeployer:
     return EcsDeployer(url, client=ecs_stub[0], poll_s=0.01)
 
 
+COMPLETED_NEW = deployment(NEW_DEP, NEW_TD, state="COMPLETED", running=2)
+
+
+def _rolled_out(stub: Stubber) -> None:
+    """A service without load balancer whose new deployment COMPLETED (judged by the rollout)."""
+    stub.add_response("describe_services", service_answer(COMPLETED_NEW))
+
+
 def test_smoke_check_passes_on_200(ecs_stub, health_server: str):
+    _rolled_out(ecs_stub[1])
     _smoke_deployer(ecs_stub, f"{health_server}/health").smoke_check(timeout_s=2)
 
 
 def test_smoke_check_fails_on_503(ecs_stub, health_server: str):
+    _rolled_out(ecs_stub[1])
     with pytest.raises(DeployError, match="did not answer 200.*HTTP 503"):
         _smoke_deployer(ecs_stub, f"{health_server}/broken").smoke_check(timeout_s=0.1)
 
 
 def test_smoke_check_fails_when_unreachable(ecs_stub):
+    _rolled_out(ecs_stub[1])
     with pytest.raises(DeployError, match="did not answer 200"):
         _smoke_deployer(ecs_stub, "http://127.0.0.1:9/health").smoke_check(timeout_s=0.1)
 
 
-def test_smoke_check_without_health_url_says_so(ecs_stub):
-    with pytest.raises(DeployError, match=r"no health URL configured.*\?health="):
-        _smoke_deployer(ecs_stub, None).smoke_check(timeout_s=1)
+def test_smoke_check_without_health_url_passes_on_the_completed_rollout(ecs_stub):
+    """What Terraform wires (`ecs://cluster/service`, no URL): the staging_healthy check passes."""
+    _rolled_out(ecs_stub[1])
+    _smoke_deployer(ecs_stub, None).smoke_check(timeout_s=1)
+
+
+def test_smoke_check_waits_for_the_rollout_to_complete(ecs_stub):
+    client, stub = ecs_stub
+    stub.add_response("describe_services", in_progress(1))
+    _rolled_out(stub)
+    fake = FakeTime()
+    deployer_for(client, fake).smoke_check(timeout_s=60)
+    assert fake.sleeps == [5.0]
+
+
+# --- target health: the new tasks in the ALB target group ----------------------------------------
+# ECS through the Stubber (moto's ECS never completes a rollout and starts no tasks for a service);
+# elbv2 on moto where it can answer (registered -> healthy, unregistered -> unavailable), and the
+# Stubber for a target failing its health checks, a state moto never reports.
+
+PORT = 3000
+NEW_IPS = ("10.0.1.10", "10.0.2.20")
+
+
+def _task(n: int, ip: str, td: str = NEW_TD) -> dict[str, Any]:
+    return {
+        "taskArn": f"arn:aws:ecs:{REGION}:{ACCOUNT}:task/{CLUSTER}/{n:032x}",
+        "taskDefinitionArn": td,
+        "lastStatus": "RUNNING",
+        "attachments": [
+            {
+                "type": "ElasticNetworkInterface",
+                "details": [{"name": "privateIPv4Address", "value": ip}],
+            }
+        ],
+    }
+
+
+def _stub_behind_alb(stub: Stubber, target_group: str, ips=NEW_IPS, old_ip="10.0.3.30") -> None:
+    """One poll: COMPLETED service in `target_group`, its two new tasks plus one old one."""
+    balancer = {"targetGroupArn": target_group, "containerName": SERVICE, "containerPort": PORT}
+    stub.add_response("describe_services", service_answer(COMPLETED_NEW, loadBalancers=[balancer]))
+    tasks = [_task(i, ip) for i, ip in enumerate(ips)] + [_task(9, old_ip, OLD_TD)]
+    stub.add_response(
+        "list_tasks",
+        {"taskArns": [t["taskArn"] for t in tasks]},
+        {"cluster": CLUSTER, "serviceName": SERVICE, "desiredStatus": "RUNNING"},
+    )
+    stub.add_response(
+        "describe_tasks",
+        {"tasks": tasks, "failures": []},
+        {"cluster": CLUSTER, "tasks": [t["taskArn"] for t in tasks]},
+    )
+
+
+@pytest.fixture
+def target_group(aws: Any, moto_endpoint: str) -> tuple[Any, str]:
+    """A moto ALB target group of type ip, as the Terraform alb module makes it."""
+    session = boto3.session.Session()
+    kwargs = dict(
+        endpoint_url=moto_endpoint,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    vpc = session.client("ec2", **kwargs).create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    elbv2 = session.client("elbv2", **kwargs)
+    group = elbv2.create_target_group(
+        Name=f"tg-{uuid.uuid4().hex[:8]}",
+        Protocol="HTTP",
+        Port=PORT,
+        VpcId=vpc,
+        TargetType="ip",
+        HealthCheckPath="/health",
+    )["TargetGroups"][0]["TargetGroupArn"]
+    return elbv2, group
+
+
+def test_new_tasks_healthy_in_the_target_group_pass(ecs_stub, target_group):
+    elbv2, group = target_group
+    elbv2.register_targets(
+        TargetGroupArn=group, Targets=[{"Id": ip, "Port": PORT} for ip in NEW_IPS]
+    )
+    _stub_behind_alb(ecs_stub[1], group)
+    # elbv2 comes from the environment (moto), as in production: only the ECS client is stubbed.
+    deployer_for(ecs_stub[0], FakeTime()).smoke_check(timeout_s=60)
+
+
+def test_a_new_task_missing_from_the_target_group_fails_at_the_timeout(ecs_stub, target_group):
+    elbv2, group = target_group
+    elbv2.register_targets(TargetGroupArn=group, Targets=[{"Id": NEW_IPS[0], "Port": PORT}])
+    for _ in range(3):  # t = 0, 5, 10
+        _stub_behind_alb(ecs_stub[1], group)
+    fake = FakeTime()
+    with pytest.raises(DeployError, match="not healthy after 10s") as failure:
+        deployer_for(ecs_stub[0], fake).smoke_check(timeout_s=10)
+    assert f"{NEW_IPS[1]}:{PORT} is unavailable" in str(failure.value)
+    assert NEW_IPS[0] not in str(failure.value)
+
+
+def test_unhealthy_targets_are_waited_for_until_healthy(ecs_stub):
+    group = f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:targetgroup/sage-staging/0123abcd"
+    elbv2 = boto3.session.Session().client(
+        "elbv2", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    targets = [{"Id": ip, "Port": PORT} for ip in NEW_IPS]
+
+    def health(state: str, reason: str = "") -> dict:
+        extra = {"Reason": "Target.ResponseCodeMismatch", "Description": reason} if reason else {}
+        return {
+            "TargetHealthDescriptions": [
+                {"Target": t, "TargetHealth": {"State": state, **extra}} for t in targets
+            ]
+        }
+
+    with Stubber(elbv2) as elb_stub:
+        expected = {"TargetGroupArn": group, "Targets": targets}
+        elb_stub.add_response(
+            "describe_target_health", health("unhealthy", "Health checks failed with 503"), expected
+        )
+        elb_stub.add_response("describe_target_health", health("healthy"), expected)
+        for _ in range(2):
+            _stub_behind_alb(ecs_stub[1], group)
+        fake = FakeTime()
+        deployer = EcsDeployer(
+            f"ecs://{CLUSTER}/{SERVICE}",
+            client=ecs_stub[0],
+            elbv2=elbv2,
+            sleep=fake.sleep,
+            clock=fake.clock,
+        )
+        deployer.smoke_check(timeout_s=60)
+        elb_stub.assert_no_pending_responses()
+    assert fake.sleeps == [5.0]
 
 
 # --- one-off tasks ------------------------------------------------------------------------------
