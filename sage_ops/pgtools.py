@@ -15,6 +15,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from sage_ops.child_env import child_env
 from sage_ops.errors import ToolError
 
 BIN_DIR_ENV = "SAGE_OPS_PG_BIN_DIR"
@@ -60,7 +61,11 @@ def embedded_bin_dir() -> Path | None:
 
 def tool_version(bin_dir: Path) -> tuple[int, str]:
     out = subprocess.run(
-        [str(bin_dir / "pg_dump"), "--version"], capture_output=True, text=True, check=False
+        [str(bin_dir / "pg_dump"), "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=child_env(),
     ).stdout
     match = re.search(r"(\d+)(?:\.(\d+))?", out)
     if not match:

@@ -9,11 +9,12 @@ import secrets
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import psycopg
 from psycopg import sql
 
+from sage_ops.child_env import child_env
 from sage_ops.errors import ConfigError, DatabaseError
 
 CONNECT_TIMEOUT_S = 10
@@ -35,20 +36,20 @@ class PgTarget:
 
     @classmethod
     def from_url(cls, url: str, name: str = "DATABASE_URL") -> PgTarget:
+        """Parse a libpq URL. The password may hold any character, percent-encoded or pasted as
+        it is, so the userinfo ends at the last `@` (a raw `/`, `?` or `#` in a password ends
+        RFC 3986's authority early), and no message quotes any part of the URL."""
+        user, password, location = _split_userinfo(url, name)
         try:
-            parts = urlsplit(url.strip())
+            parts = urlsplit("//" + location)
             port = parts.port or 5432
-        except ValueError as exc:
+        except ValueError:  # urllib's message would quote the port or host: maybe the password
             raise ConfigError(
-                f"{name} is malformed ({_describe(exc)}); expected {_EXAMPLE}"
+                f"{name} is malformed (invalid host or port); expected {_EXAMPLE}"
             ) from None
-        if parts.scheme not in _SCHEMES:
-            raise ConfigError(
-                f"{name} must start with postgresql:// (got scheme {parts.scheme or 'none'!r}); "
-                f"expected {_EXAMPLE}"
-            )
-        params = tuple(parse_qsl(parts.query))
-        host = unquote(parts.hostname or "") or dict(params).get("host", "")
+        params = dict(_query_params(parts.query))
+        socket_dir, query_password = params.pop("host", ""), params.pop("password", "")
+        host = unquote(parts.hostname or "") or socket_dir
         dbname = unquote(parts.path.lstrip("/"))
         if not host:
             raise ConfigError(f"{name} has no host; expected {_EXAMPLE}")
@@ -57,10 +58,10 @@ class PgTarget:
         return cls(
             host=host,
             port=port,
-            user=unquote(parts.username or "") or "postgres",
+            user=unquote(user) or "postgres",
             dbname=dbname,
-            password=unquote(parts.password) if parts.password else None,
-            params=tuple((k, v) for k, v in params if k != "host"),
+            password=unquote(password) or query_password or None,
+            params=tuple(params.items()),
         )
 
     def with_database(self, dbname: str) -> PgTarget:
@@ -105,25 +106,38 @@ class PgTarget:
     def scrub(self, text: str) -> str:
         """Remove the password from text that may echo it (tool stderr, driver messages)."""
         if self.password:
-            text = text.replace(self.password, "***").replace(quote(self.password, safe=""), "***")
+            for form in (self.password, quote(self.password, safe=""), quote(self.password)):
+                text = text.replace(form, "***")
         return text
 
 
 _EXAMPLE = "postgresql://USER:PASSWORD@HOST:5432/DBNAME"
 
 
-def _describe(exc: Exception) -> str:
-    # urllib's messages never contain the URL itself, so they are safe to show.
-    return str(exc) or type(exc).__name__
+def _split_userinfo(url: str, name: str) -> tuple[str, str, str]:
+    """(user, password, the rest after `@`), still percent-encoded."""
+    scheme, sep, rest = url.strip().partition("://")
+    if not sep or scheme.lower() not in _SCHEMES:
+        raise ConfigError(f"{name} must start with postgresql://; expected {_EXAMPLE}")
+    userinfo, _, location = rest.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    return user, password, location
+
+
+def _query_params(query: str) -> list[tuple[str, str]]:
+    """`k=v&...` percent-decoded as libpq does (a `+` stays a plus, unlike parse_qsl)."""
+    pairs = (item.partition("=") for item in query.split("&") if item)
+    return [(unquote(key), unquote(value)) for key, _, value in pairs]
 
 
 @contextlib.contextmanager
 def libpq_env(target: PgTarget) -> Iterator[dict[str, str]]:
     """Environment for libpq tools: connection in PG* variables, password in a 0600 passfile.
 
-    Keeps the password out of argv (visible in `ps`) and out of the environment (`ps e`).
+    Keeps the password out of argv (visible in `ps`) and out of the environment (`ps e`), and
+    starts from the child allowlist, so no other secret of ours reaches the tool either.
     """
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    env = child_env()
     env.update(
         PGHOST=target.host,
         PGPORT=str(target.port),
@@ -182,8 +196,32 @@ def server_version(conn: psycopg.Connection) -> tuple[int, str]:
     return num // 10000, str(row[0]) if row else str(num)
 
 
+def table_key(schema: str, table: str) -> str:
+    """`schema.table`, a part double-quoted as in SQL when it holds `.` or `"`, so that
+    `a."b.c"` and `"a.b".c` stay two keys; plain names read (and compare) as they always did."""
+    return f"{_key_part(schema)}.{_key_part(table)}"
+
+
+def _key_part(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"' if "." in name or '"' in name else name
+
+
+_KEY_PART = r'(?:"(?:[^"]|"")*"|[^."]+)'
+_TABLE_KEY = re.compile(rf"{_KEY_PART}\.{_KEY_PART}")
+
+
+def is_table_key(key: str) -> bool:
+    """Whether `key` is a table_key; earlier sage_ops versions wrote `a.b.c`, which is not."""
+    return _TABLE_KEY.fullmatch(key) is not None
+
+
 def table_row_counts(conn: psycopg.Connection) -> dict[str, int]:
-    """Exact row count of every user table, keyed schema.table, in the connection's snapshot."""
+    """Exact row count of every user table, keyed by table_key, in the connection's snapshot."""
+    return {table_key(*table): n for table, n in row_counts_by_table(conn).items()}
+
+
+def row_counts_by_table(conn: psycopg.Connection) -> dict[tuple[str, str], int]:
+    """Exact row count of every user table by (schema, table), in the connection's snapshot."""
     tables = conn.execute(
         """
         SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -192,13 +230,13 @@ def table_row_counts(conn: psycopg.Connection) -> dict[str, int]:
         ORDER BY 1, 2
         """
     ).fetchall()
-    counts = {}
+    counts: dict[tuple[str, str], int] = {}
     for schema, table in tables:
         query = sql.SQL("SELECT count(*) FROM {}.{}").format(
             sql.Identifier(schema), sql.Identifier(table)
         )
         row = conn.execute(query).fetchone()
-        counts[f"{schema}.{table}"] = int(row[0]) if row else 0
+        counts[(schema, table)] = int(row[0]) if row else 0
     return counts
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from psycopg import sql
 
 from sage_ops import postgres
+from sage_ops.child_env import GIT, child_env
 from sage_ops.postgres import MAINTENANCE_DB, PgTarget
 
 SAMPLE = Path(__file__).resolve().parents[2] / "infra" / "sample-backend"
@@ -25,9 +26,10 @@ def demo_repo(state: Path) -> Path:
     backend = repo / "apps" / "backend"
     shutil.copytree(SAMPLE, backend, ignore=shutil.ignore_patterns("busybox"))
     git = ["git", "-C", str(repo), *_GIT_ID]
-    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
-    subprocess.run([*git, "add", "-A"], check=True)
-    subprocess.run([*git, "commit", "-q", "-m", "Sample backend"], check=True)
+    env = child_env(GIT)
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], env=env, check=True)
+    subprocess.run([*git, "add", "-A"], env=env, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "Sample backend"], env=env, check=True)
     return repo
 
 

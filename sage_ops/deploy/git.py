@@ -53,6 +53,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from sage_ops.child_env import GIT, child_env
 from sage_ops.errors import SageOpsError
 
 DEFAULT_TIMEOUT_S = 30.0  # per git command; well under Dagster's 60 s sensor timeout
@@ -437,7 +438,7 @@ def _create_mirror(path: Path, timeout_s: float) -> None:
 def _env(ceiling: Path | None = None, extra: dict[str, str] | None = None) -> dict[str, str]:
     """The caller's environment minus repository overrides; git never prompts (a daemon has no
     one to answer) and speaks C so messages read the same everywhere."""
-    env = {k: v for k, v in os.environ.items() if k not in _REPO_ENV_VARS}
+    env = {k: v for k, v in child_env(GIT).items() if k not in _REPO_ENV_VARS}
     env.update(GIT_TERMINAL_PROMPT="0", LC_ALL="C", GIT_OPTIONAL_LOCKS="0")
     if ceiling is not None:
         env["GIT_CEILING_DIRECTORIES"] = str(ceiling)

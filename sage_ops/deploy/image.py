@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 import docker
 import docker.errors
 
+from sage_ops.child_env import DOCKER, blanked
 from sage_ops.errors import SageOpsError
 
 Log = Callable[[str], None]
@@ -68,6 +69,10 @@ def docker_client() -> docker.DockerClient:
     """One place that turns "no Docker" into an operator-readable error instead of a trace."""
     try:
         client = docker.from_env()
+        # Credential helpers (docker-credential-*) run with a copy of our environment plus these
+        # overrides; from_env cannot take them, so they are set on its API client.
+        client.api.credstore_env = blanked(DOCKER)
+        client.api._auth_configs = docker.auth.load_config(credstore_env=client.api.credstore_env)
         client.ping()
     except docker.errors.DockerException as exc:
         raise DockerUnavailable(

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
+from sage_ops.child_env import DOCKER, child_env
 from sage_ops.incidents.errors import EvidenceError
 from sage_ops.incidents.evidence import LogSource, log_frame
 from sage_ops.incidents.probes import CONTAINER_CPU_PCT, Sample
@@ -90,6 +91,7 @@ def _docker(*args: str, merge_stderr: bool = False) -> str:
     try:
         done = subprocess.run(
             [exe, *args],
+            env=child_env(DOCKER),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
             text=True,

@@ -14,6 +14,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from sage_ops.child_env import child_env
 from sage_ops.errors import ConfigError, ToolError
 from sage_ops.migrations.discovery import MigrationFile
 from sage_ops.migrations.statements import needs_no_transaction
@@ -98,7 +99,7 @@ def _squawk(migration: MigrationFile) -> list[Finding]:
     if not needs_no_transaction(migration.sql):
         args.append("--assume-in-transaction")
     result = subprocess.run(
-        [*args, str(migration.path)], capture_output=True, text=True, check=False
+        [*args, str(migration.path)], capture_output=True, text=True, check=False, env=child_env()
     )
     if result.returncode not in (0, 1):
         raise ToolError(f"squawk failed on {migration.name}: {result.stderr.strip()[:300]}")
