@@ -114,6 +114,10 @@ class DeployConfig(ConfigurableResource):
     production_database_url_env: str = "PRODUCTION_DATABASE_URL"
     require_approval: bool = False
     deploy_timeout_s: int = 600
+    builder: str = "docker"
+    codebuild_project: str | None = None
+    build_source_url: str | None = None
+    build_timeout_s: int = 1800
 
     def settings(self) -> DeploySettings:
         values = self.model_dump()

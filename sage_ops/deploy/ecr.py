@@ -146,6 +146,14 @@ def _require_repushable(repository: Mapping[str, Any], tags: Sequence[str]) -> N
 
 def image_digest(repository: str, tag: str, registry_host: str, client: Any = None) -> Image:
     """The digest and size ECR holds for `repository:tag` (ask by an immutable tag: the SHA)."""
+    image = find_image(repository, tag, registry_host, client)
+    if image is None:
+        raise EcrError(f"ECR has no image {registry_host}/{repository}:{tag}")
+    return image
+
+
+def find_image(repository: str, tag: str, registry_host: str, client: Any = None) -> Image | None:
+    """Like image_digest, but None when ECR has no such tag."""
     account, region = _parse_host(registry_host)
     client = client if client is not None else ecr_client(region)
     try:
@@ -153,12 +161,13 @@ def image_digest(repository: str, tag: str, registry_host: str, client: Any = No
             repositoryName=repository, registryId=account, imageIds=[{"imageTag": tag}]
         )
     except (ClientError, BotoCoreError) as exc:
+        if aws.error_code(exc) == "ImageNotFoundException":
+            return None
         raise _error(f"find {registry_host}/{repository}:{tag} in ECR", exc) from None
     details = answer.get("imageDetails") or []
     if not details:
-        raise EcrError(f"ECR has no image {registry_host}/{repository}:{tag}")
-    detail = details[0]
-    return Image(str(detail["imageDigest"]), int(detail.get("imageSizeInBytes") or 0))
+        return None
+    return Image(str(details[0]["imageDigest"]), int(details[0].get("imageSizeInBytes") or 0))
 
 
 @dataclass(frozen=True)

@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from sage_ops.backups.manifest import Manifest
 from sage_ops.deploy.deployer import DeployResult, Log, open_deployer
-from sage_ops.deploy.ecr import ecr_credentials, ensure_repository, is_ecr_host
 from sage_ops.deploy.git import repo_dir
-from sage_ops.deploy.image import BuiltImage, ImageCheck, build_image, check_image
-from sage_ops.deploy.registry import PushedImage, push_image
+from sage_ops.deploy.image import BuiltImage, ImageCheck
+from sage_ops.deploy.registry import PushedImage
 from sage_ops.deploy.settings import DeploySettings
 from sage_ops.deploy.source import export_tree
 from sage_ops.errors import ConfigError
 from sage_ops.migrations.guarded import GuardedOutcome, guarded_migrate
 from sage_ops.migrations.runner import RunOptions
+from sage_ops.platforms.builders import open_builder
 from sage_ops.postgres import PgTarget
 from sage_ops.settings import Settings, state_dir
 
@@ -36,48 +34,13 @@ def _source(settings: DeploySettings) -> Path:
 def build_commit(
     settings: DeploySettings, sha: str, log: Log
 ) -> tuple[BuiltImage, list[ImageCheck]]:
-    """docker build of the backend at `sha`, then the image checks (size, user, HEALTHCHECK)."""
-    with tempfile.TemporaryDirectory(prefix="sage_ops_build_") as tmp:
-        context = export_tree(_source(settings), sha, settings.context_path, Path(tmp))
-        built = build_image(
-            context,
-            settings.dockerfile,
-            settings.repository,
-            sha,
-            {"VERSION": sha[:12]},
-            log,
-            context_files=settings.build_files,
-        )
-    return built, check_image(built.id, settings.image_max_mb * 1_000_000)
+    """Build the backend at `sha` with SAGE_OPS_BUILDER's builder, then the image checks."""
+    return open_builder(settings).build(_source(settings), sha, log)
 
 
 def push_commit(settings: DeploySettings, sha: str, log: Log) -> PushedImage:
-    """Push `<repository>:<sha>` to the registry (ECR credentials fetched when it is ECR)."""
-    credentials = None
-    host = urlsplit(f"//{settings.registry}").hostname or settings.registry
-    if is_ecr_host(host):
-        ensure_repository(
-            settings.repository,
-            settings.create_repository,
-            registry_host=host,
-            mutable_tags=("latest",),
-        )
-        username, password = ecr_credentials(host)
-        credentials = _Credentials(username, password)
-    return push_image(
-        f"{settings.repository}:{sha}",
-        settings.registry,
-        settings.repository,
-        sha,
-        credentials,
-        log,
-    )
-
-
-@dataclass
-class _Credentials:
-    username: str
-    password: str
+    """The commit's image in the registry by digest (pushed now, or already by the builder)."""
+    return open_builder(settings).publish(sha, log)
 
 
 def environment_database(settings: DeploySettings, environment: str) -> PgTarget | None:
@@ -117,7 +80,7 @@ def smoke_check(settings: DeploySettings, environment: str) -> str:
     """The service's health endpoint answers 200; returns what it checked."""
     deployer = open_deployer(settings.target(environment))
     deployer.smoke_check(SMOKE_TIMEOUT_S)
-    return f"{settings.target(environment)} answers 200 on its health endpoint"
+    return f"{settings.target(environment)} is healthy"
 
 
 SMOKE_TIMEOUT_S = 60.0

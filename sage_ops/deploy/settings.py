@@ -32,6 +32,10 @@ class DeploySettings:
     production_database_url_env: str = "PRODUCTION_DATABASE_URL"
     require_approval: bool = False
     deploy_timeout_s: int = 600
+    builder: str = "docker"  # docker (the local Engine) or codebuild (sage_ops.platforms)
+    codebuild_project: str | None = None
+    build_source_url: str | None = None  # s3://bucket/prefix/ for the commit's source zip
+    build_timeout_s: int = 1800
 
     def target(self, environment: str) -> str:
         return str(getattr(self, f"{_known(environment)}_target"))
@@ -74,7 +78,12 @@ _ENV = {
     "production_database_url_env": "SAGE_OPS_PRODUCTION_DATABASE_URL_ENV",
     "require_approval": "SAGE_OPS_REQUIRE_APPROVAL",
     "deploy_timeout_s": "SAGE_OPS_DEPLOY_TIMEOUT",
+    "builder": "SAGE_OPS_BUILDER",
+    "codebuild_project": "SAGE_OPS_CODEBUILD_PROJECT",
+    "build_source_url": "SAGE_OPS_BUILD_SOURCE_URL",
+    "build_timeout_s": "SAGE_OPS_BUILD_TIMEOUT",
 }
+BUILDERS = ("docker", "codebuild")
 
 
 def _list(raw: str) -> tuple[str, ...]:
@@ -106,8 +115,18 @@ def _int(raw: str) -> int:
         raise ConfigError(f"expected an integer (got {raw!r})") from None
 
 
+def _builder(raw: str) -> str:
+    if raw not in BUILDERS:
+        raise ConfigError(f"SAGE_OPS_BUILDER must be one of {', '.join(BUILDERS)} (got {raw!r})")
+    return raw
+
+
 _PARSE: dict[str, Callable[[str], Any]] = {
     "repo": lambda raw: raw or None,
+    "builder": _builder,
+    "codebuild_project": lambda raw: raw or None,
+    "build_source_url": lambda raw: raw or None,
+    "build_timeout_s": _int,
     "watch_paths": _list,
     "build_files": _pairs,
     "create_repository": _flag,

@@ -1,1 +1,1 @@
-"""Platforms: the services capabilities run on (AWS APIs, image builders), behind small interfaces."""
+"""Platforms: the services capabilities run on (AWS APIs, image builders)."""

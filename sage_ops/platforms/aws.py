@@ -23,7 +23,8 @@ def client(service: str, region: str | None = None) -> Any:
     """A client honouring AWS_PROFILE, AWS_REGION (unless `region` is given), AWS_ENDPOINT_URL."""
     try:
         session = boto3.session.Session(profile_name=os.environ.get("AWS_PROFILE") or None)
-        return session.client(
+        # The service name is a plain str here, which boto3-stubs' overloads do not cover.
+        return session.client(  # type: ignore[call-overload]
             service, region_name=region or os.environ.get("AWS_REGION"), config=RETRIES
         )
     except BotoCoreError as exc:
