@@ -55,6 +55,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from sage_ops.child_env import GIT, child_env
 from sage_ops.errors import SageOpsError
+from sage_ops.platforms.git_credentials import CredentialError, git_credential_env
 
 DEFAULT_TIMEOUT_S = 30.0  # per git command; well under Dagster's 60 s sensor timeout
 
@@ -388,7 +389,11 @@ def _fetch(remote: _Remote, branch: str, cache_dir: Path, timeout_s: float) -> _
     args = ["fetch", "--quiet", "--prune", "--no-tags", "--no-write-fetch-head"]
     args += [remote.url, refspec]
     try:
-        done = _run(args, path, _env(ceiling=path.parent, extra=remote.env), timeout_s)
+        with git_credential_env() as credential:  # SAGE_OPS_REPO_CREDENTIAL_SECRET, if set
+            extra = {**remote.env, **credential}
+            done = _run(args, path, _env(ceiling=path.parent, extra=extra), timeout_s)
+    except CredentialError as exc:
+        raise GitSourceError(str(exc)) from None
     except subprocess.TimeoutExpired:
         raise GitSourceError(
             f"git remote {remote.label} unreachable: no answer within {timeout_s:g} s "
