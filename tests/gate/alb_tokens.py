@@ -19,8 +19,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-ALB_ARN = "arn:aws:elasticloadbalancing:us-west-2:111122223333:loadbalancer/app/sage-ui/50dc6c495c0c9188"
-OTHER_ALB_ARN = "arn:aws:elasticloadbalancing:us-west-2:111122223333:loadbalancer/app/other/1234abcd"
+ALB_ARN = (
+    "arn:aws:elasticloadbalancing:us-west-2:111122223333:loadbalancer/app/sage-ui/50dc6c495c0c9188"
+)
+OTHER_ALB_ARN = (
+    "arn:aws:elasticloadbalancing:us-west-2:111122223333:loadbalancer/app/other/1234abcd"
+)
 ISSUER = "https://cognito-idp.us-west-2.amazonaws.com/us-west-2_example"
 CLIENT_ID = "sage-ops-ui-client"
 
@@ -32,7 +36,9 @@ def b64(data: bytes) -> str:
 
 @dataclass
 class AlbSigner:
-    key: ec.EllipticCurvePrivateKey = field(default_factory=lambda: ec.generate_private_key(ec.SECP256R1()))
+    key: ec.EllipticCurvePrivateKey = field(
+        default_factory=lambda: ec.generate_private_key(ec.SECP256R1())
+    )
     kid: str = field(default_factory=lambda: str(uuid.uuid4()))
 
     def public_pem(self) -> bytes:

@@ -97,7 +97,9 @@ def graphql(
     url: str, query: str, variables: dict[str, Any] | None = None, token: str | None = None
 ) -> tuple[int, dict[str, Any]]:
     headers = {"x-amzn-oidc-data": token} if token else {}
-    status, text = request(f"{url}/graphql", {"query": query, "variables": variables or {}}, headers)
+    status, text = request(
+        f"{url}/graphql", {"query": query, "variables": variables or {}}, headers
+    )
     return status, json.loads(text) if text.startswith("{") else {"text": text}
 
 
