@@ -4,11 +4,13 @@ and the facts handed to the optional LLM summary (masked templates, never raw li
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
 
 from sage_ops.incidents.changes import DEPLOYMENT
+from sage_ops.incidents.root_causes import Finding
 from sage_ops.incidents.triage import Triage
 
 TOP_TEMPLATES = 10
@@ -65,7 +67,7 @@ def text(t: Triage, links: Links) -> str:
     p = t.primary
     lines = [summary_line(t), "", f"Cause: {p.cause}", "", "Evidence:"]
     lines += [f"- {e}" for e in p.evidence[:6]]
-    lines += ["", "Fixes, in order:"] + [f"{i}. {f}" for i, f in enumerate(p.fixes, 1)]
+    lines += ["", "Fixes, in order:", *_fix_lines(p, str)]
     suspects = [c for c in t.changes if c.flagged]
     if suspects:
         lines += ["", "Changed just before:"] + [f"- {c.describe()} the episode" for c in suspects]
@@ -100,11 +102,15 @@ def llm_facts(t: Triage) -> str:
 def _root_cause(t: Triage) -> str:
     p = t.primary
     evidence = "\n".join(f"- {_md(e)}" for e in p.evidence)
-    fixes = "\n".join(f"{i}. {_md(f)}" for i, f in enumerate(p.fixes, 1))
+    fixes = "\n".join(_fix_lines(p, _md))
     return (
         f"## Root cause: {_md(p.title)} (confidence {p.confidence})\n\n{_md(p.cause)}\n\n"
         f"**Evidence**\n\n{evidence}\n\n**Fixes, in order**\n\n{fixes}"
     )
+
+
+def _fix_lines(p: Finding, escape: Callable[[str], str]) -> list[str]:
+    return [f"{i}. {escape(fix)} ({stage})" for i, (stage, fix) in enumerate(p.staged_fixes, 1)]
 
 
 def _others(t: Triage) -> str:

@@ -13,6 +13,8 @@ from datetime import datetime
 
 import pandas as pd
 
+from sage_ops.incidents.categories import UNKNOWN, classify_text
+
 # Applied in this order: the longer, more specific shapes first.
 MASKS: list[tuple[str, str]] = [
     (
@@ -43,8 +45,10 @@ def template_of(message: str) -> str:
 
 
 def is_error(messages: pd.Series) -> pd.Series:
-    """Which lines report a failure (a coarse, deliberately inclusive net)."""
-    return messages.str.contains(ERROR_LINE, regex=True)
+    """Which lines report a failure: a coarse, deliberately inclusive net, plus every line the
+    classifier puts in a category (an ALB 504 or a kernel oom_reaper line says no "error")."""
+    flagged = messages.str.contains(ERROR_LINE, regex=True)
+    return flagged | messages.map(classify_text).ne(UNKNOWN)
 
 
 def summarize(lines: pd.DataFrame, alarm_at: datetime) -> pd.DataFrame:

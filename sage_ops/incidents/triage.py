@@ -20,7 +20,7 @@ from sage_ops.incidents.changes import Change, Correlated, correlate
 from sage_ops.incidents.evidence import LOG_COLUMNS, METRIC_COLUMNS, LogSource, MetricSource
 from sage_ops.incidents.plot import metric_plot
 from sage_ops.incidents.probes import PG_MAX_CONNECTIONS, PG_RESERVED
-from sage_ops.incidents.rules import POOL_LIMIT, Evidence, Finding, classify
+from sage_ops.incidents.root_causes import POOL_LIMIT, Evidence, Finding, classify
 from sage_ops.incidents.templates import is_error, summarize
 
 

@@ -35,7 +35,7 @@ class SmallServer:
 
 
 @contextmanager
-def small_server() -> Iterator[SmallServer]:
+def small_server(extra_opts: str = "") -> Iterator[SmallServer]:
     import pgserver
     from pgserver.utils import ensure_user_exists
 
@@ -55,7 +55,7 @@ def small_server() -> Iterator[SmallServer]:
         opts = (
             f"-p {port} -k {data} -c listen_addresses=127.0.0.1 "
             f"-c max_connections={MAX_CONNECTIONS} -c superuser_reserved_connections={RESERVED} "
-            "-c log_timezone=UTC -c fsync=off"
+            f"-c log_timezone=UTC -c fsync=off {extra_opts}"
         )
         subprocess.run(
             [bin_dir / "pg_ctl", "-D", data, "-o", opts, "-l", log, "-w", "start"], **run

@@ -63,7 +63,7 @@ def test_5xx_burst_after_deploy_with_p95_from_the_fake():
     )
     result, fake = run(P95, lines, series, [deploy], [Broken()])
     assert fake.asked == [(P95.name, T0 - timedelta(hours=2), T0 + timedelta(minutes=10))]
-    assert result.primary.key == "deploy_5xx"
+    assert result.primary.key == "http_5xx"
     assert result.templates.iloc[0]["count"] == 8
     assert result.gaps == [
         "logs unavailable from CloudWatch Logs /gone: cannot read log group "
