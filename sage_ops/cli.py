@@ -97,7 +97,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _doctor(_: argparse.Namespace) -> int:
-    text, code = doctor.report(Settings.from_env())
+    text, code = doctor.report(*Settings.read_env())
     print(text)
     return code
 
@@ -233,12 +233,16 @@ def _lineage_backup(args: argparse.Namespace) -> int:
 def _list(_: argparse.Namespace) -> int:
     settings = Settings.from_env()
     store = settings.store()
-    manifests = load_manifests(store, settings.target().redacted)[0]
+    manifests = load_manifests(store, settings.target().redacted, _warn)[0]
     if not manifests:
         print(f"no backups of this database in {store.url}")
     for m in manifests:
         print(f"{m.key}  {m.size / 1e6:10.1f} MB  {m.started_at}  {m.verification.status}")
     return 0
+
+
+def _warn(message: str) -> None:
+    print(f"sage-ops: warning: {message}", file=sys.stderr)
 
 
 def _restore(args: argparse.Namespace) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sage_ops import postgres
@@ -59,12 +59,12 @@ def _writable(settings: Settings) -> str:
     return f"{store.url} writable"
 
 
-def report(settings: Settings) -> tuple[str, int]:
-    """The text to print and the exit code (1 if any check failed)."""
+def report(settings: Settings, problems: Sequence[str] = ()) -> tuple[str, int]:
+    """The text to print and the exit code (1 if a setting is refused or any check failed)."""
     lines = ["configuration:"]
     lines += [f"  {k} = {v}" for k, v in settings.redacted().items()]
     lines.append("checks:")
-    results = run_checks(settings)
+    results = [CheckResult("setting", False, p) for p in problems] + run_checks(settings)
     lines += [f"  [{'ok' if r.ok else 'FAIL'}] {r.name}: {r.detail}" for r in results]
     failed = [r for r in results if not r.ok]
     return "\n".join(lines), 1 if failed else 0

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from dataclasses import asdict
 
 from dagster import ConfigurableResource, EnvVar, Failure
+from pydantic import model_validator
 
 from sage_ops.backups.compress import DEFAULT_LEVEL
 from sage_ops.deploy.settings import DeploySettings
@@ -32,6 +33,11 @@ class BackupConfig(ConfigurableResource):
     verify_level: str = "full"
     scratch_database_url: str | None = None
 
+    @model_validator(mode="after")
+    def _allowed_values(self) -> "BackupConfig":
+        self.settings()  # refuses a value that would fail at 03:00, naming it
+        return self
+
     def settings(self) -> Settings:
         return Settings(
             database_url=self.database_url,
@@ -41,7 +47,7 @@ class BackupConfig(ConfigurableResource):
             compression_level=self.compression_level,
             verify_level=self.verify_level,
             scratch_database_url=self.scratch_database_url,
-        )
+        ).checked()
 
     @classmethod
     def from_env(cls) -> "BackupConfig":

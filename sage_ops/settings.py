@@ -7,9 +7,24 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from sage_ops.backups.compress import DEFAULT_LEVEL
+from sage_ops.backups.manifest import CUSTOM, FORMATS, PLAIN
 from sage_ops.backups.store import BackupStore, open_store
+from sage_ops.backups.verify import LEVELS
 from sage_ops.errors import ConfigError
 from sage_ops.postgres import MAINTENANCE_DB, PgTarget
+
+KEEP, FORMAT, COMPRESSION, VERIFY = (
+    "SAGE_OPS_BACKUP_KEEP",
+    "SAGE_OPS_BACKUP_FORMAT",
+    "SAGE_OPS_BACKUP_COMPRESSION",
+    "SAGE_OPS_VERIFY_LEVEL",
+)
+_KEEP_ALLOWED = "an integer of at least 1"
+# zlib-ng's gzip levels for plain dumps; pg_dump -Fc -Z for custom ones, where 0 is uncompressed.
+COMPRESSION_LEVELS = {PLAIN: range(1, 10), CUSTOM: range(0, 10)}
+_COMPRESSION_ALLOWED = ", ".join(
+    f"{r.start}-{r.stop - 1} for the {fmt} format" for fmt, r in COMPRESSION_LEVELS.items()
+)
 
 
 def state_dir() -> Path:
@@ -29,16 +44,42 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
+        """The settings, refused (ConfigError naming each variable) if any is not allowed."""
+        settings, problems = cls.read_env()
+        _refuse(problems)
+        return settings
+
+    @classmethod
+    def read_env(cls) -> tuple[Settings, list[str]]:
+        """The settings and what is wrong with them (an unparsable number keeps its default)."""
         env = os.environ
-        return cls(
+        problems: list[str] = []
+        settings = cls(
             database_url=env.get("DATABASE_URL") or None,
             backup_url=env.get("SAGE_OPS_BACKUP_URL") or default_backup_url(),
-            backup_keep=_int("SAGE_OPS_BACKUP_KEEP", 7),
-            backup_format=env.get("SAGE_OPS_BACKUP_FORMAT", "plain"),
-            compression_level=_int("SAGE_OPS_BACKUP_COMPRESSION", DEFAULT_LEVEL),
-            verify_level=env.get("SAGE_OPS_VERIFY_LEVEL", "full"),
+            backup_keep=_int(KEEP, 7, _KEEP_ALLOWED, problems),
+            backup_format=env.get(FORMAT) or PLAIN,
+            compression_level=_int(COMPRESSION, DEFAULT_LEVEL, _COMPRESSION_ALLOWED, problems),
+            verify_level=env.get(VERIFY) or "full",
             scratch_database_url=env.get("SAGE_OPS_SCRATCH_DATABASE_URL") or None,
         )
+        return settings, problems + settings.problems()
+
+    def problems(self) -> list[str]:
+        """Every value that would fail at 03:00, naming its variable and the allowed values."""
+        levels = COMPRESSION_LEVELS.get(self.backup_format, COMPRESSION_LEVELS[PLAIN])
+        level = self.compression_level
+        rules = [  # (variable, value, allowed?, the allowed values in words)
+            (KEEP, self.backup_keep, self.backup_keep >= 1, _KEEP_ALLOWED),
+            (FORMAT, self.backup_format, self.backup_format in FORMATS, " or ".join(FORMATS)),
+            (COMPRESSION, level, level in levels, _COMPRESSION_ALLOWED),
+            (VERIFY, self.verify_level, self.verify_level in LEVELS, " or ".join(LEVELS)),
+        ]
+        return [_refused(name, value, allowed) for name, value, ok, allowed in rules if not ok]
+
+    def checked(self) -> Settings:
+        _refuse(self.problems())
+        return self
 
     def target(self) -> PgTarget:
         if self.database_url is None:
@@ -73,11 +114,21 @@ def default_backup_url() -> str:
     return f"file://{state_dir() / 'backups'}"
 
 
-def _int(name: str, default: int) -> int:
+def _refused(name: str, value: object, allowed: str) -> str:
+    return f"{name}={str(value)!r} is not allowed: it must be {allowed}"
+
+
+def _refuse(problems: list[str]) -> None:
+    if problems:
+        raise ConfigError("invalid settings: " + "; ".join(problems))
+
+
+def _int(name: str, default: int, allowed: str, problems: list[str]) -> int:
     raw = os.environ.get(name)
     if not raw:
         return default
     try:
         return int(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be an integer (got {raw!r})") from None
+        problems.append(_refused(name, raw, allowed))
+        return default

@@ -1,26 +1,33 @@
-"""Read the manifests a store holds: the catalogue every backup consumer works from."""
+"""Read the manifests a store holds: the catalogue every backup consumer works from.
+
+A manifest that cannot be read, or that sage_ops cannot have written, is skipped and reported
+through `on_skip` (by default a logged warning): never counted, never deleted, never fatal.
+"""
 
 from __future__ import annotations
 
-import json
+import logging
+from collections.abc import Callable
 
-from sage_ops.backups.manifest import Manifest, is_manifest_key, manifest_key
+from sage_ops.backups.manifest import Manifest, ManifestError, is_manifest_key, manifest_key
 from sage_ops.backups.store import BackupStore
 from sage_ops.errors import StoreError
 
+OnSkip = Callable[[str], None]  # receives a warning that names the skipped manifest
+_log = logging.getLogger(__name__)
+
 
 def load_manifests(
-    store: BackupStore, database: str | None = None
+    store: BackupStore, database: str | None = None, on_skip: OnSkip = _log.warning
 ) -> tuple[list[Manifest], set[str]]:
     """sage_ops manifests (of `database`, if given) newest first, and every key in the store."""
     keys = {obj.key for obj in store.objects()}
     manifests = []
     for key in sorted(k for k in keys if is_manifest_key(k)):
         try:
-            manifest = Manifest.from_json(store.get_bytes(key))
-        except (ValueError, TypeError, json.JSONDecodeError):
-            continue  # unreadable: not provably ours, so never counted and never deleted
-        if manifest.created_by != "sage_ops" or manifest_key(manifest.key) != key:
+            manifest = _read(store, key)
+        except (ManifestError, StoreError) as exc:
+            on_skip(f"skipped {key} in {store.url}: {exc}; it is never counted nor deleted")
             continue
         if database is None or manifest.database == database:
             manifests.append(manifest)
@@ -28,20 +35,39 @@ def load_manifests(
     return manifests, keys
 
 
+def _read(store: BackupStore, key: str) -> Manifest:
+    manifest = Manifest.from_json(store.get_bytes(key))
+    if manifest.created_by != "sage_ops":
+        raise ManifestError("not written by sage_ops")
+    if manifest_key(manifest.key) != key:
+        raise ManifestError("its key field names another backup")
+    return manifest
+
+
 def find_manifest(store: BackupStore, key: str) -> Manifest:
+    """The manifest of the backup an operator named; refused by name when it is unusable."""
     try:
-        return Manifest.from_json(store.get_bytes(manifest_key(key)))
+        return _read(store, manifest_key(key))
     except StoreError:
         raise StoreError(f"no backup {key!r} with a manifest in {store.url}") from None
+    except ManifestError as exc:
+        raise StoreError(
+            f"{manifest_key(key)} is unreadable ({exc}): backup {key!r} cannot be used"
+        ) from None
 
 
-def run_manifest(store: BackupStore, run_id: str) -> Manifest | None:
-    return next((m for m in load_manifests(store)[0] if m.run_id == run_id), None)
+def run_manifest(
+    store: BackupStore, run_id: str, on_skip: OnSkip = _log.warning
+) -> Manifest | None:
+    return next((m for m in load_manifests(store, on_skip=on_skip)[0] if m.run_id == run_id), None)
 
 
 def latest_verified(
-    store: BackupStore, database: str | None = None, purpose: str | None = None
+    store: BackupStore,
+    database: str | None = None,
+    purpose: str | None = None,
+    on_skip: OnSkip = _log.warning,
 ) -> Manifest | None:
     """The newest verified backup (of `database`, taken for `purpose`), if any."""
-    manifests = load_manifests(store, database)[0]
+    manifests = load_manifests(store, database, on_skip)[0]
     return next((m for m in manifests if m.verified and purpose in (None, m.purpose)), None)

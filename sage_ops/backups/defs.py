@@ -7,6 +7,8 @@ from datetime import timedelta
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
     AssetExecutionContext,
     Config,
     DailyPartitionsDefinition,
@@ -27,7 +29,13 @@ from dagster import (
 )
 from pydantic import Field
 
-from sage_ops.backups.catalog import find_manifest, latest_verified, load_manifests, run_manifest
+from sage_ops.backups.catalog import (
+    OnSkip,
+    find_manifest,
+    latest_verified,
+    load_manifests,
+    run_manifest,
+)
 from sage_ops.backups.dump import DumpOptions, backup_database
 from sage_ops.backups.manifest import PRE_MIGRATION, Manifest
 from sage_ops.backups.restore import restore_into
@@ -48,6 +56,7 @@ daily = DailyPartitionsDefinition(start_date="2026-01-01", timezone="UTC")
 # db_backup goes late when no backup ran for 26 h; backup_retention, which materializes only
 # after the blocking verification passed, when no *verified* backup was made for 26 h.
 late_after_26h = FreshnessPolicy.time_window(fail_window=timedelta(hours=26))
+STORE_CLEAN = "backup_store_clean"
 
 
 @asset(
@@ -72,11 +81,15 @@ def db_backup(context: AssetExecutionContext, backups: BackupConfig) -> Material
     with operator_errors():
         target = settings.target()
         store = settings.store()
+        stale = store.remove_stale_partials()  # before the dump: a killed one's space is back
+        if stale:
+            context.log.warning(f"removed partial files left by killed backups: {stale}")
         options = DumpOptions(fmt=settings.backup_format, level=settings.compression_level)
         manifest = backup_database(target, store, options, context.run.run_id, progress)
     context.log.info(manifest.tool_choice)
     return MaterializeResult(
         metadata={
+            "stale_partials_removed": MetadataValue.json(stale),
             "location": MetadataValue.url(store.location(manifest.key)),
             "key": manifest.key,
             "taken_at": manifest.started_at,
@@ -106,7 +119,9 @@ def backup_verified(context: AssetCheckExecutionContext, backups: BackupConfig) 
     with operator_errors():
         store = settings.store()
         target = settings.target()
-        manifest = _backup_to_verify(store, context.run.run_id, target.redacted)
+        manifest = _backup_to_verify(
+            store, context.run.run_id, target.redacted, context.log.warning
+        )
         scratch = settings.scratch_server(target)
         report = verify_backup(store, manifest, settings.verify_level, scratch, context.run.run_id)
     return AssetCheckResult(
@@ -122,11 +137,11 @@ def backup_verified(context: AssetCheckExecutionContext, backups: BackupConfig) 
     )
 
 
-def _backup_to_verify(store: BackupStore, run_id: str, database: str) -> Manifest:
+def _backup_to_verify(store: BackupStore, run_id: str, database: str, warn: OnSkip) -> Manifest:
     """This run's backup; when the check runs on its own (UI "Execute"), the newest one."""
-    manifest = run_manifest(store, run_id)
+    manifest = run_manifest(store, run_id, warn)
     if manifest is None:
-        manifests = load_manifests(store, database)[0]
+        manifests = load_manifests(store, database, warn)[0]
         if not manifests:
             raise ConfigError(f"no backup of {database} in {store.url} to verify")
         manifest = manifests[0]
@@ -144,14 +159,25 @@ def _backup_to_verify(store: BackupStore, run_id: str, database: str) -> Manifes
     description="Keeps the newest SAGE_OPS_BACKUP_KEEP verified backups (by manifest time) and "
     "deletes older ones that sage_ops published. Runs only after a verified new backup, so it "
     "goes late when the newest verified backup is older than 26 h.",
+    check_specs=[
+        AssetCheckSpec(
+            STORE_CLEAN,
+            asset="backup_retention",
+            description="Every manifest in the store is readable and dated in the past (warns: "
+            "such backups are neither counted nor deleted until an operator looks at them).",
+        )
+    ],
 )
 def backup_retention(context: AssetExecutionContext, backups: BackupConfig) -> MaterializeResult:
     settings = backups.settings()
     with operator_errors():
         store = settings.store()
         database = settings.target().redacted
-        result = apply_retention(store, settings.backup_keep, database)
+        result = apply_retention(store, settings.backup_keep, database, context.run.run_id)
     context.log.info(f"retention kept {len(result.kept)}, deleted {len(result.deleted)}")
+    warnings = result.warnings()
+    for warning in warnings:
+        context.log.warning(warning)
     return MaterializeResult(
         metadata={
             "keep": settings.backup_keep,
@@ -159,7 +185,17 @@ def backup_retention(context: AssetExecutionContext, backups: BackupConfig) -> M
             "deleted": MetadataValue.json(result.deleted),
             "corrupt": MetadataValue.json(result.corrupt),
             "unverified_left_alone": MetadataValue.json(result.unverified),
-        }
+            "future_dated": MetadataValue.json(result.future_dated),
+            "skipped_manifests": MetadataValue.json(result.skipped),
+        },
+        check_results=[
+            AssetCheckResult(
+                check_name=STORE_CLEAN,
+                passed=not warnings,
+                severity=AssetCheckSeverity.WARN,
+                description="; ".join(warnings) or "every manifest readable and dated in the past",
+            )
+        ],
     )
 
 

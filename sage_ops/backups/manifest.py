@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, field
+import types
+from dataclasses import MISSING, Field, asdict, dataclass, field, fields
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar, get_args, get_origin, get_type_hints
 
 PLAIN = "plain"
 CUSTOM = "custom"
@@ -67,6 +68,7 @@ class Manifest:
 
     @property
     def started(self) -> datetime:
+        """Timezone-aware: from_json refuses anything else, and dump.py writes UTC."""
         return datetime.fromisoformat(self.started_at)
 
     @property
@@ -78,6 +80,77 @@ class Manifest:
 
     @classmethod
     def from_json(cls, data: bytes) -> Manifest:
-        raw: dict[str, Any] = json.loads(data)
-        raw["verification"] = Verification(**raw.get("verification") or {})
-        return cls(**raw)
+        """Parse a stored manifest; raises ManifestError saying what is wrong (never a value)."""
+        try:
+            raw = json.loads(data)
+        except ValueError:  # also UnicodeDecodeError
+            raise ManifestError("not valid JSON") from None
+        if isinstance(raw, dict):
+            verification = _build(Verification, raw.get("verification") or {}, "verification.")
+            raw = {**raw, "verification": verification}
+        manifest = _build(cls, raw)
+        if manifest.format not in FORMATS:
+            raise ManifestError(f"format is not one of {', '.join(FORMATS)}")
+        try:
+            started = datetime.fromisoformat(manifest.started_at)
+        except ValueError:
+            raise ManifestError("started_at is not an ISO 8601 timestamp") from None
+        if started.tzinfo is None:
+            raise ManifestError("started_at has no time zone")
+        return manifest
+
+
+class ManifestError(ValueError):
+    """A stored manifest is not one sage_ops could have written."""
+
+
+_T = TypeVar("_T")
+
+
+def _build(cls: type[_T], raw: object, where: str = "") -> _T:
+    """`cls(**raw)` once every field of the JSON object has its declared type."""
+    if not isinstance(raw, dict):
+        raise ManifestError(f"{where[:-1] or 'the manifest'} is {_json_kind(raw)}, not an object")
+    hints = get_type_hints(cls)
+    required = {f.name for f in fields(cls) if _required(f)}  # type: ignore[arg-type]
+    problems = [f"{where}{name} is missing" for name in sorted(required - raw.keys())]
+    problems += [f"unknown field {where}{name}" for name in sorted(raw.keys() - hints.keys())]
+    problems += [
+        f"{where}{name} is {_json_kind(value)}, not {_type_name(hints[name])}"
+        for name, value in raw.items()
+        if name in hints and not _conforms(value, hints[name])
+    ]
+    if problems:
+        raise ManifestError("; ".join(problems))
+    return cls(**raw)
+
+
+def _required(f: Field[Any]) -> bool:
+    return f.default is MISSING and f.default_factory is MISSING
+
+
+def _conforms(value: object, hint: Any) -> bool:
+    origin, args = get_origin(hint), get_args(hint)
+    if origin is types.UnionType:
+        return any(_conforms(value, arg) for arg in args)
+    if origin is dict:
+        return isinstance(value, dict) and all(
+            _conforms(k, args[0]) and _conforms(v, args[1]) for k, v in value.items()
+        )
+    if isinstance(value, bool):  # JSON true/false is never a number here
+        return hint is bool
+    if hint is float:
+        return isinstance(value, int | float)
+    return isinstance(value, hint)
+
+
+def _type_name(hint: Any) -> str:
+    names = {str: "a string", int: "an integer", float: "a number"}
+    return names.get(hint) or str(hint)
+
+
+def _json_kind(value: object) -> str:
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
+    if value is None:
+        return "null"
+    return names.get(type(value), "a number")

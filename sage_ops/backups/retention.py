@@ -1,19 +1,25 @@
 """Keep the newest N verified backups; delete older ones that sage_ops itself published.
 
 Only objects with a sage_ops manifest are ever considered, ordering is by the manifest's start
-time (never by name or LastModified), a kept backup's checksum is re-read before it counts, and
-nothing is deleted unless at least one verified backup survives.
+time (never by name or LastModified), and a backup is deleted only on strong evidence that KEEP
+newer good backups survive it: each of them verified, its checksum re-read now, and dated in the
+past. A manifest dated in the future (a skewed clock) is flagged and neither counted nor deleted,
+and the backup this run took is never deleted, whatever its date.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from sage_ops.backups.catalog import load_manifests
 from sage_ops.backups.manifest import Manifest, manifest_key
 from sage_ops.backups.store import BackupStore
 from sage_ops.backups.verify import check_integrity
 from sage_ops.errors import ConfigError, RetentionError, StoreError, VerificationError
+
+# Hosts' clocks differ by seconds; a manifest further ahead than this has an untrustworthy date.
+CLOCK_TOLERANCE = timedelta(minutes=5)
 
 
 @dataclass
@@ -22,35 +28,74 @@ class RetentionResult:
     deleted: list[str] = field(default_factory=list)
     corrupt: list[str] = field(default_factory=list)  # verified once, fail their checksum now
     unverified: list[str] = field(default_factory=list)  # left alone: not counted, not deleted
+    future_dated: list[str] = field(default_factory=list)  # left alone and flagged
+    skipped: list[str] = field(default_factory=list)  # a warning per unreadable manifest
+
+    def warnings(self) -> list[str]:
+        """What an operator should look at, although retention did its job."""
+        future = [
+            f"{key} is dated in the future (clock skew?): not counted, not deleted; check its "
+            "manifest's started_at and the clock of the host that wrote it"
+            for key in self.future_dated
+        ]
+        return future + self.skipped
 
 
-def apply_retention(store: BackupStore, keep: int, database: str) -> RetentionResult:
-    """Apply retention to the backups of `database` (redacted URL) only."""
+def apply_retention(
+    store: BackupStore, keep: int, database: str, run_id: str | None = None
+) -> RetentionResult:
+    """Apply retention to the backups of `database` (redacted URL) only; the backup taken by
+    run `run_id` (the calling run) is never deleted."""
     if keep < 1:
         raise ConfigError(f"SAGE_OPS_BACKUP_KEEP must be at least 1 (got {keep})")
-    manifests, keys = load_manifests(store, database)
     result = RetentionResult()
+    manifests, keys = load_manifests(store, database, result.skipped.append)
+    kept = _good_backups(store, manifests, keys, keep, result)
+    if not kept:
+        raise RetentionError(f"no verified backup found in {store.url}; nothing deleted")
+    this_run = [m for m in manifests if run_id and m.run_id == run_id and m not in kept]
+    result.kept = [m.key for m in kept + this_run]
+    doomed = _doomed(manifests, kept, keep, result)
+    result.unverified = [k for k in result.unverified if k not in {m.key for m in doomed}]
+    _delete(store, doomed, result)
+    return result
+
+
+def _good_backups(
+    store: BackupStore,
+    manifests: list[Manifest],
+    keys: set[str],
+    keep: int,
+    result: RetentionResult,
+) -> list[Manifest]:
+    """Up to `keep` newest backups that count as evidence, sorting the others into `result`."""
+    horizon = datetime.now(UTC) + CLOCK_TOLERANCE
     kept: list[Manifest] = []
     for m in manifests:
         if len(kept) == keep:
             break
-        if not m.verified or m.key not in keys:
+        if m.started > horizon:
+            result.future_dated.append(m.key)
+        elif not m.verified or m.key not in keys:
             result.unverified.append(m.key)
-            continue
-        try:
-            check_integrity(store, m)
-        except VerificationError:
-            result.corrupt.append(m.key)
-            continue
-        kept.append(m)
-    if not kept:
-        raise RetentionError(f"no verified backup found in {store.url}; nothing deleted")
-    result.kept = [m.key for m in kept]
+        else:
+            try:
+                check_integrity(store, m)
+                kept.append(m)
+            except VerificationError:
+                result.corrupt.append(m.key)
+    return kept
+
+
+def _doomed(
+    manifests: list[Manifest], kept: list[Manifest], keep: int, result: RetentionResult
+) -> list[Manifest]:
+    """Older than every good backup kept, and only once KEEP good backups survive."""
+    if len(kept) < keep:
+        return []  # too little evidence that good backups exist: delete nothing
     oldest_kept = kept[-1].started
-    doomed = [m for m in manifests if m not in kept and m.started < oldest_kept]
-    result.unverified = [k for k in result.unverified if k not in {m.key for m in doomed}]
-    _delete(store, doomed, result)
-    return result
+    spared = set(result.kept) | set(result.future_dated)
+    return [m for m in manifests if m.key not in spared and m.started < oldest_kept]
 
 
 def _delete(store: BackupStore, doomed: list[Manifest], result: RetentionResult) -> None:

@@ -1,24 +1,30 @@
 """Where backups live: a small interface and its two backends, picked by URL.
 
-`file:///dir` writes `<key>.partial` (0600) and renames it into place only on commit;
-`s3://bucket/prefix/` streams a manual multipart upload that is completed only on commit and
-aborted otherwise. Either way a failed backup never becomes visible under its final key.
+`file:///dir` writes `<key>.partial` (0600, locked while written) and renames it into place only
+on commit; `s3://bucket/prefix/` streams a manual multipart upload that is completed only on
+commit and aborted otherwise. Either way a failed backup never becomes visible under its final
+key; what a killed backup leaves behind is removed later by `remove_stale_partials` (local) or
+the bucket's lifecycle rule (S3, which aborts incomplete multipart uploads).
 """
 
 from __future__ import annotations
 
 import abc
 import contextlib
+import fcntl
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from sage_ops.errors import ConfigError, StoreError
 
 READ_CHUNK = 1024 * 1024
+# A partial file untouched this long, and not locked by a live writer, is a killed backup's.
+STALE_PARTIAL_AFTER = timedelta(hours=6)
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,10 @@ class BackupStore(abc.ABC):
     @abc.abstractmethod
     def location(self, key: str) -> str:
         """URL of an object, for people and metadata."""
+
+    def remove_stale_partials(self) -> list[str]:
+        """Remove what killed writers left behind; the names removed. Nothing to do by default."""
+        return []
 
     def check_writable(self) -> None:
         """Write, read back and delete a probe object."""
@@ -164,8 +174,31 @@ class LocalStore(BackupStore):
     def location(self, key: str) -> str:
         return f"file://{self._path(key)}"
 
+    def remove_stale_partials(self) -> list[str]:
+        """`.partial` files not written for STALE_PARTIAL_AFTER and not locked by a writer."""
+        if not self.root.is_dir():
+            return []
+        cutoff = time.time() - STALE_PARTIAL_AFTER.total_seconds()
+        removed = []
+        for entry in sorted(os.scandir(self.root), key=lambda e: e.name):
+            stale = entry.is_file() and entry.stat().st_mtime < cutoff
+            if entry.name.endswith(_PARTIAL) and stale and _remove_unlocked(Path(entry.path)):
+                removed.append(entry.name)
+        return removed
+
 
 _PARTIAL = ".partial"
+
+
+def _remove_unlocked(path: Path) -> bool:
+    """Unlink `path` unless a live writer holds its lock (a writer's lock dies with it)."""
+    try:
+        with open(path, "rb") as f:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            path.unlink()  # while locked: a writer cannot start on it in between
+        return True
+    except OSError:  # locked (BlockingIOError), already gone, or not ours to remove
+        return False
 
 
 class _LocalWriter(ObjectWriter):
@@ -173,9 +206,15 @@ class _LocalWriter(ObjectWriter):
         self.path = path
         self.tmp = path.with_name(path.name + _PARTIAL)
         try:
-            fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT, 0o600)
         except OSError as exc:
             raise StoreError(f"cannot write {self.tmp}: {exc.strerror}") from None
+        try:  # the lock tells remove_stale_partials (and a second writer) this file is live
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise StoreError(f"{self.tmp} is being written by another backup") from None
+        os.ftruncate(fd, 0)  # only now: never truncate another writer's file
         self.file = os.fdopen(fd, "wb")
 
     def write(self, data: bytes) -> None:

@@ -1,5 +1,7 @@
 """The nightly_backup job as Dagster runs it: assets, blocking check, retention, metadata."""
 
+import os
+import time
 from datetime import timedelta
 
 from dagster import (
@@ -60,7 +62,10 @@ def test_nightly_backup_run_publishes_verifies_and_applies_retention(
     } <= set(meta)
     assert backup.partition == PARTITION
     checks = result.get_asset_check_evaluations()
-    assert [(c.check_name, c.passed) for c in checks] == [("backup_verified", True)]
+    assert [(c.check_name, c.passed) for c in checks] == [
+        ("backup_verified", True),
+        ("backup_store_clean", True),
+    ]
     retention = result.asset_materializations_for_node("backup_retention")[0].metadata
     manifests, _ = load_manifests(store, database)
     assert (
@@ -132,3 +137,48 @@ def test_check_run_on_its_own_verifies_the_newest_backup(source_db, store):
     )
     [evaluation] = result.get_asset_check_evaluations()
     assert evaluation.passed and evaluation.metadata["key"].value == manifest.key
+
+
+def test_future_dated_backup_never_pushes_out_tonights_and_is_flagged(source_db, store, publish):
+    """Issue 10.5: clock skew plus KEEP=1 used to delete the backup the run had just taken."""
+    database = source_db.redacted
+    future = publish(store, days_ago=-400, database=database)  # dated 2027-10
+    older = publish(store, days_ago=1, database=database)
+    config = _config(store, database_url=database, keep=1, verify_level="checksum")
+    instance = DagsterInstance.ephemeral()
+
+    result = _run(config, instance)
+
+    assert result.success
+    tonight = result.asset_materializations_for_node("db_backup")[0].metadata["key"].value
+    keys = {o.key for o in store.objects()}
+    assert tonight in keys and future.key in keys and older.key not in keys
+    retention = result.asset_materializations_for_node("backup_retention")[0].metadata
+    assert retention["kept"].value == [tonight]
+    assert retention["future_dated"].value == [future.key]
+    [flag] = [
+        c for c in result.get_asset_check_evaluations() if c.check_name == "backup_store_clean"
+    ]
+    assert not flag.passed and future.key in flag.description
+    assert f"{future.key} is dated in the future" in _event_log_text(instance, result.run_id)
+
+
+def test_stale_partial_files_are_removed_and_a_running_one_is_left_alone(source_db, store, publish):
+    store.root.mkdir(parents=True)
+    stale = store.root / "backup_20261101_030000.sql.gz.partial"  # a killed backup's leftover
+    stale.write_bytes(b"half a dump")
+    os.utime(stale, (time.time() - 2 * 86400,) * 2)
+    fresh = store.root / "backup_20261201_025959.sql.gz.partial"  # written a moment ago
+    fresh.write_bytes(b"a dump in progress elsewhere")
+    running = store.open_writer("backup_20261101_040000.sql.gz")  # a live writer, idle for days
+    running.write(b"still writing")
+    os.utime(running.tmp, (time.time() - 2 * 86400,) * 2)
+    config = _config(store, database_url=source_db.redacted, keep=1, verify_level="checksum")
+    try:
+        result = _run(config, DagsterInstance.ephemeral())
+        assert result.success
+        assert not stale.exists() and fresh.exists() and running.tmp.exists()
+        metadata = result.asset_materializations_for_node("db_backup")[0].metadata
+        assert metadata["stale_partials_removed"].value == [stale.name]
+    finally:
+        running.abort()

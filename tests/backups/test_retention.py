@@ -78,3 +78,50 @@ def test_a_failed_delete_fails_retention(store, publish):
 def test_keep_must_be_positive(store):
     with pytest.raises(ConfigError, match="at least 1"):
         apply_retention(store, keep=0, database=DATABASE)
+
+
+def _taken_by_this_run(store, manifest):
+    manifest.run_id = "this-run"
+    store.put_bytes(manifest_key(manifest.key), manifest.to_json())
+    return manifest
+
+
+def test_never_deletes_the_backup_this_run_took(store, publish):
+    # Tonight's backup carries an older date than the others (this host's clock runs behind).
+    tonight = _taken_by_this_run(store, publish(store, days_ago=3))
+    newer = [publish(store, days_ago=d) for d in (1, 2)]
+    result = apply_retention(store, keep=1, database=DATABASE, run_id="this-run")
+    assert tonight.key in result.kept and tonight.key in _keys(store)
+    assert result.deleted == [newer[1].key]
+
+
+def test_future_dated_backups_are_flagged_not_counted_nor_deleted(store, publish):
+    future = publish(store, days_ago=-30)
+    backups = [publish(store, days_ago=d) for d in range(3)]
+    result = apply_retention(store, keep=1, database=DATABASE)
+    assert result.future_dated == [future.key]
+    assert result.kept == [backups[0].key]
+    assert result.deleted == [b.key for b in backups[1:]]
+    assert future.key in _keys(store)
+
+
+def test_deletes_nothing_until_keep_good_backups_remain(store, publish):
+    # One good backup and older ones whose verification failed (say, the scratch server was
+    # down): with KEEP=3 the evidence that good backups exist is too weak to delete anything.
+    good = publish(store, days_ago=0)
+    failed = [publish(store, days_ago=d, verified=False) for d in (1, 2)]
+    before = _keys(store)
+    result = apply_retention(store, keep=3, database=DATABASE)
+    assert result.kept == [good.key] and result.deleted == []
+    assert _keys(store) == before and len(failed) == 2
+
+
+def test_bad_manifests_are_skipped_and_named(store, publish):
+    backups = [publish(store, days_ago=d) for d in range(3)]
+    store.put_bytes(manifest_key("backup_20261125_030000.sql.gz"), b"null")
+    result = apply_retention(store, keep=1, database=DATABASE)
+    assert result.deleted == [b.key for b in backups[1:]]
+    [warning] = result.skipped
+    bad = manifest_key("backup_20261125_030000.sql.gz")
+    assert warning.startswith(f"skipped {bad}") and "is null, not an object" in warning
+    assert bad in _keys(store)
