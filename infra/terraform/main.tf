@@ -171,6 +171,28 @@ module "backups_bucket" {
   backup_expiration_days = var.backup_expiration_days
 }
 
+# The Dagster UI's way in: internal ALB, OIDC sign-in, then the sage_ops gate in the webserver task.
+module "dagster_ui" {
+  source = "./modules/dagster_ui"
+  count  = var.sage_ops_enabled ? 1 : 0
+
+  name                  = local.name
+  vpc_id                = module.network.vpc_id
+  subnet_ids            = module.network.private_subnet_ids
+  security_group_id     = module.security_groups.dagster_ui_id
+  certificate_arn       = var.dagster_ui_certificate_arn
+  oidc                  = var.dagster_ui_oidc
+  session_timeout_s     = var.dagster_ui_session_timeout_s
+  allowed_email_domains = var.dagster_ui_allowed_email_domains
+  admin_emails          = var.dagster_ui_admin_emails
+  admin_groups          = var.dagster_ui_admin_groups
+  groups_claim          = var.dagster_ui_groups_claim
+  target_port           = 3000
+  deletion_protection   = var.deletion_protection
+  access_log_bucket     = module.log_bucket.id
+  access_log_prefix     = module.log_bucket.alb_prefix
+}
+
 module "sage_ops" {
   source = "./modules/sage_ops"
   count  = var.sage_ops_enabled ? 1 : 0
@@ -199,6 +221,10 @@ module "sage_ops" {
   kms_key_arn             = module.kms.key_arn
   log_retention_days      = var.log_retention_days
   extra_environment       = var.sage_ops_environment
+  ui_target_group_arn     = module.dagster_ui[0].target_group_arn
+  gate_environment        = module.dagster_ui[0].gate_environment
+  # The target group must be attached to the sign-in listener before the webserver registers.
+  depends_on = [module.dagster_ui]
 }
 
 # The deploy grants above are built from names; fail the plan if a module stops following them.

@@ -76,7 +76,8 @@ output "backups_bucket" {
 output "sage_ops" {
   description = "sage_ops endpoints and the values its production dagster.yaml reads (null when disabled)."
   value = var.sage_ops_enabled ? {
-    webserver_url           = module.sage_ops[0].webserver_url
+    ui_alb_dns_name         = module.dagster_ui[0].dns_name
+    ui_alb_zone_id          = module.dagster_ui[0].zone_id
     run_launcher            = module.sage_ops[0].run_launcher
     db_init_task_definition = module.sage_ops[0].db_init_task_definition
     log_group               = module.sage_ops[0].log_group_name

@@ -245,9 +245,72 @@ variable "sage_ops_deploy_environments" {
 }
 
 variable "dagster_ui_allowed_cidrs" {
-  description = "CIDRs (VPN, bastion) allowed to reach the internal Dagster webserver on port 3000."
+  description = "CIDRs (VPN, bastion) allowed to reach the Dagster UI's internal ALB on 443 (sign-in required)."
   type        = list(string)
   default     = []
+}
+
+variable "dagster_ui_certificate_arn" {
+  description = "ACM certificate for the Dagster UI's DNS name (required with sage_ops)."
+  type        = string
+  default     = null
+}
+
+variable "dagster_ui_oidc" {
+  description = "OIDC identity provider of the Dagster UI sign-in (Cognito or any other; README). client_secret_arn: a Secrets Manager secret holding the client secret as plain text; the secret itself is never a variable."
+  type = object({
+    issuer                 = string
+    authorization_endpoint = string
+    token_endpoint         = string
+    user_info_endpoint     = string
+    client_id              = string
+    client_secret_arn      = string
+    scope                  = optional(string, "openid email")
+  })
+  default = null
+
+  validation {
+    condition = var.dagster_ui_oidc == null || alltrue([
+      for url in [var.dagster_ui_oidc.issuer, var.dagster_ui_oidc.authorization_endpoint, var.dagster_ui_oidc.token_endpoint, var.dagster_ui_oidc.user_info_endpoint] :
+      startswith(url, "https://")
+    ])
+    error_message = "dagster_ui_oidc: issuer and endpoints must be https:// URLs."
+  }
+
+  validation {
+    condition     = var.dagster_ui_oidc == null || can(regex("^arn:aws[a-z-]*:secretsmanager:", var.dagster_ui_oidc.client_secret_arn))
+    error_message = "dagster_ui_oidc.client_secret_arn must be a Secrets Manager secret ARN (never the secret itself)."
+  }
+}
+
+variable "dagster_ui_session_timeout_s" {
+  description = "Seconds a Dagster UI sign-in lasts before the ALB asks the identity provider again."
+  type        = number
+  default     = 28800
+}
+
+variable "dagster_ui_allowed_email_domains" {
+  description = "Email domains the sage_ops gate lets into the Dagster UI (empty: any account the provider signs in)."
+  type        = list(string)
+  default     = []
+}
+
+variable "dagster_ui_admin_groups" {
+  description = "Groups (claim dagster_ui_groups_claim) whose members may run the destructive and production actions."
+  type        = list(string)
+  default     = []
+}
+
+variable "dagster_ui_admin_emails" {
+  description = "Accounts that may run the destructive and production actions."
+  type        = list(string)
+  default     = []
+}
+
+variable "dagster_ui_groups_claim" {
+  description = "User-info claim holding a user's groups (Okta, Entra ID: groups; Cognito sends none, see README)."
+  type        = string
+  default     = "groups"
 }
 
 variable "sage_ops_environment" {

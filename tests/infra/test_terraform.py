@@ -154,6 +154,7 @@ def test_the_tree_has_the_expected_modules() -> None:
         "alarms",
         "alb",
         "backups_bucket",
+        "dagster_ui",
         "ecr",
         "ecs_backend",
         "ecs_cluster",
@@ -288,8 +289,9 @@ def test_ingress_is_exactly_the_chain_alb_ecs_data_stores() -> None:
         "redis": {("sg", "backend", 6379)},
         "sage_ops": {
             ("sg", "sage_ops", "${var.dagster_grpc_port}"),
-            ("cidr", "dagster_ui_allowed_cidrs", "${var.dagster_webserver_port}"),
+            ("sg", "dagster_ui", "${var.dagster_webserver_port}"),
         },
+        "dagster_ui": {("cidr", "dagster_ui_allowed_cidrs", 443)},
     }
 
 
@@ -307,6 +309,7 @@ def test_egress_is_narrow_and_data_stores_have_none() -> None:
         "alb": {("backend", "${var.backend_port}")},
         "backend": {("internet", 443), ("rds", 5432), ("redis", 6379)},
         "sage_ops": {("internet", 443), ("rds", 5432), ("sage_ops", "${var.dagster_grpc_port}")},
+        "dagster_ui": {("internet", 443), ("sage_ops", "${var.dagster_webserver_port}")},
     }
 
 
@@ -330,6 +333,7 @@ def test_every_security_group_is_attached_to_what_it_protects() -> None:
         "rds": ("rds", "rds_id"),
         "redis": ("redis", "redis_id"),
         "sage_ops": ("sage_ops", "sage_ops_id"),
+        "dagster_ui": ("dagster_ui", "dagster_ui_id"),
     }
     for sg, (consumer, output) in wiring.items():
         assert f"aws_security_group.{sg}" in outputs[output]["value"]
@@ -343,6 +347,91 @@ def test_every_security_group_is_attached_to_what_it_protects() -> None:
     assert redis["security_group_ids"] == [var]
     services = module("sage_ops").resource("aws_ecs_service", "this")
     assert block(services, "network_configuration")["security_groups"] == [var]
+    assert module("dagster_ui").resource("aws_lb", "this")["security_groups"] == [var]
+
+
+# --- Dagster UI: sign-in at the internal ALB, then the sage_ops gate -----------------------------
+
+
+def test_the_dagster_ui_is_reached_only_through_the_oidc_sign_in() -> None:
+    ui = module("dagster_ui")
+    lb = ui.resource("aws_lb", "this")
+    assert lb["internal"] is True and lb["drop_invalid_header_fields"] is True
+    assert config().modules["dagster_ui"]["subnet_ids"] == "${module.network.private_subnet_ids}"
+    # One listener, HTTPS: authenticate-oidc first, then forward; no plain-HTTP way around it.
+    assert set(ui.resources["aws_lb_listener"]) == {"https"}
+    https = ui.resource("aws_lb_listener", "https")
+    assert (https["port"], https["protocol"]) == (443, "HTTPS")
+    assert https["ssl_policy"].startswith("ELBSecurityPolicy-TLS13")
+    first, second = sorted(blocks(https, "default_action"), key=lambda a: a["order"])
+    assert (first["type"], first["order"], second["type"], second["order"]) == (
+        "authenticate-oidc",
+        1,
+        "forward",
+        2,
+    )
+    oidc = block(first, "authenticate_oidc")
+    assert oidc["on_unauthenticated_request"] == "authenticate"
+    for key in (
+        "issuer",
+        "authorization_endpoint",
+        "token_endpoint",
+        "user_info_endpoint",
+        "client_id",
+    ):
+        assert oidc[key] == f"${{var.oidc.{key}}}"
+    assert second["target_group_arn"] == "${aws_lb_target_group.webserver.arn}"
+    health = block(ui.resource("aws_lb_target_group", "webserver"), "health_check")
+    assert health["path"] == "${var.health_check_path}"
+    assert ui.variables["health_check_path"]["default"] == "/_gate/health"
+
+
+def test_the_oidc_client_secret_is_read_from_secrets_manager_never_passed_in() -> None:
+    ui = module("dagster_ui")
+    https = ui.resource("aws_lb_listener", "https")
+    oidc = block(
+        next(a for a in blocks(https, "default_action") if a["order"] == 1), "authenticate_oidc"
+    )
+    assert oidc["client_secret"] == (
+        "${data.aws_secretsmanager_secret_version.client_secret.secret_string}"
+    )
+    assert ui.data["aws_secretsmanager_secret_version"]["client_secret"]["secret_id"] == (
+        "${var.oidc.client_secret_arn}"
+    )
+    for cfg in all_configs():
+        for name in cfg.variables:
+            assert not re.search(r"client_secret$|oidc_secret$", name), f"{cfg.dir.name}: {name}"
+    root = config().variables["dagster_ui_oidc"]
+    assert "secretsmanager" in str(root["validation"])
+    assert "client_secret_arn" in tfvars("production")["dagster_ui_oidc"]
+
+
+def test_the_webserver_runs_the_gate_and_trusts_only_this_load_balancer() -> None:
+    sage_ops = module("sage_ops")
+    webserver = sage_ops.locals["services"]["webserver"]
+    assert webserver["command"][:2] == ["sage-ops", "gate"]
+    assert "--local-user" not in webserver["command"]  # local identities are for 127.0.0.1 only
+    assert webserver["environment"] == "${var.gate_environment}"
+    gate_env = module("dagster_ui").outputs["gate_environment"]["value"]
+    assert gate_env["SAGE_OPS_GATE_ALB_ARN"] == "${aws_lb.this.arn}"
+    assert gate_env["SAGE_OPS_GATE_ISSUER"] == "${var.oidc.issuer}"
+    assert (
+        config().modules["sage_ops"]["gate_environment"]
+        == "${module.dagster_ui[0].gate_environment}"
+    )
+    service = sage_ops.resource("aws_ecs_service", "this")
+    lb = next(d["load_balancer"] for d in blocks(service, "dynamic") if "load_balancer" in d)
+    assert lb["for_each"] == '${each.key == "webserver" ? [var.ui_target_group_arn] : []}'
+    # Only the code server is discoverable by name: the webserver has no address but the ALB's.
+    assert (
+        sage_ops.resource("aws_service_discovery_service", "this")["for_each"]
+        == '${toset(["code"])}'
+    )
+    # Audit lines go to the container's stdout, which awslogs ships to this log group.
+    assert (
+        "awslogs"
+        in sage_ops.resource("aws_ecs_task_definition", "service")["container_definitions"]
+    )
 
 
 # --- alarms --------------------------------------------------------------------------------------

@@ -41,3 +41,17 @@ create_ecr_repositories      = true
 sage_ops_enabled             = true
 sage_ops_deploy_environments = ["staging", "production"]
 dagster_ui_allowed_cidrs     = [] # e.g. ["10.8.0.0/16"] for the VPN
+
+# Dagster UI sign-in (README "Sign-in for the Dagster UI"): Cognito shown; any OIDC provider works.
+dagster_ui_certificate_arn = "arn:aws:acm:us-west-2:111122223333:certificate/REPLACE-ME-UI"
+dagster_ui_oidc = {
+  issuer                 = "https://cognito-idp.us-west-2.amazonaws.com/us-west-2_REPLACEME"
+  authorization_endpoint = "https://sage-ops.auth.us-west-2.amazoncognito.com/oauth2/authorize"
+  token_endpoint         = "https://sage-ops.auth.us-west-2.amazoncognito.com/oauth2/token"
+  user_info_endpoint     = "https://sage-ops.auth.us-west-2.amazoncognito.com/oauth2/userInfo"
+  client_id              = "REPLACE-ME"
+  client_secret_arn      = "arn:aws:secretsmanager:us-west-2:111122223333:secret:sage/dagster-ui/oidc-client-secret-REPLACE"
+}
+dagster_ui_allowed_email_domains = ["sage.ai"]
+dagster_ui_admin_emails          = [] # Cognito's user info carries no groups: list the admins here
+dagster_ui_admin_groups          = []

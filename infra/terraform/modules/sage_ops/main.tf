@@ -1,4 +1,5 @@
-# sage_ops on ECS: the Dagster webserver, daemon and code-location gRPC server as three services;
+# sage_ops on ECS: the Dagster webserver (behind the sage_ops gate, reached only through the UI's
+# internal ALB and its OIDC sign-in), daemon and code-location gRPC server as three services;
 # each run is its own ECS task (EcsRunLauncher) with the run role, which holds every permission the
 # pipelines need and nothing else. Dagster storage is a separate "dagster" database and role on the
 # stack's RDS instance, created once by the db-init task (README).
@@ -76,29 +77,34 @@ locals {
   }
 
   services = {
+    # dagster-webserver's app inside the sage_ops gate: it trusts identities signed by the UI ALB
+    # only (SAGE_OPS_GATE_ALB_ARN) and writes its audit lines to stdout, i.e. this log group.
     webserver = {
-      cpu     = var.webserver_cpu
-      memory  = var.webserver_memory
-      role    = aws_iam_role.dagster.arn
-      command = ["dagster-webserver", "-h", "0.0.0.0", "-p", tostring(var.webserver_port), "--grpc-host", local.grpc_host, "--grpc-port", tostring(var.grpc_port)]
-      port    = var.webserver_port
-      health  = null
+      cpu         = var.webserver_cpu
+      memory      = var.webserver_memory
+      role        = aws_iam_role.dagster.arn
+      command     = ["sage-ops", "gate", "--host", "0.0.0.0", "--port", tostring(var.webserver_port), "--grpc-host", local.grpc_host, "--grpc-port", tostring(var.grpc_port)]
+      port        = var.webserver_port
+      health      = null
+      environment = var.gate_environment
     }
     daemon = {
-      cpu     = var.daemon_cpu
-      memory  = var.daemon_memory
-      role    = aws_iam_role.dagster.arn
-      command = ["dagster-daemon", "run", "--grpc-host", local.grpc_host, "--grpc-port", tostring(var.grpc_port)]
-      port    = null
-      health  = ["CMD", "dagster-daemon", "liveness-check"]
+      cpu         = var.daemon_cpu
+      memory      = var.daemon_memory
+      role        = aws_iam_role.dagster.arn
+      command     = ["dagster-daemon", "run", "--grpc-host", local.grpc_host, "--grpc-port", tostring(var.grpc_port)]
+      port        = null
+      health      = ["CMD", "dagster-daemon", "liveness-check"]
+      environment = {}
     }
     code = {
-      cpu     = var.code_cpu
-      memory  = var.code_memory
-      role    = aws_iam_role.code.arn
-      command = ["dagster", "code-server", "start", "-h", "0.0.0.0", "-p", tostring(var.grpc_port), "-m", var.definitions_module, "--location-name", "sage_ops"]
-      port    = var.grpc_port
-      health  = ["CMD", "dagster", "api", "grpc-health-check", "-p", tostring(var.grpc_port)]
+      cpu         = var.code_cpu
+      memory      = var.code_memory
+      role        = aws_iam_role.code.arn
+      command     = ["dagster", "code-server", "start", "-h", "0.0.0.0", "-p", tostring(var.grpc_port), "-m", var.definitions_module, "--location-name", "sage_ops"]
+      port        = var.grpc_port
+      health      = ["CMD", "dagster", "api", "grpc-health-check", "-p", tostring(var.grpc_port)]
+      environment = {}
     }
   }
 }
@@ -144,8 +150,9 @@ resource "aws_service_discovery_private_dns_namespace" "this" {
   vpc         = var.vpc_id
 }
 
+# Only the code server has a name: the webserver is reached through the UI ALB, never by name.
 resource "aws_service_discovery_service" "this" {
-  for_each = toset(["code", "webserver"])
+  for_each = toset(["code"])
   name     = each.key
 
   dns_config {
@@ -193,6 +200,7 @@ resource "aws_ecs_task_definition" "service" {
       {
         name         = each.key
         command      = each.value.command
+        environment  = [for k, v in merge(local.environment, each.value.environment) : { name = k, value = v }]
         portMappings = each.value.port == null ? [] : [{ containerPort = each.value.port, protocol = "tcp" }]
         logConfiguration = {
           logDriver = "awslogs"
@@ -243,6 +251,17 @@ resource "aws_ecs_service" "this" {
     subnets          = var.subnet_ids
     security_groups  = [var.security_group_id]
     assign_public_ip = false
+  }
+
+  health_check_grace_period_seconds = each.key == "webserver" ? 120 : null
+
+  dynamic "load_balancer" {
+    for_each = each.key == "webserver" ? [var.ui_target_group_arn] : []
+    content {
+      target_group_arn = load_balancer.value
+      container_name   = "webserver"
+      container_port   = var.webserver_port
+    }
   }
 
   dynamic "service_registries" {

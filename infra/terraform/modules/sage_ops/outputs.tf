@@ -1,8 +1,3 @@
-output "webserver_url" {
-  description = "Dagster UI inside the VPC."
-  value       = "http://webserver.${local.namespace}:${var.webserver_port}"
-}
-
 output "run_launcher" {
   description = "Values dagster.yaml's EcsRunLauncher reads (also set as env vars in every container)."
   value = {

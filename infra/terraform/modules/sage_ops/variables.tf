@@ -216,3 +216,13 @@ variable "code_memory" {
   type        = number
   default     = 1024
 }
+
+variable "ui_target_group_arn" {
+  description = "Target group of the Dagster UI's internal ALB; the webserver service registers into it."
+  type        = string
+}
+
+variable "gate_environment" {
+  description = "SAGE_OPS_GATE_* settings of the webserver container (the ALB to trust, provider, admins)."
+  type        = map(string)
+}

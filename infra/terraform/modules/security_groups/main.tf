@@ -1,5 +1,6 @@
 # The whole traffic chain in one file: internet -> ALB -> backend tasks -> RDS / Redis, and
-# sage_ops tasks -> RDS. Every rule names its peer security group; nothing else is open.
+# VPN/bastion -> Dagster UI's internal ALB (OIDC sign-in) -> sage_ops webserver; sage_ops tasks ->
+# RDS. Every rule names its peer security group; nothing else is open.
 
 resource "aws_security_group" "alb" {
   #checkov:skip=CKV2_AWS_5:Attached through a module output (alb, ecs_backend, rds, redis, sage_ops), which checkov does not follow (bridgecrewio/checkov#3010); tests/infra asserts the attachment.
@@ -37,9 +38,18 @@ resource "aws_security_group" "sage_ops" {
   #checkov:skip=CKV2_AWS_5:Attached through a module output (alb, ecs_backend, rds, redis, sage_ops), which checkov does not follow (bridgecrewio/checkov#3010); tests/infra asserts the attachment.
   count       = var.sage_ops_enabled ? 1 : 0
   name        = "${var.name}-sage-ops"
-  description = "sage_ops (Dagster) ECS tasks: webserver from allowed CIDRs, gRPC among themselves"
+  description = "sage_ops (Dagster) ECS tasks: webserver only from the UI ALB, gRPC among themselves"
   vpc_id      = var.vpc_id
   tags        = { Name = "${var.name}-sage-ops" }
+}
+
+resource "aws_security_group" "dagster_ui" {
+  #checkov:skip=CKV2_AWS_5:Attached through a module output (dagster_ui), which checkov does not follow (bridgecrewio/checkov#3010); tests/infra asserts the attachment.
+  count       = var.sage_ops_enabled ? 1 : 0
+  name        = "${var.name}-dagster-ui"
+  description = "Internal ALB of the Dagster UI: HTTPS from the allowed CIDRs, out to the webserver and the IdP"
+  vpc_id      = var.vpc_id
+  tags        = { Name = "${var.name}-dagster-ui" }
 }
 
 # --- ALB ---------------------------------------------------------------------------------------
@@ -155,14 +165,16 @@ resource "aws_vpc_security_group_ingress_rule" "sage_ops_grpc" {
   referenced_security_group_id = aws_security_group.sage_ops[0].id
 }
 
+# The webserver (the sage_ops gate in front of Dagster) only from the UI's internal ALB, which has
+# signed the user in: no CIDR reaches the webserver directly.
 resource "aws_vpc_security_group_ingress_rule" "sage_ops_ui" {
-  for_each          = var.sage_ops_enabled ? toset(var.dagster_ui_allowed_cidrs) : toset([])
-  security_group_id = aws_security_group.sage_ops[0].id
-  description       = "Dagster UI from ${each.value}"
-  ip_protocol       = "tcp"
-  from_port         = var.dagster_webserver_port
-  to_port           = var.dagster_webserver_port
-  cidr_ipv4         = each.value
+  count                        = var.sage_ops_enabled ? 1 : 0
+  security_group_id            = aws_security_group.sage_ops[0].id
+  description                  = "Dagster UI (gate) from the UI ALB"
+  ip_protocol                  = "tcp"
+  from_port                    = var.dagster_webserver_port
+  to_port                      = var.dagster_webserver_port
+  referenced_security_group_id = aws_security_group.dagster_ui[0].id
 }
 
 resource "aws_vpc_security_group_egress_rule" "sage_ops_https" {
@@ -193,4 +205,37 @@ resource "aws_vpc_security_group_egress_rule" "sage_ops_grpc" {
   from_port                    = var.dagster_grpc_port
   to_port                      = var.dagster_grpc_port
   referenced_security_group_id = aws_security_group.sage_ops[0].id
+}
+
+# --- Dagster UI's internal ALB ------------------------------------------------------------------
+
+resource "aws_vpc_security_group_ingress_rule" "dagster_ui_https" {
+  for_each          = var.sage_ops_enabled ? toset(var.dagster_ui_allowed_cidrs) : toset([])
+  security_group_id = aws_security_group.dagster_ui[0].id
+  description       = "Dagster UI sign-in (HTTPS) from ${each.value}"
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+  cidr_ipv4         = each.value
+}
+
+resource "aws_vpc_security_group_egress_rule" "dagster_ui_to_webserver" {
+  count                        = var.sage_ops_enabled ? 1 : 0
+  security_group_id            = aws_security_group.dagster_ui[0].id
+  description                  = "To the sage_ops webserver (gate)"
+  ip_protocol                  = "tcp"
+  from_port                    = var.dagster_webserver_port
+  to_port                      = var.dagster_webserver_port
+  referenced_security_group_id = aws_security_group.sage_ops[0].id
+}
+
+# authenticate-oidc: the ALB itself calls the identity provider's token and user-info endpoints.
+resource "aws_vpc_security_group_egress_rule" "dagster_ui_to_idp" {
+  count             = var.sage_ops_enabled ? 1 : 0
+  security_group_id = aws_security_group.dagster_ui[0].id
+  description       = "HTTPS to the identity provider's token and user-info endpoints via NAT"
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+  cidr_ipv4         = "0.0.0.0/0"
 }

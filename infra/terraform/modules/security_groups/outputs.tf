@@ -22,3 +22,8 @@ output "sage_ops_id" {
   description = "sage_ops ECS tasks security group (null when sage_ops is disabled)."
   value       = one(aws_security_group.sage_ops[*].id)
 }
+
+output "dagster_ui_id" {
+  description = "Security group of the Dagster UI's internal ALB (null when sage_ops is disabled)."
+  value       = one(aws_security_group.dagster_ui[*].id)
+}

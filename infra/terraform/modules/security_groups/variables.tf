@@ -24,7 +24,7 @@ variable "sage_ops_enabled" {
 }
 
 variable "dagster_ui_allowed_cidrs" {
-  description = "CIDRs allowed to reach the Dagster webserver."
+  description = "CIDRs allowed to reach the Dagster UI's internal ALB (HTTPS)."
   type        = list(string)
 }
 
