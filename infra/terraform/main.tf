@@ -225,6 +225,15 @@ module "sage_ops" {
   gate_environment        = module.dagster_ui[0].gate_environment
   # The target group must be attached to the sign-in listener before the webserver registers.
   depends_on = [module.dagster_ui]
+
+  repo_url                   = var.sage_ops_repo
+  repo_credential_secret_arn = var.sage_ops_repo_credential_secret_arn
+  # Production's own database is this stack's; other environments' secrets come from their stacks.
+  environment_database_url_secret_arns = merge(
+    { (var.environment) = module.rds.ops_database_url_secret_arn },
+    var.sage_ops_environment_database_url_secret_arns,
+  )
+  scratch_database_url_secret_arn = var.sage_ops_scratch_database_url_secret_arn
 }
 
 # The deploy grants above are built from names; fail the plan if a module stops following them.

@@ -324,3 +324,27 @@ variable "backup_expiration_days" {
   type        = number
   default     = 400
 }
+
+variable "sage_ops_repo" {
+  description = "Backend repository sage_ops's git sensor watches (SAGE_OPS_REPO); null: the sensor skips."
+  type        = string
+  default     = null
+}
+
+variable "sage_ops_repo_credential_secret_arn" {
+  description = "Secrets Manager secret with a deploy key or token for a private sage_ops_repo."
+  type        = string
+  default     = null
+}
+
+variable "sage_ops_environment_database_url_secret_arns" {
+  description = "Other environments' DATABASE_URL secrets (e.g. staging's), for deploy-time migrations."
+  type        = map(string)
+  default     = {}
+}
+
+variable "sage_ops_scratch_database_url_secret_arn" {
+  description = "Secret with a scratch PostgreSQL 16 URL for full backup verification (null: checksum level)."
+  type        = string
+  default     = null
+}

@@ -194,7 +194,8 @@ def test_variables_and_outputs_are_documented(cfg: Config) -> None:
 def test_aws_provider_is_5x_and_region_defaults_to_us_west_2() -> None:
     for path in [TF / "versions.tf", TF / "bootstrap" / "main.tf", *MODULES.glob("*/versions.tf")]:
         providers = block(block(parse(path), "terraform"), "required_providers")
-        assert providers["aws"]["version"].startswith("~> 5."), path
+        # 6.8 added ECR's IMMUTABLE_WITH_EXCLUSION (modules/ecr).
+        assert providers["aws"]["version"] == "~> 6.8", path
     assert config().variables["region"]["default"] == "us-west-2"
     provider = block(parse(TF / "providers.tf"), "provider")["aws"]
     assert provider["region"] == "${var.region}"
@@ -499,7 +500,8 @@ def test_ecs_and_rds_cpu_alarms_match_the_reference() -> None:
     assert (ecs["statistic"], ecs["period"], ecs["evaluation_periods"]) == ("Average", 300, 2)
     assert ecs["datapoints_to_alarm"] == 2
     assert set(rds["dimensions"]) == {"DBInstanceIdentifier"}
-    assert (rds["statistic"], rds["period"]) == ("Average", 300)
+    assert (rds["statistic"], rds["period"], rds["evaluation_periods"]) == ("Average", 300, 2)
+    assert rds["datapoints_to_alarm"] == 2
     for alarm in (ecs, rds):
         assert (alarm["comparison_operator"], alarm["threshold"]) == ("GreaterThanThreshold", 80)
 
@@ -707,7 +709,10 @@ def test_backups_bucket_uses_kms_and_lifecycle_is_a_safety_net() -> None:
 def test_ecr_tags_are_immutable_scanned_and_expire() -> None:
     ecr = module("ecr")
     repo = ecr.resource("aws_ecr_repository", "this")
-    assert repo["image_tag_mutability"] == "IMMUTABLE"
+    # SHA tags immutable; `latest`, which every deploy moves, excluded.
+    assert repo["image_tag_mutability"] == "IMMUTABLE_WITH_EXCLUSION"
+    exclusion = block(repo, "image_tag_mutability_exclusion_filter")
+    assert (exclusion["filter"], exclusion["filter_type"]) == ("latest", "WILDCARD")
     assert block(repo, "image_scanning_configuration")["scan_on_push"] is True
     assert block(repo, "encryption_configuration")["encryption_type"] == "KMS"
     assert "aws_ecr_lifecycle_policy" in ecr.resources
@@ -750,6 +755,7 @@ UNSCOPABLE_ACTIONS = {
     "ec2:DescribeNetworkInterfaces",  # EcsRunLauncher reads the daemon's own ENI
     "cloudwatch:GetMetricData",
     "cloudwatch:DescribeAlarms",  # listing by prefix; scoped to this account's alarm:* anyway
+    "elasticloadbalancing:DescribeTargetHealth",  # ELB's Describe* take no resource ARNs
 }
 AWS_MANAGED_POLICIES = {"AmazonRDSEnhancedMonitoringRole"}  # writes only RDSOSMetrics
 

@@ -37,13 +37,14 @@ resource "aws_cloudwatch_metric_alarm" "ecs_cpu" {
 
 resource "aws_cloudwatch_metric_alarm" "rds_cpu" {
   alarm_name          = "${var.name}-rds-cpu-high"
-  alarm_description   = "RDS CPU > 80 % over 5 min."
+  alarm_description   = "RDS CPU > 80 % for 2 x 5 min."
   namespace           = "AWS/RDS"
   metric_name         = "CPUUtilization"
   dimensions          = { DBInstanceIdentifier = var.db_instance_identifier }
   statistic           = "Average"
   period              = 300
-  evaluation_periods  = 1
+  evaluation_periods  = 2
+  datapoints_to_alarm = 2
   comparison_operator = "GreaterThanThreshold"
   threshold           = 80
   alarm_actions       = local.actions

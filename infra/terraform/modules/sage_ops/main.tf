@@ -44,12 +44,36 @@ locals {
       SAGE_OPS_RUN_TASK_DEFINITION_PREFIX = local.run_family_prefix
       SAGE_OPS_STATE_DIR                  = var.state_dir
       SAGE_OPS_BACKUP_URL                 = "s3://${var.bucket_id}/${var.backup_prefix}"
-      SAGE_OPS_REGISTRY                   = var.backend_repository_url
+      SAGE_OPS_REGISTRY                   = split("/", var.backend_repository_url)[0]
+      SAGE_OPS_IMAGE_REPOSITORY           = join("/", slice(split("/", var.backend_repository_url), 1, length(split("/", var.backend_repository_url))))
       SAGE_OPS_SNS_TOPIC_ARN              = var.alerts_topic_arn
       SAGE_OPS_ALARM_PREFIX               = "${var.name}-"
     },
     { for env, t in var.deploy_targets : "SAGE_OPS_${upper(env)}_TARGET" => "ecs://${t.cluster}/${t.service}" },
+    local.capability_environment,
     var.extra_environment,
+  )
+
+  # What each capability needs beyond the basics (tests/infra/test_terraform_contract.py feeds
+  # these names to sage_ops' own settings loaders): builds in CodeBuild, alarms from CloudWatch,
+  # backups under the stack's KMS key, verification never restoring onto production, the repo.
+  capability_environment = merge(
+    {
+      SAGE_OPS_BUILDER           = "codebuild"
+      SAGE_OPS_CODEBUILD_PROJECT = local.codebuild_name
+      SAGE_OPS_BUILD_SOURCE_URL  = "s3://${var.bucket_id}/${local.build_prefix}"
+      SAGE_OPS_ALARM_SOURCE      = "cloudwatch"
+      SAGE_OPS_S3_KMS_KEY_ID     = var.kms_key_arn
+      # A full restore needs a scratch server that is not production; without one, checksum.
+      SAGE_OPS_VERIFY_LEVEL = var.scratch_database_url_secret_arn == null ? "checksum" : "full"
+    },
+    var.repo_url == null ? {} : { SAGE_OPS_REPO = var.repo_url },
+    var.repo_credential_secret_arn == null ? {} : { SAGE_OPS_REPO_CREDENTIAL_SECRET = var.repo_credential_secret_arn },
+  )
+
+  capability_secrets = merge(
+    { for env, arn in var.environment_database_url_secret_arns : "${upper(env)}_DATABASE_URL" => arn },
+    var.scratch_database_url_secret_arn == null ? {} : { SAGE_OPS_SCRATCH_DATABASE_URL = var.scratch_database_url_secret_arn },
   )
 
   secrets = merge(
@@ -57,6 +81,7 @@ locals {
       DAGSTER_PG_PASSWORD = "${aws_secretsmanager_secret.dagster_db.arn}:password::"
       DATABASE_URL        = var.database_url_secret_arn
     },
+    local.capability_secrets,
     var.extra_secrets,
   )
 

@@ -217,6 +217,30 @@ variable "code_memory" {
   default     = 1024
 }
 
+variable "repo_url" {
+  description = "SAGE_OPS_REPO: the backend repository the git sensor watches (null: the sensor skips)."
+  type        = string
+  default     = null
+}
+
+variable "repo_credential_secret_arn" {
+  description = "Secrets Manager secret with a deploy key or token for a private repo_url (SAGE_OPS_REPO_CREDENTIAL_SECRET)."
+  type        = string
+  default     = null
+}
+
+variable "environment_database_url_secret_arns" {
+  description = "Per environment (staging, production), the secret holding its DATABASE_URL, for deploy-time migrations."
+  type        = map(string)
+  default     = {}
+}
+
+variable "scratch_database_url_secret_arn" {
+  description = "Secret with SAGE_OPS_SCRATCH_DATABASE_URL, a PostgreSQL 16 server that is not production (null: verification at checksum level)."
+  type        = string
+  default     = null
+}
+
 variable "ui_target_group_arn" {
   description = "Target group of the Dagster UI's internal ALB; the webserver service registers into it."
   type        = string

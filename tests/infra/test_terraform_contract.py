@@ -1,0 +1,215 @@
+"""Contract: the environment Terraform gives the sage_ops tasks drives every capability.
+
+The names come from the HCL (modules/sage_ops/main.tf: `environment`, `secrets` and the
+`capability_*` locals; optional entries count as set, as an operator enabling them would), get
+placeholder values, and go through sage_ops' own settings loaders. A capability that would fall
+back to a local default (embedded database, file store, local probes, swarm, the docker builder)
+fails the test by name, as does a secret passed as plain environment and a database URL whose
+server the sage_ops security group cannot reach.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from sage_ops.backups import s3_store
+from sage_ops.deploy import pipeline
+from sage_ops.deploy.ecs import parse_target
+from sage_ops.deploy.settings import ENVIRONMENTS, DeploySettings
+from sage_ops.incidents.defs import IncidentConfig
+from sage_ops.platforms.builders import open_builder
+from sage_ops.platforms.codebuild import CodeBuildBuilder
+from sage_ops.settings import Settings
+from tests.infra.test_terraform import MODULES, TF, Config
+
+SAGE_OPS = Config(MODULES / "sage_ops")
+ROOT = Config(TF)
+NAME = re.compile(r"\b([A-Z][A-Z0-9_]+)\s*=")
+SECRET_MARKS = ("PASSWORD", "SECRET", "TOKEN", "DATABASE_URL", "API_KEY")
+# Plain variables whose value names a secret (an ARN), never the secret itself.
+SECRET_NAMES = {"SAGE_OPS_REPO_CREDENTIAL_SECRET"}
+PLACEHOLDERS = {  # values shaped like what Terraform computes for these names
+    "SAGE_OPS_REGISTRY": "123456789012.dkr.ecr.us-west-2.amazonaws.com",
+    "SAGE_OPS_IMAGE_REPOSITORY": "sage-backend",
+    "SAGE_OPS_BUILDER": "codebuild",
+    "SAGE_OPS_ALARM_SOURCE": "cloudwatch",
+    "SAGE_OPS_BACKUP_URL": "s3://sage-production-backups-123456789012/backups/",
+    "SAGE_OPS_BUILD_SOURCE_URL": "s3://sage-production-backups-123456789012/builds/",
+    "SAGE_OPS_VERIFY_LEVEL": "full",
+    "SAGE_OPS_REPO": "https://github.com/example/sage.git",
+    "AWS_REGION": "us-west-2",
+}
+
+
+def names(expression: str) -> set[str]:
+    return set(NAME.findall(expression))
+
+
+def deploy_environments() -> list[str]:
+    return list(ROOT.variables["sage_ops_deploy_environments"]["default"])
+
+
+def task_environment() -> set[str]:
+    found = names(SAGE_OPS.locals["environment"]) | names(SAGE_OPS.locals["capability_environment"])
+    if "SAGE_OPS_${upper(env)}_TARGET" in SAGE_OPS.locals["environment"]:
+        found |= {f"SAGE_OPS_{env.upper()}_TARGET" for env in deploy_environments()}
+    return found
+
+
+def task_secrets() -> set[str]:
+    found = names(SAGE_OPS.locals["secrets"]) | names(SAGE_OPS.locals["capability_secrets"])
+    if '"${upper(env)}_DATABASE_URL"' in SAGE_OPS.locals["capability_secrets"]:
+        found |= {f"{env.upper()}_DATABASE_URL" for env in ENVIRONMENTS}
+    return found
+
+
+def placeholder(name: str) -> str:
+    if name in PLACEHOLDERS:
+        return PLACEHOLDERS[name]
+    if name.endswith("DATABASE_URL"):
+        return f"postgresql://sage:placeholder@{name.lower()}.example:5432/sage"
+    if name.endswith("_TARGET"):
+        return f"ecs://sage-{name.split('_')[2].lower()}/sage-backend"
+    return f"placeholder-{name.lower()}"
+
+
+@pytest.fixture
+def terraform_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[set[str]]:
+    """Exactly the task's variables, nothing inherited from this machine."""
+    for name in list(os.environ):
+        if name.startswith(("SAGE_OPS_", "DAGSTER_", "AWS_")) or name.endswith("DATABASE_URL"):
+            monkeypatch.delenv(name)
+    given = task_environment() | task_secrets()
+    for name in given:
+        monkeypatch.setenv(name, placeholder(name))
+    yield given
+
+
+def _backups() -> str:
+    s = Settings.from_env()
+    assert s.database_url, "DATABASE_URL: the embedded database would be backed up"
+    assert s.backup_url.startswith("s3://"), f"SAGE_OPS_BACKUP_URL: local store {s.backup_url}"
+    return s.backup_url
+
+
+def _verification() -> str:
+    s = Settings.from_env()
+    if s.verify_level == "full":
+        assert s.scratch_database_url, "full verification would restore onto DATABASE_URL's server"
+        assert s.scratch_server(s.target()).host != s.target().host, "scratch is production's"
+    return s.verify_level
+
+
+def _kms() -> str:
+    args = s3_store._encryption_args()
+    assert args.get("SSEKMSKeyId"), "backups would not name the stack's KMS key"
+    return args["SSEKMSKeyId"]
+
+
+def _migrations() -> str:
+    settings = DeploySettings.from_env()
+    missing = [e for e in ENVIRONMENTS if pipeline.environment_database(settings, e) is None]
+    assert not missing, f"no database URL for {missing}: their migrations would be skipped"
+    return "every environment"
+
+
+def _builder() -> str:
+    builder = open_builder(DeploySettings.from_env())
+    assert isinstance(builder, CodeBuildBuilder), "the docker builder needs a daemon Fargate lacks"
+    return builder.project
+
+
+def _targets() -> str:
+    settings = DeploySettings.from_env()
+    for env in ENVIRONMENTS:
+        assert settings.target(env).startswith("ecs://"), f"{env}: swarm target"
+        parse_target(settings.target(env))
+    return "ecs"
+
+
+def _git_sensor() -> str:
+    assert DeploySettings.from_env().repo, "SAGE_OPS_REPO unset: the sensor watches nothing"
+    return "repo"
+
+
+def _alarms() -> str:
+    incidents = IncidentConfig.from_env()
+    assert incidents.source == "cloudwatch", "local probes instead of the stack's alarms"
+    return incidents.alarm_prefix
+
+
+def _sns() -> str:
+    assert IncidentConfig.from_env().sns_topic_arn, "reports would go to the run log only"
+    return "sns"
+
+
+def _lineage() -> str:
+    missing = {"DAGSTER_PG_HOST", "DAGSTER_PG_DB", "DAGSTER_PG_USER", "DAGSTER_PG_PASSWORD"} - set(
+        os.environ
+    )
+    assert not missing, f"lineage reads Dagster's Postgres storage: {missing}"
+    return "dagster storage"
+
+
+CAPABILITIES: dict[str, Callable[[], str]] = {
+    "backups": _backups,
+    "verification": _verification,
+    "backup encryption": _kms,
+    "migrations per environment": _migrations,
+    "deploy builder": _builder,
+    "deploy targets": _targets,
+    "git sensor": _git_sensor,
+    "alarms": _alarms,
+    "sns": _sns,
+    "lineage": _lineage,
+}
+
+
+@pytest.mark.parametrize("capability", list(CAPABILITIES))
+def test_capability_is_wired(terraform_env: set[str], capability: str) -> None:
+    try:
+        CAPABILITIES[capability]()
+    except AssertionError as exc:
+        pytest.fail(f"{capability} falls back to a local default: {exc}", pytrace=False)
+
+
+def test_no_secret_is_plain_environment() -> None:
+    plain = {n for n in task_environment() if any(m in n for m in SECRET_MARKS)} - SECRET_NAMES
+    assert not plain, f"secrets passed as plain environment: {sorted(plain)}"
+
+
+def test_alarm_prefix_matches_the_alarms_module() -> None:
+    alarms = Config(MODULES / "alarms").resources["aws_cloudwatch_metric_alarm"]
+    prefix = re.search(r'SAGE_OPS_ALARM_PREFIX = "([^"]*)"', SAGE_OPS.locals["environment"])
+    assert prefix is not None and prefix[1] == "${var.name}-"
+    assert all(a["alarm_name"].startswith("${var.name}-") for a in alarms.values())
+
+
+def reachable_databases() -> set[str]:
+    """Environments whose database the sage_ops security group may reach on 5432."""
+    rules = Config(MODULES / "security_groups").resources["aws_vpc_security_group_ingress_rule"]
+    same_stack = any(
+        r.get("from_port") == 5432 and "sage_ops" in str(r.get("referenced_security_group_id"))
+        for r in rules.values()
+    )
+    # Only the stack's own RDS shares the sage_ops VPC; other stacks' databases do not.
+    wired = str(ROOT.modules["sage_ops"]["environment_database_url_secret_arns"])
+    return (
+        {"production"}
+        if same_stack and "module.rds.ops_database_url_secret_arn" in wired
+        else set()
+    )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="staging's RDS lives in the staging stack's own VPC: no peering or rule lets the "
+    "production stack's sage_ops tasks reach it yet (issue 11, item 4)",
+)
+def test_every_database_is_reachable_from_sage_ops() -> None:
+    unreachable = set(ENVIRONMENTS) - reachable_databases()
+    assert not unreachable, f"sage_ops cannot reach the {sorted(unreachable)} database(s)"
