@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sage_ops import postgres
-from sage_ops.errors import SageOpsError
+from sage_ops.errors import ConfigError, SageOpsError
 from sage_ops.pgtools import tools_for_server
 from sage_ops.postgres import PgTarget
 from sage_ops.settings import Settings
@@ -42,9 +42,23 @@ def run_checks(settings: Settings) -> list[CheckResult]:
     if check("database", database):
         check("pg_dump", lambda: tools_for_server(*versions[0]).reason)
         if settings.verify_level == "full":
-            check("scratch server", lambda: _reachable(settings.scratch_server(target[0])))
+            check("scratch server", lambda: _scratch(settings, target[0]))
     check("backup store", lambda: _writable(settings))
     return results
+
+
+def _scratch(settings: Settings, source: PgTarget) -> str:
+    """A configured scratch server must not be the source's: a full restore there competes with
+    (and on a mistake, overwrites into) production."""
+    server = settings.scratch_server(source)
+    same = (server.host.lower(), server.port) == (source.host.lower(), source.port)
+    if settings.scratch_database_url and same:
+        raise ConfigError(
+            f"SAGE_OPS_SCRATCH_DATABASE_URL points at the server of DATABASE_URL "
+            f"({source.host}:{source.port}): full verification would restore onto it; use a "
+            "separate PostgreSQL 16 server, or SAGE_OPS_VERIFY_LEVEL=checksum"
+        )
+    return _reachable(server)
 
 
 def _reachable(server: PgTarget) -> str:
