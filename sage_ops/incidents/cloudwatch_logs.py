@@ -39,6 +39,11 @@ ERROR_FILTER_PATTERN = " ".join(
         '" 504 "',
     )
 )
+# ECS service events shipped to a log group: the rollout sentences ecs_events.py reads.
+ECS_EVENTS_PATTERN = (
+    '?"has started" ?"steady state" ?"deployment failed" ?"rolling back" '
+    '?"deployment completed" ?"ECS Deployment State Change"'
+)
 MAX_EVENTS = 10_000
 
 

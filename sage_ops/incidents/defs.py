@@ -18,6 +18,7 @@ from dagster import (
     AssetRecordsFilter,
     ConfigurableResource,
     DagsterInstance,
+    DagsterRun,
     DagsterRunStatus,
     DefaultSensorStatus,
     Definitions,
@@ -40,29 +41,32 @@ from sage_ops.errors import SageOpsError
 from sage_ops.incidents import report
 from sage_ops.incidents.alarms import parse_episode_key
 from sage_ops.incidents.budget import ConnectionBudget
-from sage_ops.incidents.changes import DEPLOYMENT, MIGRATION, Change
+from sage_ops.incidents.changes import (
+    DEPLOYMENT,
+    IN_PROGRESS,
+    MIGRATION,
+    ROLLED_BACK,
+    Change,
+)
+from sage_ops.incidents.ecs_events import not_made_by_sage_ops
 from sage_ops.incidents.errors import UnknownAlarm
 from sage_ops.incidents.llm_summary import DEFAULT_MODEL, llm_summary
 from sage_ops.incidents.sources import (
     IncidentSettings,
     alarm_source,
+    ecs_changes,
     log_sources,
     metric_source,
     notifier,
 )
 from sage_ops.incidents.transitions import evaluate_tick
 from sage_ops.incidents.triage import Triage, Window, triage
+from sage_ops.lineage.tags import COMMIT_TAG, DEPLOY_LOCK, DEPLOY_LOCK_TAG, environment_tag
 from sage_ops.postgres import PgTarget
 from sage_ops.resources import OWNERS, operator_errors
 from sage_ops.settings import state_dir
 
 GROUP = "incidents"
-# Written by the deploy pipeline on its runs and deployment assets (see the README).
-ENVIRONMENT_TAG, COMMIT_TAG, IMAGE_TAG = (
-    "sage_ops/environment",
-    "sage_ops/commit",
-    "sage_ops/image_digest",
-)
 ALARM_TAG, ALARM_REASON_TAG = "sage_ops/alarm", "sage_ops/alarm_reason"
 MIGRATION_JOB, ROLLBACK_JOB = "migrate_database", "rollback_deployment"
 FINISHED = [DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED]
@@ -96,6 +100,8 @@ class IncidentConfig(ConfigurableResource):
     llm_model: str = DEFAULT_MODEL
     llm_timeout_s: float = 20.0
     history_path: str | None = None
+    ecs_service: str | None = None  # cluster/service; default: SAGE_OPS_<ENV>_TARGET if ecs://
+    ecs_events_log_group: str | None = None
 
     def settings(self) -> IncidentSettings:
         database, pg_log = self._database()
@@ -122,6 +128,8 @@ class IncidentConfig(ConfigurableResource):
                 lookback=timedelta(minutes=self.lookback_minutes),
                 deploy=timedelta(minutes=self.deploy_window_minutes),
             ),
+            ecs_service=self.ecs_service,
+            ecs_events_log_group=self.ecs_events_log_group,
         )
 
     def _database(self) -> tuple[PgTarget | None, str | None]:
@@ -160,8 +168,13 @@ class IncidentConfig(ConfigurableResource):
             "deploy_max_percent": "SAGE_OPS_DEPLOY_MAX_PERCENT",
             "dagster_url": "SAGE_OPS_DAGSTER_URL",
             "llm_model": "SAGE_OPS_LLM_MODEL",
+            "ecs_service": "SAGE_OPS_ECS_SERVICE",
+            "ecs_events_log_group": "SAGE_OPS_ECS_EVENTS_LOG_GROUP",
         }
         values.update({k: env[v] for k, v in optional.items() if env.get(v)})
+        target = env.get(f"SAGE_OPS_{str(values['environment']).upper()}_TARGET", "")
+        if "ecs_service" not in values and target.startswith("ecs://"):
+            values["ecs_service"] = target.removeprefix("ecs://").split("?")[0]
         if env.get("ANTHROPIC_API_KEY"):
             # An EnvVar is resolved in the run; the UI shows its name, never its value.
             values["anthropic_api_key"] = EnvVar("ANTHROPIC_API_KEY")
@@ -228,8 +241,14 @@ def _triage(
     if reason:
         alarm = replace(alarm, reason=reason)  # the reason when it fired, not now
     since = started - settings.window.lookback - settings.window.deploy
+    now = datetime.now(UTC)
     changes = recent_changes(context.instance, since, settings.environment)
     context.log.info(f"{len(changes)} deployment(s)/migration(s) since {since:%Y-%m-%d %H:%M} UTC")
+    gaps: list[str] = []
+    try:
+        changes += not_made_by_sage_ops(ecs_changes(settings, since, now), changes, now)
+    except SageOpsError as exc:
+        gaps.append(f"ECS service events unavailable: {exc}")
     return triage(
         alarm,
         started,
@@ -237,8 +256,9 @@ def _triage(
         log_sources(settings),
         changes,
         settings.budget,
-        datetime.now(UTC),
+        now,
         settings.window,
+        gaps,
     )
 
 
@@ -302,24 +322,27 @@ def _location(context: AssetExecutionContext) -> str:
 def recent_changes(instance: DagsterInstance, since: datetime, environment: str) -> list[Change]:
     """Deployments to `environment` and migrations recorded in this instance since `since`.
 
-    The deploy pipeline materializes `<environment>_deployment` (metadata commit, image,
-    environment: the materialization time is when the rollout finished) and
-    `<environment>_schema` (the migrations it applied); its runs may carry the
-    sage_ops/environment tag. `migrate_database` runs are migrations launched by hand.
+    Deploy runs are found by the deploy-lock tag every deploy job carries (sage_ops.lineage.tags),
+    whatever their status: in progress, failed and rolled back included. A run touched the
+    environment when its `<environment>_deployment` step started (its start and end times are the
+    rollout's), when it is a rollback_deployment of that environment, or when it carries the
+    environment's digest tag (written once a rollout completed). `<environment>_deployment` and
+    `<environment>_schema` materializations add the commit, the image and the migrations;
+    `migrate_database` runs are migrations launched by hand.
     """
     runs = instance.get_run_records(
-        RunsFilter(tags={ENVIRONMENT_TAG: environment}, statuses=FINISHED, updated_after=since),
-        limit=100,
+        RunsFilter(tags={DEPLOY_LOCK_TAG: DEPLOY_LOCK}, updated_after=since), limit=200
     )
-    found = {r.dagster_run.run_id: _run_change(r, DEPLOYMENT) for r in runs}
+    found = {
+        change.run_id: change
+        for record in runs
+        if (change := _deploy_change(instance, record, environment)) is not None
+    }
     for change in _materialized(instance, f"{environment}_deployment", DEPLOYMENT, since):
         base = found.get(change.run_id)
-        if base:  # the run's tags fill what the metadata lacks, and give the status
+        if base:  # the run gives the status and the times; the metadata what was deployed
             change = replace(
-                change,
-                status=base.status,
-                commit=change.commit or base.commit,
-                image=change.image or base.image,
+                base, commit=change.commit or base.commit, image=change.image or base.image
             )
         found[change.run_id] = change
     migrations = instance.get_run_records(
@@ -330,7 +353,41 @@ def recent_changes(instance: DagsterInstance, since: datetime, environment: str)
         *_materialized(instance, f"{environment}_schema", MIGRATION, since),
         *(_run_change(r, MIGRATION) for r in migrations),
     ]
-    return [c for c in changes if c.finished_at >= since]
+    return [c for c in changes if c.finished_at is None or c.finished_at >= since]
+
+
+def _deploy_change(instance: DagsterInstance, record: RunRecord, environment: str) -> Change | None:
+    run = record.dagster_run
+    step = f"{environment}_deployment"
+    starts = [
+        (s.start_time, s.end_time)
+        for s in instance.get_run_step_stats(run.run_id, [step])
+        if s.start_time
+    ]
+    tagged = environment_tag(environment) in run.tags
+    if not (starts or _rollback_environment(run) == environment or tagged):
+        return None
+    change = _run_change(record, DEPLOYMENT)
+    for start, end in starts[:1]:
+        change = replace(
+            change,
+            name=step,
+            started_at=_utc(start),
+            finished_at=_utc(end) if end else change.finished_at,
+        )
+    digest = run.tags.get(environment_tag(environment), "")
+    return replace(change, environment=environment, image=digest)
+
+
+def _rollback_environment(run: DagsterRun) -> str | None:
+    if run.job_name != ROLLBACK_JOB:
+        return None
+    config: Any = run.run_config
+    return config.get("ops", {}).get("rollback_op", {}).get("config", {}).get("environment")
+
+
+def _utc(timestamp: float) -> datetime:
+    return datetime.fromtimestamp(timestamp, UTC)
 
 
 def _materialized(instance: DagsterInstance, key: str, kind: str, since: datetime) -> list[Change]:
@@ -351,7 +408,7 @@ def _materialized(instance: DagsterInstance, key: str, kind: str, since: datetim
             Change(
                 kind=kind,
                 name=key,
-                finished_at=datetime.fromtimestamp(record.timestamp, UTC),
+                finished_at=_utc(record.timestamp),
                 run_id=record.run_id,
                 environment=meta.get("environment", ""),
                 commit=meta.get("commit", ""),
@@ -363,16 +420,20 @@ def _materialized(instance: DagsterInstance, key: str, kind: str, since: datetim
 
 def _run_change(record: RunRecord, kind: str) -> Change:
     run = record.dagster_run
-    finished = record.end_time or record.update_timestamp.timestamp()
+    running = run.status not in FINISHED
+    status = IN_PROGRESS if running else run.status.value
+    if run.job_name == ROLLBACK_JOB and not running:
+        status = ROLLED_BACK if run.status == DagsterRunStatus.SUCCESS else status
     return Change(
         kind=kind,
         name=run.job_name,
-        finished_at=datetime.fromtimestamp(finished, UTC),
+        finished_at=None
+        if running
+        else _utc(record.end_time or record.update_timestamp.timestamp()),
         run_id=run.run_id,
-        status=run.status.value,
-        environment=run.tags.get(ENVIRONMENT_TAG, ""),
+        status=status,
         commit=run.tags.get(COMMIT_TAG, ""),
-        image=run.tags.get(IMAGE_TAG, ""),
+        started_at=_utc(record.start_time) if record.start_time else None,
     )
 
 

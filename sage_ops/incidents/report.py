@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 import pandas as pd
 
@@ -70,7 +71,7 @@ def text(t: Triage, links: Links) -> str:
     lines += ["", "Fixes, in order:", *_fix_lines(p, str)]
     suspects = [c for c in t.changes if c.flagged]
     if suspects:
-        lines += ["", "Changed just before:"] + [f"- {c.describe()} the episode" for c in suspects]
+        lines += ["", "Changed just before:"] + [f"- {c.describe()}" for c in suspects]
         if links.rollback and any(c.change.kind == DEPLOYMENT for c in suspects):
             lines.append(f"Roll back: {links.rollback} with run config {links.rollback_config}")
     if p.key == "unknown" and not t.templates.empty:
@@ -89,7 +90,7 @@ def llm_facts(t: Triage) -> str:
         f"- {r.count}x, first {r.starts_vs_alarm_s:+.0f}s vs alarm: {r.template[:300]}"
         for r in t.templates.head(TOP_TEMPLATES).itertuples()
     )
-    changes = "\n".join(f"- {c.describe()} the episode" for c in t.changes[:5]) or "- none"
+    changes = "\n".join(f"- {c.describe()}" for c in t.changes[:5]) or "- none"
     return (
         f"Alarm {t.alarm.name} ({t.alarm.metric}, threshold {t.alarm.threshold:g}) went into "
         f"ALARM at {t.started:%Y-%m-%d %H:%M:%S} UTC: {t.alarm.reason}\n\n"
@@ -171,15 +172,15 @@ def _changes(t: Triage, links: Links) -> str:
     if not t.changes:
         return head + "No deployment or migration recorded in the Dagster instance before it."
     rows = [
-        f"| {c.change.kind} | {c.change.finished_at:%Y-%m-%d %H:%M:%S} | "
+        f"| {c.change.kind} | {_when(c.change.started_at)} | {_when(c.change.finished_at)} | "
         f"{c.minutes_before:.0f} min | {_md(c.change.environment)} | "
-        f"`{_code(c.change.commit[:12])}` | "
-        f"`{_code(c.change.image)}` | {c.change.status} | {'**suspect**' if c.flagged else ''} |"
+        f"`{_code(c.change.commit[:12])}` | `{_code(c.change.image)}` | {c.change.status} | "
+        f"{c.change.source} | {'**suspect**' if c.flagged else ''} |"
         for c in t.changes[:10]
     ]
     table = (
-        "| kind | finished (UTC) | before episode | environment | commit | image | status | |\n"
-        "|---|---|---|---|---|---|---|---|\n" + "\n".join(rows)
+        "| kind | started (UTC) | finished (UTC) | before episode | environment | commit | image "
+        "| status | source | |\n|---|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows)
     )
     flagged = any(c.flagged and c.change.kind == DEPLOYMENT for c in t.changes)
     rollback = ""
@@ -191,6 +192,10 @@ def _changes(t: Triage, links: Links) -> str:
             f"--config-json '{links.rollback_config}'`"
         )
     return head + table + rollback
+
+
+def _when(at: datetime | None) -> str:
+    return f"{at:%Y-%m-%d %H:%M:%S}" if at else "-"
 
 
 def _md(value: object) -> str:

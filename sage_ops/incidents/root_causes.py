@@ -129,7 +129,7 @@ def _context(ev: Evidence, key: str, hits: pd.DataFrame) -> list[str]:
             else []
         )
     if key == c.HTTP_5XX:
-        return [f"{d.describe()} the episode started" for d in ev.flagged_deploys[:3]]
+        return [d.describe() for d in ev.flagged_deploys[:3]]
     return []
 
 
@@ -192,7 +192,7 @@ def _deploy_alarm(ev: Evidence, keys: set[str]) -> Finding | None:
     error_alarm = re.search(r"5xx|error", f"{ev.alarm.name} {ev.alarm.metric}", re.IGNORECASE)
     if c.HTTP_5XX in keys or not error_alarm or not ev.flagged_deploys:
         return None
-    evidence = [f"{d.describe()} the episode started" for d in ev.flagged_deploys[:3]]
+    evidence = [d.describe() for d in ev.flagged_deploys[:3]]
     return _finding(DEPLOY_5XX, c.HTTP_5XX, evidence, None)
 
 
@@ -215,7 +215,7 @@ def _unknown(ev: Evidence) -> Finding:
 def _with_deploy_note(finding: Finding, ev: Evidence) -> Finding:
     if finding.title == DEPLOY_5XX.title or not ev.flagged_deploys:
         return finding
-    note = f"{ev.flagged_deploys[0].describe()} the episode started"
+    note = ev.flagged_deploys[0].describe()
     return replace(finding, evidence=[*finding.evidence, note])
 
 

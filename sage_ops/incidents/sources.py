@@ -8,14 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from sage_ops.errors import ConfigError
 from sage_ops.incidents.alarms import AlarmSource
 from sage_ops.incidents.budget import ConnectionBudget
+from sage_ops.incidents.changes import Change
 from sage_ops.incidents.cloudwatch import CloudWatchAlarms, CloudWatchMetrics
-from sage_ops.incidents.cloudwatch_logs import CloudWatchLogs
+from sage_ops.incidents.cloudwatch_logs import ECS_EVENTS_PATTERN, CloudWatchLogs
 from sage_ops.incidents.containers import ContainerLogs
+from sage_ops.incidents.ecs_events import parse_event, rollouts, service_events
 from sage_ops.incidents.evidence import LogSource, MetricSource
 from sage_ops.incidents.local_alarms import LocalAlarms, LocalMetrics, ProbeTargets, local_rules
 from sage_ops.incidents.notify import Notifier, RunLogNotifier, SnsNotifier
@@ -42,6 +45,8 @@ class IncidentSettings:
     history_path: Path = Path(".state/incidents/probes.sqlite")
     budget: ConnectionBudget = field(default_factory=ConnectionBudget)
     window: Window = field(default_factory=Window)
+    ecs_service: str | None = None  # cluster/service whose events are deploy suspects
+    ecs_events_log_group: str | None = None  # where an EventBridge rule ships them, if anywhere
 
     def __post_init__(self) -> None:
         if self.source not in (CLOUDWATCH, LOCAL):
@@ -84,6 +89,19 @@ def default_log_groups(environment: str) -> tuple[str, ...]:
         f"/ecs/sage-{environment}/backend",
         f"/aws/rds/instance/sage-{environment}-postgres/postgresql",
     )
+
+
+def ecs_changes(s: IncidentSettings, start: datetime, end: datetime) -> list[Change]:
+    """Rollouts seen in the ECS service's events (describe_services and the events log group)."""
+    events = []
+    if s.ecs_service:
+        cluster, _, service = s.ecs_service.partition("/")
+        events += service_events(cluster, service)
+    if s.ecs_events_log_group:
+        lines = CloudWatchLogs(s.ecs_events_log_group, pattern=ECS_EVENTS_PATTERN).lines(start, end)
+        parsed = (parse_event(r.timestamp.to_pydatetime(), r.message) for r in lines.itertuples())
+        events += [e for e in parsed if e is not None]
+    return rollouts(events, s.environment)
 
 
 def notifier(s: IncidentSettings, log: Callable[[str], None]) -> Notifier:

@@ -16,11 +16,12 @@ import pandas as pd
 from sage_ops.errors import SageOpsError
 from sage_ops.incidents.alarms import Alarm, episode_key
 from sage_ops.incidents.budget import ConnectionBudget
+from sage_ops.incidents.categories import UNKNOWN
 from sage_ops.incidents.changes import Change, Correlated, correlate
 from sage_ops.incidents.evidence import LOG_COLUMNS, METRIC_COLUMNS, LogSource, MetricSource
 from sage_ops.incidents.plot import metric_plot
 from sage_ops.incidents.probes import PG_MAX_CONNECTIONS, PG_RESERVED
-from sage_ops.incidents.root_causes import POOL_LIMIT, Evidence, Finding, classify
+from sage_ops.incidents.root_causes import POOL_LIMIT, Evidence, Finding, categorized, classify
 from sage_ops.incidents.templates import is_error, summarize
 
 
@@ -59,14 +60,15 @@ def triage(
     budget: ConnectionBudget,
     now: datetime,
     window: Window = Window(),
+    gaps: list[str] | None = None,
 ) -> Triage:
     start, end = started - window.lookback, min(now, started + window.after)
-    gaps: list[str] = []
+    gaps = list(gaps or [])
     frame = _metrics(metrics, alarm, start, end, gaps)
     lines = _logs(logs, start, end, gaps)
     errors = lines[is_error(lines["message"])] if not lines.empty else lines
     budget = observed_budget(budget, frame, errors)
-    correlated = correlate(changes, started, window.deploy)
+    correlated = correlate(changes, started, window.deploy, first_error(errors))
     findings = classify(Evidence(alarm, started, errors, frame, correlated, budget))
     own = frame[frame["metric"] == alarm.metric]
     return Triage(
@@ -82,6 +84,15 @@ def triage(
         error_lines=len(errors),
         gaps=gaps,
     )
+
+
+def first_error(errors: pd.DataFrame) -> datetime | None:
+    """When the first line of a known cause was logged, else the first error line at all."""
+    if errors.empty:
+        return None
+    known = categorized(errors)
+    known = known[known["category"] != UNKNOWN]
+    return pd.Timestamp((known if not known.empty else errors)["timestamp"].min()).to_pydatetime()
 
 
 def observed_budget(

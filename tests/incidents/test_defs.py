@@ -96,3 +96,16 @@ def test_triage_of_an_unknown_alarm_fails_with_an_operator_message(instance, tmp
     assert not result.success
     log = "\n".join(serialize_value(e) for e in instance.all_logs(result.run_id))
     assert "UnknownAlarm: alarm 'sage-deleted-alarm' is not among the local alarms" in log
+
+
+def test_ecs_service_defaults_to_the_environments_ecs_target(monkeypatch):
+    monkeypatch.setenv(
+        "SAGE_OPS_PRODUCTION_TARGET",
+        "ecs://sage-production/sage-production-backend?container=backend",
+    )
+    assert (
+        IncidentConfig.from_env().settings().ecs_service
+        == "sage-production/sage-production-backend"
+    )
+    monkeypatch.setenv("SAGE_OPS_ECS_SERVICE", "other/svc")
+    assert IncidentConfig.from_env().settings().ecs_service == "other/svc"

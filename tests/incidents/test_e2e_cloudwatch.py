@@ -13,7 +13,7 @@ from dagster import build_sensor_context
 
 from sage_ops.incidents.defs import IncidentConfig, alarm_sensor
 from tests.incidents import seed_alarms as seed
-from tests.incidents.deploy_standins import deploy
+from tests.incidents.deploy_runs import deploy
 from tests.incidents.test_e2e_connection_exhaustion import with_config
 from tests.incidents.test_llm_summary import messages_api
 

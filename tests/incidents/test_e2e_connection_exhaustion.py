@@ -21,7 +21,7 @@ from sage_ops.errors import DatabaseError
 from sage_ops.incidents import defs as incidents
 from sage_ops.incidents.alarms import parse_episode_key
 from sage_ops.incidents.defs import IncidentConfig, alarm_sensor
-from tests.incidents.deploy_standins import COMMIT, deploy
+from tests.incidents.deploy_runs import COMMIT, deploy
 from tests.incidents.small_pg import MAX_CONNECTIONS, RESERVED, SmallServer
 
 PERIOD_S = 2

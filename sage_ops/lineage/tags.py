@@ -1,0 +1,30 @@
+"""The run-tag contract between the deploy pipeline and its readers (lineage, incident triage).
+
+Defined once so writer and readers cannot drift apart: git_push_sensor tags a deploy run with
+the commit; every deploy job (deploy_backend, deploy_to_staging, promote_to_production,
+rollback_deployment) carries the deploy-lock tag, which is also what the instance's run queue
+limits to one at a time (dagster.yaml); a rollout that completed tags its run with the digest
+now serving the environment.
+"""
+
+from __future__ import annotations
+
+COMMIT_TAG = "sage_ops/commit"  # value: the full commit SHA
+COMMIT_SUBJECT_TAG = "sage_ops/commit_subject"  # value: its subject line, cut to 200 characters
+DEPLOY_LOCK_TAG = "sage_ops/deploy-lock"  # value: "backend"; on every deploy job's runs
+DEPLOY_LOCK = "backend"
+
+
+def environment_tag(environment: str) -> str:
+    """`sage_ops/<environment>`; value: the image digest (sha256:...) that run rolled out."""
+    return f"sage_ops/{environment}"
+
+
+def digest_of(image: str) -> str:
+    """sha256:... of repo@sha256:... (an image reference that is a digest already stays one)."""
+    return image.split("@")[-1]
+
+
+def deployment_tags(environment: str, commit: str, image: str) -> dict[str, str]:
+    """What a completed rollout adds to its run."""
+    return {environment_tag(environment): digest_of(image), COMMIT_TAG: commit}
