@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import time
 
 import pytest
 
@@ -84,3 +85,17 @@ def test_claims_email_verification_domains_and_groups() -> None:
             identify(verifier, signer.token("ana@other.test"), frozenset({"sage.test"}))
         role = identify(verifier, signer.token("ana@sage.test", **{"custom:role": "admins"}))
         assert role.groups == frozenset()
+
+
+def test_a_verified_token_is_remembered_until_its_expiry_only() -> None:
+    signer = AlbSigner()
+    with key_server(signer) as keys:
+        verifier = AlbVerifier(ALB_ARN, PublicKeys(keys.url), leeway_s=0)
+        authenticator = AlbAuthenticator(verifier, "groups", frozenset())
+        token = signer.token("ana@sage.test", expires_in=1.5)
+        headers = {"x-amzn-oidc-data": token}
+        first = asyncio.run(authenticator.identify(headers))
+        assert asyncio.run(authenticator.identify(headers)) is first  # remembered
+        time.sleep(2.1)
+        with pytest.raises(IdentityError, match="expired"):
+            asyncio.run(authenticator.identify(headers))
