@@ -5,6 +5,7 @@ from collections.abc import Sequence
 
 from dagster import (
     AddDynamicPartitionsRequest,
+    AssetCheckEvaluation,
     AssetCheckExecutionContext,
     AssetCheckResult,
     AssetExecutionContext,
@@ -18,6 +19,7 @@ from dagster import (
     DefaultSensorStatus,
     Definitions,
     DynamicPartitionsDefinition,
+    Failure,
     MaterializeResult,
     MetadataValue,
     OpExecutionContext,
@@ -37,10 +39,18 @@ from dagster import (
 from pydantic import Field
 
 from sage_ops.deploy import pipeline
-from sage_ops.deploy.deployer import open_deployer
+from sage_ops.deploy.deployer import DeployError, open_deployer
 from sage_ops.deploy.git import GitSourceError, PushScan, scan
-from sage_ops.deploy.settings import ENVIRONMENTS
+from sage_ops.deploy.settings import ENVIRONMENTS, DeploySettings
 from sage_ops.errors import ConfigError
+from sage_ops.lineage.deployments import Rollout, healthy_now, rollback_target, rollouts
+from sage_ops.lineage.tags import (
+    COMMIT_SUBJECT_TAG,
+    COMMIT_TAG,
+    DEPLOY_LOCK,
+    DEPLOY_LOCK_TAG,
+    deployment_tags,
+)
 from sage_ops.resources import (
     DATABASE_WRITER_TAG,
     OWNERS,
@@ -51,8 +61,9 @@ from sage_ops.resources import (
 )
 
 GROUP = "deploy"
+PROMOTED_FROM = {"production": "staging"}  # an environment receives only what the other proved
 commits = DynamicPartitionsDefinition(name="commits")
-DEPLOY_TAGS = {"sage_ops/deploy-lock": "backend", **DATABASE_WRITER_TAG}
+DEPLOY_TAGS = {DEPLOY_LOCK_TAG: DEPLOY_LOCK, **DATABASE_WRITER_TAG}
 # Transient registry/daemon hiccups only: build and push errors that are not transient fail fast.
 TRANSIENT_RETRY = RetryPolicy(max_retries=2, delay=5, backoff=Backoff.EXPONENTIAL)
 
@@ -156,6 +167,7 @@ def _schema_asset(environment: str, upstream: Sequence[object]):
     ) -> MaterializeResult:
         settings = deploy.settings()
         with operator_errors():
+            _require_promotable(context, settings, environment)
             outcome = pipeline.migrate_commit(
                 settings,
                 environment,
@@ -199,10 +211,13 @@ def _deployment_asset(environment: str, upstream: Sequence[object]):
     )
     def deployment(context: AssetExecutionContext, deploy: DeployConfig) -> MaterializeResult:
         settings = deploy.settings()
-        image = _pushed_image(context)
         with operator_errors():
-            result = pipeline.deploy_commit(settings, environment, image, context.log.info)
+            proof = _require_promotable(context, settings, environment)
+            result = pipeline.deploy_commit(
+                settings, environment, _pushed_image(context), context.log.info
+            )
         _tag_run(context, environment, context.partition_key, result.image)
+        promoted = {f"{proof.environment}_run": proof.run_id} if proof else {}
         return MaterializeResult(
             metadata={
                 "commit": context.partition_key,
@@ -212,6 +227,7 @@ def _deployment_asset(environment: str, upstream: Sequence[object]):
                 "previous_image": result.previous_image or "",
                 "target": result.target,
                 "rollout_seconds": round(result.seconds, 1),
+                **promoted,
             },
             data_version=DataVersion(result.image.split("@")[-1]),
         )
@@ -224,10 +240,18 @@ def _deployment_asset(environment: str, upstream: Sequence[object]):
     )
     def healthy(context: AssetCheckExecutionContext, deploy: DeployConfig) -> AssetCheckResult:
         with operator_errors():
-            detail = pipeline.smoke_check(deploy.settings(), environment)
-        return AssetCheckResult(passed=True, description=detail)
+            passed, detail = _smoke(deploy.settings(), environment)
+        return AssetCheckResult(passed=passed, description=detail)
 
     return deployment, healthy
+
+
+def _smoke(settings: DeploySettings, environment: str) -> tuple[bool, str]:
+    """A failing health endpoint is a failed check recorded as such, not an error without one."""
+    try:
+        return True, pipeline.smoke_check(settings, environment)
+    except DeployError as exc:
+        return False, str(exc)
 
 
 def _tag_run(
@@ -236,11 +260,20 @@ def _tag_run(
     """Join keys on the run itself, so the UI's run filter finds deployments by them."""
     context.instance.add_run_tags(
         context.run.run_id,
-        {
-            f"sage_ops/{environment}": image.split("@")[-1],
-            "sage_ops/commit": commit,
-        },
+        deployment_tags(environment, commit, image),
     )
+
+
+def _require_promotable(
+    context: AssetExecutionContext, settings: DeploySettings, environment: str
+) -> Rollout | None:
+    """Production only receives the digest staging runs now and found healthy, whatever job or
+    asset selection got here; returns the staging rollout that proves it."""
+    source = PROMOTED_FROM.get(environment)
+    if source is None:
+        return None
+    serving = open_deployer(settings.target(source)).current_image()
+    return healthy_now(source, rollouts(context.instance, source), serving, _pushed_image(context))
 
 
 def _pushed_image(context: AssetExecutionContext) -> str:
@@ -331,8 +364,8 @@ def _sensor_result(result: PushScan, require_approval: bool) -> SensorResult:
                 job_name=job_name,
                 partition_key=commit.sha,
                 tags={
-                    "sage_ops/commit": commit.sha,
-                    "sage_ops/commit_subject": commit.subject[:200],
+                    COMMIT_TAG: commit.sha,
+                    COMMIT_SUBJECT_TAG: commit.subject[:200],
                 },
             )
         ],
@@ -353,27 +386,28 @@ class RollbackRequest(Config):
     environment: str = Field(description="staging or production")
 
 
-@op(description="Redeploy the environment's previous successful digest, from lineage.")
+@op(
+    description="Redeploy the environment's last digest that passed its health check and was not "
+    "rolled back since, from lineage; its health is checked and recorded like a deployment's."
+)
 def rollback_op(context: OpExecutionContext, config: RollbackRequest, deploy: DeployConfig):
-    if config.environment not in ENVIRONMENTS:
+    environment = config.environment
+    if environment not in ENVIRONMENTS:
         raise ConfigError(f"environment must be one of {', '.join(ENVIRONMENTS)}")
     settings = deploy.settings()
-    key = AssetKey(f"{config.environment}_deployment")
+    key = AssetKey(f"{environment}_deployment")
     with operator_errors():
-        current = open_deployer(settings.target(config.environment)).current_image()
-        previous = _previous_deployment(context, key, current)
-        result = pipeline.deploy_commit(
-            settings, config.environment, previous["image"], context.log.info
-        )
-        pipeline.smoke_check(settings, config.environment)
-    _tag_run(context, config.environment, previous["commit"], result.image)
+        current = open_deployer(settings.target(environment)).current_image()
+        target = rollback_target(environment, rollouts(context.instance, environment), current)
+        result = pipeline.deploy_commit(settings, environment, target.image, context.log.info)
+    _tag_run(context, environment, target.commit, result.image)
     context.log_event(
         AssetMaterialization(
             asset_key=key,
-            partition=previous["commit"],
+            partition=target.commit,
             metadata={
-                "commit": previous["commit"],
-                "environment": config.environment,
+                "commit": target.commit,
+                "environment": environment,
                 "image": result.image,
                 "revision": result.revision,
                 "previous_image": result.previous_image or "",
@@ -381,21 +415,32 @@ def rollback_op(context: OpExecutionContext, config: RollbackRequest, deploy: De
             },
         )
     )
+    _check_health(context, settings, key, environment)
 
 
-def _previous_deployment(context: OpExecutionContext, key: AssetKey, current: str | None) -> dict:
-    records = context.instance.fetch_materializations(
-        AssetRecordsFilter(asset_key=key), limit=100
-    ).records
-    for record in records:
-        meta = record.asset_materialization.metadata if record.asset_materialization else {}
-        image = meta.get("image")
-        if image is not None and image.value != current:
-            return {"image": str(image.value), "commit": str(meta["commit"].value)}
-    raise ConfigError(f"no earlier successful {key.path[-1]} with another image to roll back to")
+def _check_health(
+    context: OpExecutionContext, settings: DeploySettings, key: AssetKey, environment: str
+) -> None:
+    """The rollback's own <env>_healthy evaluation: a later rollback or promotion reads it."""
+    with operator_errors():
+        passed, detail = _smoke(settings, environment)
+    # log_event stores check evaluations too; its type annotation has not caught up.
+    context.log_event(
+        AssetCheckEvaluation(  # type: ignore[arg-type]
+            asset_key=key,
+            check_name=f"{environment}_healthy",
+            passed=passed,
+            description=detail,
+        )
+    )
+    if not passed:
+        raise Failure(description=f"DeployError: {detail}", allow_retries=False)
 
 
-@job(tags=DEPLOY_TAGS, description="Roll an environment back to its previous successful digest.")
+@job(
+    tags=DEPLOY_TAGS,
+    description="Roll an environment back to its last healthy digest that was not rolled back.",
+)
 def rollback_deployment() -> None:
     rollback_op()
 

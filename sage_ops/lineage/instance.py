@@ -10,11 +10,11 @@ import os
 from datetime import UTC, datetime
 from typing import Any
 
-from dagster import AssetKey, AssetRecordsFilter, DagsterInstance, RunsFilter
-from dagster._core.event_api import EventLogRecord
+from dagster import AssetKey, AssetRecordsFilter, DagsterInstance, EventLogRecord, RunsFilter
 
 from sage_ops.errors import SageOpsError
 from sage_ops.lineage.records import BackupUse, CommitStory, Deployment, Step
+from sage_ops.lineage.tags import COMMIT_TAG
 
 ENVIRONMENTS = ("staging", "production")
 COMMIT_ASSETS = (
@@ -105,7 +105,7 @@ def commit_story(instance: DagsterInstance, sha: str) -> CommitStory:
             "job": r.dagster_run.job_name,
             "status": r.dagster_run.status.value,
         }
-        for r in instance.get_run_records(RunsFilter(tags={"sage_ops/commit": sha}))
+        for r in instance.get_run_records(RunsFilter(tags={COMMIT_TAG: sha}))
     ]
     if not steps and not runs and not superseded:
         raise LineageError(f"commit {sha} is unknown: git_push_sensor never selected it")
