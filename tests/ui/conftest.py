@@ -1,5 +1,9 @@
 """A throw-away Dagster instance (webserver + daemon) serving sage_ops, and a headless Chromium.
 
+The UI is served the way operators get it: dagster-webserver's app inside the sage_ops gate
+(`sage-ops gate`), here with a local identity, so every request takes the gate's code path and the
+runs the journey launches carry `sage_ops/launched_by`.
+
 The instance is the repo's own dagster.yaml and workspace.yaml copied into a temporary directory
 that is both DAGSTER_HOME and the processes' working directory, so its relative `.state/...`
 storage lands there. The database is a fresh copy of the sample data (`source_db`), backups go
@@ -37,6 +41,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+OPERATOR = "operator@localhost"  # the gate's local identity: an ordinary user, not an admin
 START_TIMEOUT_S = 120
 STOP_TIMEOUT_S = 30
 UI_TIMEOUT_MS = 30_000
@@ -82,11 +87,16 @@ def dagster_ui(source_db: PgTarget, tmp_path: Path) -> Iterator[DagsterUI]:
         url=f"http://127.0.0.1:{port}",
         workdir=workdir,
         backup_dir=backup_dir,
-        logs={"webserver": tmp_path / "webserver.log", "daemon": tmp_path / "daemon.log"},
+        logs={
+            "webserver": tmp_path / "webserver.log",
+            "daemon": tmp_path / "daemon.log",
+            "audit": tmp_path / "audit.jsonl",
+        },
     )
     env = _child_env(source_db, workdir, backup_dir, tmp_path / "state")
+    env["SAGE_OPS_GATE_AUDIT_LOG"] = str(ui.logs["audit"])
     commands = {
-        "webserver": [BIN / "dagster-webserver", "-h", "127.0.0.1", "-p", str(port)],
+        "webserver": [BIN / "sage-ops", "gate", "-p", str(port), "--local-user", OPERATOR],
         "daemon": [BIN / "dagster-daemon", "run"],
     }
     procs: dict[str, subprocess.Popen[bytes]] = {}
