@@ -1,49 +1,84 @@
-"""Restore a stored backup into a database: psql for plain dumps, pg_restore for custom ones."""
+"""Restore a stored backup into a database, all or nothing: psql for plain dumps, pg_restore for
+custom ones.
+
+Nothing is committed unless every stored byte was read and matched the manifest. A database
+that is not empty is never restored into: the backup goes into a new database, which takes the
+target's name in one transaction, so a failure or a kill at any point leaves the target as it was,
+under its own name and accepting connections.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import itertools
+import re
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import IO
 
+import psycopg
 from psycopg import sql
 
 from sage_ops import postgres
 from sage_ops.backups.compress import gunzip_chunks
 from sage_ops.backups.manifest import PLAIN, Manifest
 from sage_ops.backups.store import BackupStore
-from sage_ops.errors import ConfigError, VerificationError
+from sage_ops.errors import ConfigError, DatabaseError, SageOpsError, VerificationError
 from sage_ops.pgtools import tools_for_server
 from sage_ops.postgres import PgTarget
 
+NAME_MAX_BYTES = 63  # PostgreSQL silently truncates longer identifiers (NAMEDATALEN - 1)
+SWAP_ATTEMPTS = 3
+_STAMP = "%Y%m%d%H%M%S"  # UTC, in the names of replacement and kept databases
+Log = Callable[[str], None]
+
+
+def same_database(url: str, target: PgTarget) -> bool:
+    """Whether a manifest's (redacted) database URL names `target`'s database: same host, port
+    and database name, whichever user took the backup."""
+    try:
+        other = PgTarget.from_url(url)
+    except ConfigError:
+        return False
+    return (other.host.lower(), other.port, other.dbname) == (
+        target.host.lower(),
+        target.port,
+        target.dbname,
+    )
+
 
 def restore_backup(store: BackupStore, manifest: Manifest, target: PgTarget) -> None:
-    """Load the backup into `target` in one transaction; raises VerificationError on failure."""
+    """Load the backup into `target` in one transaction, committed only after the whole stored
+    object was read and matched its manifest; raises VerificationError otherwise."""
     with postgres.connect(target) as conn:
         major, version = postgres.server_version(conn)
     dump_major = int(manifest.pg_dump_version.split(".")[0])
     # The client must read what that pg_dump wrote and speak to this server.
     tools = tools_for_server(max(major, dump_major), version)
+    chunks = _checked_chunks(store, manifest)
     if manifest.format == PLAIN:
-        args = [tools.path("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction"]
-        stream: Iterator[bytes] = gunzip_chunks(store.iter_chunks(manifest.key))
+        # Not --single-transaction: psql commits that when its input ends, and input also ends
+        # when this process dies. A transaction left open without our COMMIT is rolled back.
+        args = [tools.path("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1"]
+        stream: Iterator[bytes] = itertools.chain(
+            [b"BEGIN;\n"], gunzip_chunks(chunks), [b"\nCOMMIT;\n"]
+        )
     else:
+        # pg_restore commits only after the archive's last bytes, which _checked_chunks holds
+        # back until the checksum matched; an archive that ends early is an error, rolled back.
         args = [tools.path("pg_restore"), "--exit-on-error", "--single-transaction"]
-        args += ["--dbname", target.dbname]
-        stream = store.iter_chunks(manifest.key)
+        args += ["--dbname", _conninfo_dbname(target.dbname)]
+        stream = chunks
     with postgres.libpq_env(target) as env, tempfile.TemporaryFile() as stderr:
         proc = subprocess.Popen(
             args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=stderr, env=env
         )
-        assert proc.stdin is not None
         try:
-            _feed(proc.stdin, stream)
+            _feed(proc, stream)
         except ValueError as exc:
-            proc.kill()
             raise VerificationError(f"{manifest.key} is not a valid gzip stream: {exc}") from None
         finally:
             proc.wait()
@@ -56,15 +91,47 @@ def restore_backup(store: BackupStore, manifest: Manifest, target: PgTarget) -> 
             )
 
 
-def _feed(pipe: IO[bytes], stream: Iterator[bytes]) -> None:
+def _conninfo_dbname(dbname: str) -> str:
+    """`dbname='...'` quoted for libpq: a bare name containing "=" would be read as a conninfo.
+    Host, port, user and password still come from the environment libpq_env made."""
+    return "dbname='" + dbname.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _checked_chunks(store: BackupStore, manifest: Manifest) -> Iterator[bytes]:
+    """The stored object's chunks; the last one only once the whole object matched the
+    manifest's size and SHA-256 (a stream cut short can still be a valid gzip or SQL)."""
+    digest, size, held = hashlib.sha256(), 0, None
+    for chunk in store.iter_chunks(manifest.key):
+        digest.update(chunk)
+        size += len(chunk)
+        if held is not None:
+            yield held
+        held = chunk
+    if size != manifest.size or digest.hexdigest() != manifest.sha256:
+        raise VerificationError(
+            f"{manifest.key}: stored object (size {size}, sha256 {digest.hexdigest()[:12]}) does "
+            f"not match its manifest (size {manifest.size}, sha256 {manifest.sha256[:12]})"
+        )
+    if held is not None:
+        yield held
+
+
+def _feed(proc: subprocess.Popen[bytes], stream: Iterator[bytes]) -> None:
+    """Write the stream into the tool. On any failure the tool is killed before its input is
+    closed: to the tool, an input that just ends looks complete."""
+    assert proc.stdin is not None
     try:
         for chunk in stream:
-            pipe.write(chunk)
+            proc.stdin.write(chunk)
     except BrokenPipeError:
         pass  # the tool exited early; its exit code and stderr say why
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
     finally:
         with contextlib.suppress(BrokenPipeError):
-            pipe.close()
+            proc.stdin.close()
 
 
 @dataclass(frozen=True)
@@ -75,35 +142,129 @@ class RestoreOutcome:
 
 
 def restore_into(
-    store: BackupStore, manifest: Manifest, target: PgTarget, confirm: str
+    store: BackupStore, manifest: Manifest, target: PgTarget, confirm: str, log: Log
 ) -> RestoreOutcome:
-    """Restore into `target`: directly if it is new or empty; over a live database only when
-    `confirm` equals its name, by restoring into a new database and swapping the names, so the
-    live one is kept (renamed) rather than overwritten."""
+    """Restore into `target`, leaving it as it was if anything fails.
+
+    An existing empty database is restored into directly. Otherwise the backup is restored into
+    a new database that then takes the target's name; a live target (one with tables) is
+    replaced only when `confirm` equals its name, and is kept under a new name."""
     server = target.with_database(postgres.MAINTENANCE_DB)
-    if not _exists(server, target.dbname):
-        _create(server, target.dbname)
-    with postgres.connect(target) as conn:
-        tables = postgres.table_row_counts(conn)
-    if not tables:
+    tables = _table_count(target) if _exists(server, target.dbname) else None
+    if tables == 0:
+        log(f"{target.dbname} is empty: restoring into it in one transaction")
         restore_backup(store, manifest, target)
         return RestoreOutcome(target.dbname, replaced=False, previous_kept_as=None)
-    if confirm != target.dbname:
+    if tables and confirm != target.dbname:
         raise ConfigError(
-            f"{target.redacted} has {len(tables)} tables; restoring over a live database "
+            f"{target.redacted} has {tables} tables; restoring over a live database "
             f"replaces it: set confirm to {target.dbname!r} to proceed"
         )
-    stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
-    staging = target.with_database(f"{target.dbname[:40]}_restore_{stamp}")
-    kept = f"{target.dbname[:40]}_before_restore_{stamp}"
-    _create(server, staging.dbname)
+    _warn_of_leftovers(server, target.dbname, log)
+    stamp = _stamp()
+    replacement = _free_name(server, target.dbname, f"_restore_{stamp}")
+    kept = _free_name(server, target.dbname, f"_before_restore_{stamp}") if tables else None
+    log(
+        f"restoring into new database {replacement} first; {target.dbname} stays as it is until, "
+        "in one transaction, "
+        + (f"its sessions are ended, it is renamed to {kept} and " if kept else "")
+        + f"{replacement} takes its name (if this run is killed before, drop {replacement})"
+    )
+    _create(server, replacement)
     try:
-        restore_backup(store, manifest, staging)
+        restore_backup(store, manifest, target.with_database(replacement))
+        _swap_in(server, target.dbname, replacement, kept)
     except BaseException:
-        _drop(server, staging.dbname)
+        _discard(server, replacement, log)
         raise
-    _swap(server, live=target.dbname, replacement=staging.dbname, kept=kept)
-    return RestoreOutcome(target.dbname, replaced=True, previous_kept_as=kept)
+    return RestoreOutcome(target.dbname, replaced=kept is not None, previous_kept_as=kept)
+
+
+def _stamp() -> str:
+    return datetime.now(UTC).strftime(_STAMP)
+
+
+def _fit(base: str, suffix: str) -> str:
+    """`base` + `suffix` within 63 bytes: a long base is shortened (to whole characters) and
+    tagged with its hash, so that long names sharing a beginning stay distinct."""
+    if len((base + suffix).encode()) <= NAME_MAX_BYTES:
+        return base + suffix
+    tag = "_" + hashlib.sha256(base.encode()).hexdigest()[:8]
+    room = NAME_MAX_BYTES - len((tag + suffix).encode())
+    return base.encode()[:room].decode(errors="ignore") + tag + suffix
+
+
+def _free_name(server: PgTarget, base: str, suffix: str) -> str:
+    """`_fit(base, suffix)`, refused when a database has that name already."""
+    name = _fit(base, suffix)
+    if _exists(server, name):
+        raise ConfigError(
+            f"database {name} already exists (from an earlier restore?); nothing was changed: "
+            "drop or rename it, or retry in a second"
+        )
+    return name
+
+
+def _warn_of_leftovers(server: PgTarget, live: str, log: Log) -> None:
+    """Name the databases killed restores into `live` left behind (never dropped here: one may
+    belong to a restore still running in another process)."""
+    any_stamp = "0" * 14  # _STAMP's length
+    stem = _fit(live, "_restore_" + any_stamp).removesuffix(any_stamp)
+    pattern = re.compile(re.escape(stem) + r"\d{14}")
+    with postgres.connect(server) as conn:
+        names = [name for (name,) in conn.execute("SELECT datname FROM pg_database ORDER BY 1")]
+    leftovers = [name for name in names if pattern.fullmatch(name)]
+    if leftovers:
+        log(
+            f"left by an interrupted restore into {live}, to drop if none is running: "
+            + ", ".join(leftovers)
+        )
+
+
+def _swap_in(server: PgTarget, live: str, replacement: str, kept: str | None) -> None:
+    """Give `replacement` the name `live`; the current `live` (if `kept`) is renamed to `kept` in
+    the same transaction, after its sessions were ended. Both renames happen or neither, and
+    connections are never disabled, so any failure or kill leaves `live` as it was."""
+    for attempt in range(1, SWAP_ATTEMPTS + 1):
+        try:
+            with postgres.connect(server) as conn, conn.transaction():
+                if kept:
+                    conn.execute(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = %s AND pid <> pg_backend_pid()",
+                        (live,),
+                    )
+                    conn.execute(_rename(live, kept))
+                conn.execute(_rename(replacement, live))
+            return
+        except psycopg.errors.ObjectInUse as exc:
+            # A client reconnected between the end of its session and the rename's lock.
+            if attempt == SWAP_ATTEMPTS:
+                raise DatabaseError(
+                    f"{live} still had sessions after {attempt} attempts "
+                    f"({exc.diag.message_detail or exc}); nothing was renamed"
+                ) from None
+        except psycopg.Error as exc:
+            raise DatabaseError(
+                f"renaming {replacement} to {live} failed: {server.scrub(str(exc))}; "
+                "nothing was renamed"
+            ) from None
+
+
+def _rename(old: str, new: str) -> sql.Composed:
+    return sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
+        sql.Identifier(old), sql.Identifier(new)
+    )
+
+
+def _table_count(target: PgTarget) -> int:
+    with postgres.connect(target) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', "
+            "'information_schema') AND n.nspname NOT LIKE 'pg_toast%'"
+        ).fetchone()
+    return int(row[0]) if row else 0
 
 
 def _exists(server: PgTarget, name: str) -> bool:
@@ -119,24 +280,12 @@ def _create(server: PgTarget, name: str) -> None:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
-def _drop(server: PgTarget, name: str) -> None:
-    with postgres.connect(server) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-
-
-def _swap(server: PgTarget, live: str, replacement: str, kept: str) -> None:
-    """Rename live -> kept and replacement -> live; connections to live are ended first."""
-    with postgres.connect(server) as conn:
-        allow = sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS {}")
-        conn.execute(allow.format(sql.Identifier(live), sql.SQL("false")))  # no reconnects
-        conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = %s AND pid <> pg_backend_pid()",
-            (live,),
-        )
-        rename = sql.SQL("ALTER DATABASE {} RENAME TO {}")
-        conn.execute(rename.format(sql.Identifier(live), sql.Identifier(kept)))
-        conn.execute(rename.format(sql.Identifier(replacement), sql.Identifier(live)))
-        conn.execute(allow.format(sql.Identifier(kept), sql.SQL("true")))
+def _discard(server: PgTarget, name: str, log: Log) -> None:
+    """Drop the half-restored database; if even that fails, say what is left."""
+    try:
+        with postgres.connect(server) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+    except (SageOpsError, psycopg.Error):
+        log(f"could not drop {name} after the failed restore: drop it by hand")

@@ -1,9 +1,13 @@
-"""restore_database: the chosen backup into the chosen database; a live one only on confirmation."""
+"""restore_database: the chosen backup into the chosen database; a live one only on confirmation.
+
+A restore takes backups of the target database itself unless the operator names another source.
+"""
 
 import secrets
 
 import pytest
 from dagster import DagsterEventType, DagsterInstance, Definitions
+from psycopg import sql
 
 from sage_ops import postgres
 from sage_ops.backups import defs as backups
@@ -17,14 +21,18 @@ from sage_ops.resources import BackupConfig
 def target_name(pg_server):
     name = f"sage_ops_restore_{secrets.token_hex(4)}"
     yield name
-    with postgres.connect(pg_server) as conn:
+    drop_databases_like(pg_server, name)
+
+
+def drop_databases_like(server, prefix):
+    with postgres.connect(server) as conn:
         for (db,) in conn.execute(
-            "SELECT datname FROM pg_database WHERE datname LIKE %s", (name + "%",)
+            "SELECT datname FROM pg_database WHERE datname LIKE %s", (prefix + "%",)
         ).fetchall():
-            conn.execute(f'DROP DATABASE "{db}" WITH (FORCE)')
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(db)))
 
 
-def _restore(store, monkeypatch, url, instance=None, **config):
+def restore(store, monkeypatch, url, instance=None, **config):
     monkeypatch.setenv("RESTORE_TARGET", url)
     definitions = Definitions.merge(
         backups.defs, Definitions(resources={"backups": BackupConfig(backup_url=store.url)})
@@ -41,57 +49,168 @@ def _restore(store, monkeypatch, url, instance=None, **config):
     )
 
 
-def _pre_migration_backup(source_db, store):
+def failure_message(result):
+    event = next(e for e in result.all_events if e.event_type == DagsterEventType.STEP_FAILURE)
+    return event.step_failure_data.error.message
+
+
+def log_text(instance, result):
+    return " ".join(entry.user_message for entry in instance.all_logs(result.run_id))
+
+
+def pre_migration_backup(source_db, store, verified=True):
     manifest = backup_database(source_db, store, DumpOptions(purpose=PRE_MIGRATION))
-    verify_backup(store, manifest, "checksum", None)
+    if verified:
+        verify_backup(store, manifest, "checksum", None)
     return manifest
 
 
-def _counts(target):
+def counts(target):
     with postgres.connect(target) as conn:
         return postgres.table_row_counts(conn)
 
 
-def test_default_restores_the_latest_pre_migration_backup_into_a_new_database(
+def databases_like(server, prefix):
+    with postgres.connect(server) as conn:
+        rows = conn.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE %s ORDER BY 1", (prefix + "%",)
+        ).fetchall()
+    return [name for (name,) in rows]
+
+
+def test_default_restores_the_latest_pre_migration_backup_of_the_named_source(
     source_db, store, pg_server, target_name, monkeypatch
 ):
-    manifest = _pre_migration_backup(source_db, store)
+    manifest = pre_migration_backup(source_db, store)
     backup_database(source_db, store)  # a newer nightly backup is not the default
     target = pg_server.with_database(target_name)
     instance = DagsterInstance.ephemeral()
-    result = _restore(store, monkeypatch, target.redacted, instance)
+    result = restore(
+        store, monkeypatch, target.redacted, instance, source_database=source_db.redacted
+    )
     assert result.success
-    assert _counts(target) == manifest.row_counts
-    text = " ".join(entry.user_message for entry in instance.all_logs(result.run_id))
-    assert f"restoring {manifest.key} into {target.redacted}: run {result.run_id}" in text
-    assert "launched from CLI or API" in text
+    assert counts(target) == manifest.row_counts
+    text = log_text(instance, result)
+    assert (
+        f"restoring {manifest.key} (backup of {source_db.redacted}, taken at "
+        f"{manifest.started_at}, verification passed) into {target.redacted}: "
+        f"run {result.run_id}, launched from CLI or API"
+    ) in text
+
+
+def test_latest_is_a_backup_of_the_target_not_of_another_database(
+    source_db, pg_server, store, monkeypatch
+):
+    """Staging's newer pre-migration backup in the same store is never restored over production."""
+    production = pre_migration_backup(source_db, store)
+    with postgres.connect(source_db) as conn:
+        conn.execute("CREATE TABLE added_after_backup AS SELECT 1 AS x")
+    staging_name = source_db.dbname + "_staging"
+    with postgres.connect(pg_server) as conn:
+        conn.execute(f'CREATE DATABASE "{staging_name}" TEMPLATE "{source_db.dbname}"')
+    try:
+        staging = pg_server.with_database(staging_name)
+        with postgres.connect(staging) as conn:
+            conn.execute("CREATE TABLE staging_only AS SELECT 1 AS x")
+        pre_migration_backup(staging, store)  # newer, verified, another database
+
+        result = restore(store, monkeypatch, source_db.redacted, confirm=source_db.dbname)
+        assert result.success, failure_message(result)
+        assert counts(source_db) == production.row_counts
+    finally:
+        drop_databases_like(pg_server, staging_name)
+        drop_databases_like(pg_server, source_db.dbname + "_before_restore_")
+
+
+def test_no_backup_of_the_target_is_refused_without_touching_it(
+    source_db, store, pg_server, target_name, monkeypatch
+):
+    pre_migration_backup(source_db, store)
+    target = pg_server.with_database(target_name)
+    result = restore(store, monkeypatch, target.redacted)
+    assert not result.success
+    assert f"no verified pre-migration backup of {target.redacted}" in failure_message(result)
+    assert databases_like(pg_server, target_name) == []
+
+
+def test_an_explicit_key_of_another_database_needs_that_source_named(
+    source_db, store, pg_server, target_name, monkeypatch
+):
+    manifest = pre_migration_backup(source_db, store)
+    target = pg_server.with_database(target_name)
+    refused = restore(store, monkeypatch, target.redacted, backup_key=manifest.key)
+    assert not refused.success
+    assert (
+        f"{manifest.key} is a backup of {source_db.redacted}, not of {target.redacted}"
+        in failure_message(refused)
+    )
+    assert databases_like(pg_server, target_name) == []
+
+    named = restore(
+        store,
+        monkeypatch,
+        target.redacted,
+        backup_key=manifest.key,
+        source_database=manifest.database,  # as the backup's metadata shows it
+    )
+    assert named.success
+    assert counts(target) == manifest.row_counts
+
+
+def test_source_database_with_a_password_is_refused(
+    source_db, store, target_name, pg_server, monkeypatch
+):
+    pre_migration_backup(source_db, store)
+    source = f"postgresql://app:hunter2@127.0.0.1:5432/{source_db.dbname}"
+    result = restore(
+        store, monkeypatch, pg_server.with_database(target_name).redacted, source_database=source
+    )
+    assert not result.success
+    assert "source_database" in failure_message(result)
+    assert "hunter2" not in failure_message(result)
+    assert databases_like(pg_server, target_name) == []
+
+
+def test_an_unverified_backup_needs_an_explicit_override(
+    source_db, store, pg_server, target_name, monkeypatch
+):
+    manifest = pre_migration_backup(source_db, store, verified=False)
+    target = pg_server.with_database(target_name)
+    request = {"backup_key": manifest.key, "source_database": source_db.redacted}
+    refused = restore(store, monkeypatch, target.redacted, **request)
+    assert not refused.success
+    assert f"{manifest.key} is not verified (verification pending)" in failure_message(refused)
+    assert "allow_unverified" in failure_message(refused)
+    assert databases_like(pg_server, target_name) == []
+
+    allowed = restore(store, monkeypatch, target.redacted, allow_unverified=True, **request)
+    assert allowed.success
+    assert counts(target) == manifest.row_counts
 
 
 def test_live_database_needs_confirmation_and_is_kept(
     source_db, store, pg_server, target_name, monkeypatch
 ):
-    manifest = _pre_migration_backup(source_db, store)
+    manifest = pre_migration_backup(source_db, store)
     live = pg_server.with_database(target_name)
     with postgres.connect(pg_server) as conn:
         conn.execute(f'CREATE DATABASE "{target_name}"')
     with postgres.connect(live) as conn:
         conn.execute("CREATE TABLE precious AS SELECT 42 AS answer")
+    source = {"source_database": source_db.redacted}
 
-    refused = _restore(store, monkeypatch, live.redacted)
+    refused = restore(store, monkeypatch, live.redacted, **source)
     assert not refused.success
-    failure = next(e for e in refused.all_events if e.event_type == DagsterEventType.STEP_FAILURE)
-    assert f"set confirm to '{target_name}'" in failure.step_failure_data.error.message
-    assert _counts(live) == {"public.precious": 1}
+    assert f"set confirm to '{target_name}'" in failure_message(refused)
+    assert counts(live) == {"public.precious": 1}
 
-    replaced = _restore(store, monkeypatch, live.redacted, confirm=target_name)
+    instance = DagsterInstance.ephemeral()
+    replaced = restore(store, monkeypatch, live.redacted, instance, confirm=target_name, **source)
     assert replaced.success
-    assert _counts(live) == manifest.row_counts
-    with postgres.connect(pg_server) as conn:
-        [(kept,)] = conn.execute(
-            "SELECT datname FROM pg_database WHERE datname LIKE %s",
-            (target_name + "_before_restore_%",),
-        ).fetchall()
-    assert _counts(pg_server.with_database(kept)) == {"public.precious": 1}
+    assert counts(live) == manifest.row_counts
+    [kept] = databases_like(pg_server, target_name + "_before_restore_")
+    assert counts(pg_server.with_database(kept)) == {"public.precious": 1}
+    assert f"the replaced database is kept as {kept}" in log_text(instance, replaced)
 
 
 def test_launch_source():
