@@ -58,6 +58,7 @@ from sage_ops.errors import SageOpsError
 from sage_ops.platforms.git_credentials import CredentialError, git_credential_env
 
 DEFAULT_TIMEOUT_S = 30.0  # per git command; well under Dagster's 60 s sensor timeout
+COMMIT_FETCH_TIMEOUT_S = 600.0  # a run fetching its commit has no sensor deadline
 
 # `git rev-parse --local-env-vars`: a caller's GIT_DIR & co. must not redirect our commands.
 _REPO_ENV_VARS = (
@@ -150,6 +151,41 @@ def repo_dir(repo: str, cache_dir: Path) -> Path:
     if not is_remote(repo):
         return Path(repo).expanduser().resolve()
     return _mirror_path(_Remote.of(repo).label, cache_dir)
+
+
+def commit_dir(
+    repo: str, sha: str, cache_dir: Path, *, timeout_s: float = COMMIT_FETCH_TIMEOUT_S
+) -> Path:
+    """A repository holding commit `sha`, fetching just that commit when none here does.
+
+    A run may execute where the sensor never ran: an ECS run task (EcsRunLauncher) starts with an
+    empty state directory, so the sensor's mirror is not there. A local repository is read in
+    place; for a URL, the sensor's mirror when it has the commit, else a separate bare repository
+    under `cache_dir/commits` holding only what runs asked for: the commit alone (depth 1) when
+    the server allows fetching a commit by its SHA, else every branch. It is kept apart from the
+    sensor's mirror so that mirror never becomes shallow (its merge-bases need the history).
+    """
+    if not _SHA.fullmatch(sha):  # also keeps a partition key from being taken for an option
+        raise GitSourceError(f"{sha!r} is not a full commit SHA")
+    if not is_remote(repo):
+        return repo_dir(repo, cache_dir)
+    remote = _Remote.of(repo)
+    for path in (_mirror_path(remote.label, cache_dir), _commits_path(remote.label, cache_dir)):
+        if _has_commit(path, sha, timeout_s):
+            return path
+    path = _commits_path(remote.label, cache_dir)
+    _create_mirror(path, timeout_s)
+    done = _git_fetch(remote, path, ["--depth=1"], sha, timeout_s, f"commit {sha[:12]}")
+    if done.returncode != 0:  # dumb HTTP, or a server refusing unadvertised objects
+        done = _git_fetch(remote, path, [], "+refs/heads/*:refs/heads/*", timeout_s, "branches")
+    if done.returncode != 0:
+        raise GitSourceError(
+            f"git remote {remote.label} unreachable: cannot fetch commit {sha[:12]}: "
+            f"{_reason(done.stderr)}"
+        )
+    if not _has_commit(path, sha, timeout_s):
+        raise GitSourceError(f"git remote {remote.label} has no commit {sha[:12]}")
+    return path
 
 
 def is_remote(repo: str) -> bool:
@@ -386,22 +422,29 @@ def _fetch(remote: _Remote, branch: str, cache_dir: Path, timeout_s: float) -> _
     path = _mirror_path(remote.label, cache_dir)
     _create_mirror(path, timeout_s)
     refspec = f"+refs/heads/{branch}:refs/heads/{branch}"
-    args = ["fetch", "--quiet", "--prune", "--no-tags", "--no-write-fetch-head"]
-    args += [remote.url, refspec]
+    done = _git_fetch(remote, path, ["--prune"], refspec, timeout_s, repr(branch))
+    if done.returncode != 0:
+        raise _fetch_failure(remote.label, branch, done.stderr, timeout_s)
+    return _Source(path, remote.label, _env(ceiling=path.parent), timeout_s)
+
+
+def _git_fetch(
+    remote: _Remote, path: Path, options: list[str], refspec: str, timeout_s: float, what: str
+) -> subprocess.CompletedProcess[str]:
+    """`git fetch` of `refspec` from the remote into `path`, with the repository credential."""
+    command = ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", *options]
+    command += [remote.url, refspec]
     try:
         with git_credential_env() as credential:  # SAGE_OPS_REPO_CREDENTIAL_SECRET, if set
             extra = {**remote.env, **credential}
-            done = _run(args, path, _env(ceiling=path.parent, extra=extra), timeout_s)
+            return _run(command, path, _env(ceiling=path.parent, extra=extra), timeout_s)
     except CredentialError as exc:
         raise GitSourceError(str(exc)) from None
     except subprocess.TimeoutExpired:
         raise GitSourceError(
             f"git remote {remote.label} unreachable: no answer within {timeout_s:g} s "
-            f"while fetching {branch!r}"
+            f"while fetching {what}"
         ) from None
-    if done.returncode != 0:
-        raise _fetch_failure(remote.label, branch, done.stderr, timeout_s)
-    return _Source(path, remote.label, _env(ceiling=path.parent), timeout_s)
 
 
 def _fetch_failure(label: str, branch: str, stderr: str, timeout_s: float) -> GitSourceError:
@@ -418,6 +461,17 @@ def _mirror_path(public_url: str, cache_dir: Path) -> Path:
     name = name.removesuffix(".git") or "repo"
     digest = hashlib.sha256(public_url.encode()).hexdigest()[:12]
     return cache_dir.expanduser().resolve() / f"{name}-{digest}.git"
+
+
+def _commits_path(public_url: str, cache_dir: Path) -> Path:
+    return _mirror_path(public_url, cache_dir / "commits")
+
+
+def _has_commit(path: Path, sha: str, timeout_s: float) -> bool:
+    if not (path / "HEAD").exists():
+        return False
+    check = ["cat-file", "-e", f"{sha}^{{commit}}"]
+    return _run(check, path, _env(ceiling=path.parent), timeout_s).returncode == 0
 
 
 def _create_mirror(path: Path, timeout_s: float) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sage_ops.backups.manifest import Manifest
 from sage_ops.deploy.deployer import DeployResult, Log, open_deployer
-from sage_ops.deploy.git import repo_dir
+from sage_ops.deploy.git import commit_dir
 from sage_ops.deploy.image import BuiltImage, ImageCheck
 from sage_ops.deploy.registry import PushedImage
 from sage_ops.deploy.settings import DeploySettings
@@ -25,17 +25,18 @@ def git_cache_dir() -> Path:
     return state_dir() / "git-cache"
 
 
-def _source(settings: DeploySettings) -> Path:
+def _source(settings: DeploySettings, sha: str) -> Path:
+    """A repository holding `sha`; a run task fetches the commit itself (see git.commit_dir)."""
     if not settings.repo:
         raise ConfigError("SAGE_OPS_REPO is not set: no repository to build from")
-    return repo_dir(settings.repo, git_cache_dir())
+    return commit_dir(settings.repo, sha, git_cache_dir())
 
 
 def build_commit(
     settings: DeploySettings, sha: str, log: Log
 ) -> tuple[BuiltImage, list[ImageCheck]]:
     """Build the backend at `sha` with SAGE_OPS_BUILDER's builder, then the image checks."""
-    return open_builder(settings).build(_source(settings), sha, log)
+    return open_builder(settings).build(_source(settings, sha), sha, log)
 
 
 def push_commit(settings: DeploySettings, sha: str, log: Log) -> PushedImage:
@@ -66,7 +67,7 @@ def migrate_commit(
         return None
     subdir = f"{settings.context_path.strip('/')}/{settings.migrations_path.strip('/')}"
     with tempfile.TemporaryDirectory(prefix="sage_ops_migrations_") as tmp:
-        migrations = export_tree(_source(settings), sha, subdir, Path(tmp))
+        migrations = export_tree(_source(settings, sha), sha, subdir, Path(tmp))
         return guarded_migrate(target, migrations, allow, RunOptions(), backups, run_id, log)
 
 
