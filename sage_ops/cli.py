@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import os
 import subprocess
 import sys
@@ -43,6 +44,21 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-ui", action="store_true", help="stop after the run")
     p.add_argument("--port", type=int, default=3000)
     p.set_defaults(func=_demo)
+
+    p = sub.add_parser(
+        "gate", help="the Dagster UI behind the sage_ops gate (sign-in, role gates, audit trail)"
+    )
+    p.add_argument("-H", "--host", default="127.0.0.1")
+    p.add_argument("-p", "--port", type=int, default=3000)
+    p.add_argument("-w", "--workspace", default=None, help="workspace.yaml (default)")
+    p.add_argument("--grpc-host", default=None, help="a running code server instead")
+    p.add_argument("--grpc-port", type=int, default=4000)
+    p.add_argument(
+        "--local-user", metavar="EMAIL", help="every request is this user (127.0.0.1 only)"
+    )
+    p.add_argument("--local-admin", action="store_true", help="the local user is an admin")
+    p.add_argument("--with-daemon", action="store_true", help="run dagster-daemon beside it")
+    p.set_defaults(func=_gate)
 
     p = sub.add_parser(
         "deploy-demo", help="local registry, swarm and a sample repo; then the UI deploys each push"
@@ -120,9 +136,29 @@ def _demo(args: argparse.Namespace) -> int:
         "for the nightly_backup run, then Assets > backups > db_backup for the backup",
         flush=True,
     )
-    ui = [_bin("dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(args.port)]
+    ui = _local_ui(args.port)
     os.execve(ui[0], ui, env)
     return 0  # not reached
+
+
+def _local_ui(port: int) -> list[str]:
+    """The UI as `dagster dev` serves it, but through the gate as you, an admin, on 127.0.0.1."""
+    user = f"{getpass.getuser()}@localhost"
+    print(f"the UI runs as {user} (admin) through the sage_ops gate; audit lines go to stdout")
+    gate = [_bin("sage-ops"), "gate", "-p", str(port), "--local-user", user, "--local-admin"]
+    return [*gate, "--with-daemon", "-w", "workspace.yaml"]
+
+
+def _gate(args: argparse.Namespace) -> int:
+    from sage_ops.gate.server import load_target, serve
+    from sage_ops.gate.settings import GateSettings
+
+    settings = GateSettings.from_env()
+    if args.local_user:
+        settings = settings.with_local_user(args.local_user, args.local_admin)
+    target = load_target(args.workspace, args.grpc_host, args.grpc_port)
+    serve(settings, args.host, args.port, target, args.with_daemon)
+    return 0
 
 
 def _deploy_demo(args: argparse.Namespace) -> int:
@@ -134,7 +170,7 @@ def _deploy_demo(args: argparse.Namespace) -> int:
     print(f"demo repository: {env['SAGE_OPS_REPO']} (commit to apps/backend/ to deploy again)")
     print("git_push_sensor deploys its head within 30 s: Overview > Runs shows deploy_backend")
     env = dict(os.environ, DAGSTER_HOME=str(repo_root), **env)
-    ui = [_bin("dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(args.port)]
+    ui = _local_ui(args.port)
     print(f"opening the Dagster UI on http://127.0.0.1:{args.port} (Ctrl-C stops it)", flush=True)
     os.execve(ui[0], ui, env)
     return 0  # not reached
