@@ -17,8 +17,13 @@ from dataclasses import dataclass
 MAX_LINES = 200
 MAX_CHARS = 64 * 1024
 
-# PostgreSQL's secondary fields, with or without a log_line_prefix, or syslog's "[3-2]" form.
-_PG_SECONDARY = re.compile(r"^.{0,200}?\b(?:DETAIL|HINT|CONTEXT|STATEMENT|QUERY|LOCATION):  ")
+# PostgreSQL's secondary fields, at the start of a line or after a log_line_prefix that starts
+# with a time (stderr, RDS) or syslog's header; "... deadlock detected DETAIL:  ..." inside a
+# driver's one-line message is not one.
+_PG_SECONDARY = re.compile(
+    r"^(?:\d{4}-\d\d-\d\d[ T]\S+ .{0,200}?|\w{3} +\d+ [\d:]+ .{0,200}?)?"
+    r"\b(?:DETAIL|HINT|CONTEXT|STATEMENT|QUERY|LOCATION):  "
+)
 _CLOSING = re.compile(r"^[}\])]+[,;]?\s*$")
 _CSVLOG = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} [A-Za-z0-9+-]+,")
 

@@ -70,6 +70,36 @@ class Finding:
         return [(stage, fix) for stage, fixes in stages for fix in fixes]
 
 
+@dataclass
+class Hits:
+    """The lines of one category: how many, since when, the first few (for forms and the pool
+    size). Built from a frame by the sensor's triage, line by line by `triage analyze`."""
+
+    count: int = 0
+    first_seen: datetime | None = None
+    examples: list[str] = field(default_factory=list)
+
+    MAX_EXAMPLES = 20
+
+    def add(self, at: datetime | None, message: str) -> None:
+        self.count += 1
+        if at is not None and (self.first_seen is None or at < self.first_seen):
+            self.first_seen = at
+        if len(self.examples) < self.MAX_EXAMPLES:
+            self.examples.append(message)
+
+
+def hits_by_category(errors: pd.DataFrame) -> dict[str, Hits]:
+    found: dict[str, Hits] = {}
+    if errors.empty:
+        return found
+    for row in categorized(errors).sort_values("timestamp", kind="stable").itertuples():
+        if row.category != c.UNKNOWN:
+            at = pd.Timestamp(row.timestamp).to_pydatetime()
+            found.setdefault(str(row.category), Hits()).add(at, str(row.message))
+    return found
+
+
 def categorized(errors: pd.DataFrame) -> pd.DataFrame:
     """The error lines with their category."""
     return errors.assign(category=errors["message"].map(classify_text))
@@ -77,21 +107,21 @@ def categorized(errors: pd.DataFrame) -> pd.DataFrame:
 
 def classify(ev: Evidence) -> list[Finding]:
     """Every cause with evidence, most likely first; [unknown] when none has any."""
-    lines = categorized(ev.errors) if not ev.errors.empty else ev.errors.assign(category="")
-    found = [
-        _log_finding(ev, str(name), hits)
-        for name, hits in lines.groupby("category")
-        if name not in ("", c.UNKNOWN)
-    ]
+    return findings(ev, hits_by_category(ev.errors))
+
+
+def findings(ev: Evidence, hits: dict[str, Hits]) -> list[Finding]:
+    """Findings from lines already put in categories (ev.errors is not read again)."""
+    found = [_log_finding(ev, name, h) for name, h in hits.items()]
     keys = {f.key for f in found}
     found += [
         f for extra in (_connection_alarm, _cpu_alarm, _deploy_alarm) if (f := extra(ev, keys))
     ]
-    findings = [_with_deploy_note(f, ev) for f in found]
-    return sorted(findings, key=lambda f: (-f.score, -f.lines)) or [_unknown(ev)]
+    ranked = [_with_deploy_note(f, ev) for f in found]
+    return sorted(ranked, key=lambda f: (-f.score, -f.lines)) or [_unknown(ev)]
 
 
-def _finding(remedy: Remedy, key: str, evidence: list[str], hits: pd.DataFrame | None) -> Finding:
+def _finding(remedy: Remedy, key: str, evidence: list[str], hits: Hits | None) -> Finding:
     return Finding(
         key,
         remedy.title,
@@ -102,12 +132,12 @@ def _finding(remedy: Remedy, key: str, evidence: list[str], hits: pd.DataFrame |
         list(remedy.immediate),
         list(remedy.long_term),
         list(remedy.prevention),
-        len(hits) if hits is not None else 0,
-        _first(hits) if hits is not None and not hits.empty else None,
+        hits.count if hits else 0,
+        hits.first_seen if hits else None,
     )
 
 
-def _log_finding(ev: Evidence, key: str, hits: pd.DataFrame) -> Finding:
+def _log_finding(ev: Evidence, key: str, hits: Hits) -> Finding:
     remedy = REMEDIES[key]
     if key == c.HTTP_5XX and ev.flagged_deploys:
         remedy = DEPLOY_5XX
@@ -117,12 +147,12 @@ def _log_finding(ev: Evidence, key: str, hits: pd.DataFrame) -> Finding:
     return _finding(remedy, key, evidence, hits)
 
 
-def _context(ev: Evidence, key: str, hits: pd.DataFrame) -> list[str]:
+def _context(ev: Evidence, key: str, hits: Hits) -> list[str]:
     if key == c.PG_CONNECTION_EXHAUSTION:
         overflow = ["the pools do not fit in max_connections during a deploy"]
         return (overflow if ev.budget.overflows() else []) + ev.budget.arithmetic()
     if key == c.PRISMA_POOL_TIMEOUT:
-        limits = sorted({int(m) for m in hits["message"].str.extract(POOL_LIMIT)[0].dropna()})
+        limits = sorted({int(m.group(1)) for e in hits.examples if (m := POOL_LIMIT.search(e))})
         return (
             [f"the client pool allows {', '.join(map(str, limits))} connection(s)"]
             if limits
@@ -219,16 +249,12 @@ def _with_deploy_note(finding: Finding, ev: Evidence) -> Finding:
     return replace(finding, evidence=[*finding.evidence, note])
 
 
-def _hits_line(hits: pd.DataFrame, started: datetime, what: str) -> str:
-    first = _first(hits)
+def _hits_line(hits: Hits, started: datetime, what: str) -> str:
+    first = hits.first_seen or started
     offset = (pd.Timestamp(first) - pd.Timestamp(started)).total_seconds()
     when = f"{abs(offset):.0f} s {'before' if offset < 0 else 'after'} the alarm"
-    return f"{len(hits)} line(s): {what}, first at {first:%Y-%m-%d %H:%M:%S} UTC ({when})"
+    return f"{hits.count} line(s): {what}, first at {first:%Y-%m-%d %H:%M:%S} UTC ({when})"
 
 
-def _forms(hits: pd.DataFrame, limit: int = 4) -> list[str]:
-    return list(dict.fromkeys(template_of(m)[:160] for m in hits["message"]))[:limit]
-
-
-def _first(hits: pd.DataFrame) -> datetime:
-    return pd.Timestamp(hits["timestamp"].min()).to_pydatetime()
+def _forms(hits: Hits, limit: int = 4) -> list[str]:
+    return list(dict.fromkeys(template_of(m)[:160] for m in hits.examples))[:limit]

@@ -1,0 +1,173 @@
+"""The triage CLI's work, streamed: classify every line of a log (`sage-ops triage classify`),
+or run the whole triage on it (`sage-ops triage analyze`): root cause, first error time, counts
+per cause, deploy suspects (ECS service events in the log, and this Dagster instance's deploy
+runs when DAGSTER_HOME is set), fixes.
+
+Memory does not grow with the input: lines are grouped into capped entries (entries.py), and
+per cause only a count, the first time and a few examples are kept (root_causes.Hits).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import BinaryIO, TextIO
+
+import pandas as pd
+
+from sage_ops.incidents import categories as c
+from sage_ops.incidents.alarms import ALARM, Alarm
+from sage_ops.incidents.categories import classify_text
+from sage_ops.incidents.changes import Change, Correlated, correlate
+from sage_ops.incidents.ecs_events import ServiceEvent, parse_event, rollouts
+from sage_ops.incidents.entries import Entry, group
+from sage_ops.incidents.evidence import LOG_COLUMNS, METRIC_COLUMNS
+from sage_ops.incidents.log_input import export_events, is_export, lines
+from sage_ops.incidents.root_causes import Evidence, Finding, Hits, findings
+from sage_ops.incidents.timestamps import find_time
+
+SUSPECT_WINDOW = timedelta(minutes=30)
+
+
+def classify_lines(stream: BinaryIO, out: TextIO, as_json: bool) -> Counter[str]:
+    """One output line per input line (every line of an entry gets the entry's category);
+    returns the number of entries per category."""
+    counts: Counter[str] = Counter()
+    for entry in group(lines(stream)):
+        category = classify_text(entry.text)
+        counts[category] += 1
+        texts = entry.text.split("\n")
+        for offset in range(entry.lines):
+            number = entry.line + offset
+            if as_json:
+                out.write(json.dumps({"line": number, "category": category}) + "\n")
+            else:
+                out.write(f"{number}\t{category}\t{texts[offset][:200]}\n")
+    return counts
+
+
+def summary(counts: Counter[str]) -> str:
+    total = sum(counts.values())
+    rows = [f"{n:>9}  {name}" for name, n in counts.most_common()]
+    return "\n".join([f"{total} entries:", *rows])
+
+
+@dataclass
+class LogAnalysis:
+    lines: int = 0
+    entries: int = 0
+    hits: dict[str, Hits] = field(default_factory=dict)
+    events: list[ServiceEvent] = field(default_factory=list)
+
+    @property
+    def first_error(self) -> datetime | None:
+        return min((h.first_seen for h in self.hits.values() if h.first_seen), default=None)
+
+    def add(self, entry: Entry, at: datetime | None) -> None:
+        self.lines += entry.lines
+        self.entries += 1
+        rollout_like = "service" in entry.text or "SERVICE_DEPLOYMENT" in entry.text
+        event = parse_event(at, entry.text) if at and rollout_like else None
+        if event is not None:
+            self.events.append(event)
+        category = classify_text(entry.text)
+        if category != c.UNKNOWN:
+            self.hits.setdefault(category, Hits()).add(at, entry.text)
+
+
+def analyze(stream: BinaryIO, year: int | None = None) -> LogAnalysis:
+    """Read a plain log or a CloudWatch Logs export; times missing on a line are the previous
+    entry's (a continuation of the same moment)."""
+    analysis = LogAnalysis()
+    for entry, at in _timed_entries(stream, year or datetime.now(UTC).year):
+        analysis.add(entry, at)
+    return analysis
+
+
+def _timed_entries(stream: BinaryIO, year: int) -> Iterator[tuple[Entry, datetime | None]]:
+    if is_export(stream.peek(4096)[:4096]):  # type: ignore[attr-defined]
+        times: dict[int, datetime] = {}
+        entries = group(_export_lines(export_events(stream), times))
+        for entry in entries:
+            stamps = [
+                times.pop(n) for n in range(entry.line, entry.line + entry.lines) if n in times
+            ]
+            yield entry, stamps[0] if stamps else None
+        return
+    last: datetime | None = None
+    for entry in group(lines(stream)):
+        last = find_time(entry.text, year) or last
+        yield entry, last
+
+
+def _export_lines(
+    events: Iterable[tuple[datetime | None, str]], times: dict[int, datetime]
+) -> Iterator[str]:
+    number = 0
+    for at, message in events:
+        for index, line in enumerate(message.split("\n")):
+            number += 1
+            if index == 0 and at is not None:
+                times[number] = at
+            yield line
+
+
+@dataclass(frozen=True)
+class Report:
+    analysis: LogAnalysis
+    findings: list[Finding]
+    suspects: list[Correlated]
+    notes: list[str]
+
+
+def report(analysis: LogAnalysis, changes: list[Change], notes: list[str]) -> Report:
+    started = analysis.first_error or datetime.now(UTC)
+    alarm = Alarm("log analysis", ALARM, started, "log file", "", 0.0, "", 60, 1, 1)
+    changes = [*changes, *rollouts(analysis.events)]
+    suspects = correlate(changes, started, SUSPECT_WINDOW, analysis.first_error)
+    empty_logs, empty_metrics = (
+        pd.DataFrame(columns=LOG_COLUMNS),
+        pd.DataFrame(columns=METRIC_COLUMNS),
+    )
+    ev = Evidence(alarm, started, empty_logs, empty_metrics, suspects)
+    return Report(analysis, findings(ev, analysis.hits), suspects, notes)
+
+
+def render(r: Report) -> str:
+    a, top = r.analysis, r.findings[0]
+    out = [
+        f"{a.lines} lines, {a.entries} entries, "
+        f"{sum(h.count for h in a.hits.values())} with a known cause",
+        "",
+        f"Root cause: {top.title} (confidence {top.confidence})",
+        f"  {top.cause}",
+        f"First error: {_when(a.first_error)}",
+        "",
+        "Counts (entries per cause, first seen):",
+    ]
+    out += [
+        f"  {h.count:>8}  {name:<26} {_when(h.first_seen)}"
+        for name, h in sorted(a.hits.items(), key=lambda kv: -kv[1].count)
+    ] or ["  none"]
+    flagged = [s for s in r.suspects if s.flagged]
+    out += ["", "Suspects (changes just before or during the incident):"]
+    out += [f"  - {s.describe()}" for s in flagged] or ["  none found"]
+    out += ["", "Evidence:"] + [f"  - {e}" for e in top.evidence[:6]]
+    for stage, fixes in (
+        ("Immediate fix", top.immediate),
+        ("Long-term fix", top.long_term),
+        ("Prevention", top.prevention),
+    ):
+        out += ["", f"{stage}:"] + [f"  - {f}" for f in fixes]
+    if len(r.findings) > 1:
+        out += ["", "Other candidates:"]
+        out += [f"  - {f.title} ({f.lines} entries)" for f in r.findings[1:]]
+    out += [f"\nNote: {n}" for n in r.notes]
+    return "\n".join(out)
+
+
+def _when(at: datetime | None) -> str:
+    return f"{at:%Y-%m-%d %H:%M:%S} UTC" if at else "unknown (no timestamps)"
