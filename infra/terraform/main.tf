@@ -53,6 +53,20 @@ module "security_groups" {
   backend_port             = var.backend_container_port
   sage_ops_enabled         = var.sage_ops_enabled
   dagster_ui_allowed_cidrs = var.dagster_ui_allowed_cidrs
+  peer_database_cidrs      = values(var.sage_ops_peer_vpc_cidrs)
+  peer_sage_ops_name       = var.sage_ops_peer_environment == null ? null : "sage-${var.sage_ops_peer_environment}"
+}
+
+# Staging's database reached by production's sage_ops (migrations, their backups): see the module.
+module "sage_ops_peering" {
+  source = "./modules/sage_ops_peering"
+  count  = var.sage_ops_peer_environment == null ? 0 : 1
+
+  name            = local.name
+  peer_name       = "sage-${coalesce(var.sage_ops_peer_environment, "none")}"
+  vpc_id          = module.network.vpc_id
+  vpc_cidr        = module.network.vpc_cidr
+  route_table_ids = module.network.private_route_table_ids
 }
 
 module "alb" {

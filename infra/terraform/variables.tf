@@ -343,6 +343,23 @@ variable "sage_ops_environment_database_url_secret_arns" {
   default     = {}
 }
 
+variable "sage_ops_peer_environment" {
+  description = "The environment whose stack runs sage_ops when that is another stack (staging: production): this VPC is peered with its VPC and its sage_ops tasks may reach this stack's database. Null: none."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.sage_ops_peer_environment == null || contains(["staging", "production"], coalesce(var.sage_ops_peer_environment, "none"))
+    error_message = "sage_ops_peer_environment must be null, \"staging\" or \"production\"."
+  }
+}
+
+variable "sage_ops_peer_vpc_cidrs" {
+  description = "VPC CIDRs of the other environments whose stacks peer with this one (set sage_ops_peer_environment there): sage_ops tasks may reach PostgreSQL in them."
+  type        = map(string)
+  default     = {}
+}
+
 variable "sage_ops_scratch_database_url_secret_arn" {
   description = "Secret with a scratch PostgreSQL 16 URL for full backup verification (null: checksum level)."
   type        = string

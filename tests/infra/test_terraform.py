@@ -164,6 +164,7 @@ def test_the_tree_has_the_expected_modules() -> None:
         "rds",
         "redis",
         "sage_ops",
+        "sage_ops_peering",
         "security_groups",
     }
     assert {p.name for p in MODULES.iterdir() if p.is_dir()} == expected
@@ -266,27 +267,35 @@ def _rules(rtype: str) -> dict[str, set[tuple[str, str, Any]]]:
         assert rule["from_port"] == rule["to_port"], f"{name}: port ranges are not allowed"
         assert rule["ip_protocol"] == "tcp", f"{name}: only tcp rules"
         assert rule.get("description"), name
-        if "referenced_security_group_id" in rule:
+        if "data.aws_security_group." in rule.get("referenced_security_group_id", ""):
+            peer = ("peer sg", rule["referenced_security_group_id"].split(".")[2].split("[")[0])
+        elif "referenced_security_group_id" in rule:
             peer = ("sg", _sg_name(rule["referenced_security_group_id"]))
         else:
             assert rule["cidr_ipv4"] == "${each.value}", name
             peer = ("cidr", re.search(r"toset\(var\.(\w+)\)", rule["for_each"]).group(1))
-            if peer[1] != "alb_ingress_cidrs" and rtype.endswith("egress_rule"):
+            egress_ok = ("alb_ingress_cidrs", "peer_database_cidrs")
+            if peer[1] not in egress_ok and rtype.endswith("egress_rule"):
                 raise AssertionError(f"{name}: unexpected CIDR egress")
         found.setdefault(_sg_name(rule["security_group_id"]), set()).add((*peer, rule["from_port"]))
     return found
 
 
 def _egress_cidr_rules() -> dict[str, Any]:
+    """CIDR egress except PostgreSQL in peered VPCs (named CIDRs, test_terraform_contract)."""
     rules = module("security_groups").resources["aws_vpc_security_group_egress_rule"]
-    return {n: r for n, r in rules.items() if "cidr_ipv4" in r}
+    return {n: r for n, r in rules.items() if "cidr_ipv4" in r and n != "sage_ops_to_peer_rds"}
 
 
 def test_ingress_is_exactly_the_chain_alb_ecs_data_stores() -> None:
     assert _rules("aws_vpc_security_group_ingress_rule") == {
         "alb": {("cidr", "alb_ingress_cidrs", 80), ("cidr", "alb_ingress_cidrs", 443)},
         "backend": {("sg", "alb", "${var.backend_port}")},
-        "rds": {("sg", "backend", 5432), ("sg", "sage_ops", 5432)},
+        "rds": {
+            ("sg", "backend", 5432),
+            ("sg", "sage_ops", 5432),
+            ("peer sg", "peer_sage_ops", 5432),
+        },
         "redis": {("sg", "backend", 6379)},
         "sage_ops": {
             ("sg", "sage_ops", "${var.dagster_grpc_port}"),
@@ -309,7 +318,12 @@ def test_egress_is_narrow_and_data_stores_have_none() -> None:
     assert by_sg == {
         "alb": {("backend", "${var.backend_port}")},
         "backend": {("internet", 443), ("rds", 5432), ("redis", 6379)},
-        "sage_ops": {("internet", 443), ("rds", 5432), ("sage_ops", "${var.dagster_grpc_port}")},
+        "sage_ops": {
+            ("internet", 443),
+            ("internet", 5432),  # sage_ops_to_peer_rds: var.peer_database_cidrs only
+            ("rds", 5432),
+            ("sage_ops", "${var.dagster_grpc_port}"),
+        },
         "dagster_ui": {("internet", 443), ("sage_ops", "${var.dagster_webserver_port}")},
     }
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterator
+from ipaddress import ip_network
 
 import pytest
 
@@ -24,7 +25,7 @@ from sage_ops.incidents.defs import IncidentConfig
 from sage_ops.platforms.builders import open_builder
 from sage_ops.platforms.codebuild import CodeBuildBuilder
 from sage_ops.settings import Settings
-from tests.infra.test_terraform import MODULES, TF, Config
+from tests.infra.test_terraform import MODULES, TF, Config, tfvars
 
 SAGE_OPS = Config(MODULES / "sage_ops")
 ROOT = Config(TF)
@@ -189,27 +190,66 @@ def test_alarm_prefix_matches_the_alarms_module() -> None:
     assert all(a["alarm_name"].startswith("${var.name}-") for a in alarms.values())
 
 
-def reachable_databases() -> set[str]:
-    """Environments whose database the sage_ops security group may reach on 5432."""
+def sage_ops_stack() -> str:
+    """The one environment whose stack runs sage_ops (it reaches every database)."""
+    (env,) = [e for e in ENVIRONMENTS if tfvars(e).get("sage_ops_enabled", True)]
+    return env
+
+
+def _same_stack_reach() -> bool:
+    """The stack's own RDS admits the sage_ops security group, and sage_ops uses its URL."""
     rules = Config(MODULES / "security_groups").resources["aws_vpc_security_group_ingress_rule"]
-    same_stack = any(
+    admitted = any(
         r.get("from_port") == 5432 and "sage_ops" in str(r.get("referenced_security_group_id"))
         for r in rules.values()
     )
-    # Only the stack's own RDS shares the sage_ops VPC; other stacks' databases do not.
     wired = str(ROOT.modules["sage_ops"]["environment_database_url_secret_arns"])
-    return (
-        {"production"}
-        if same_stack and "module.rds.ops_database_url_secret_arn" in wired
-        else set()
-    )
+    return admitted and "module.rds.ops_database_url_secret_arn" in wired
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="staging's RDS lives in the staging stack's own VPC: no peering or rule lets the "
-    "production stack's sage_ops tasks reach it yet (issue 11, item 4)",
-)
+def _peer_reach(env: str, home: str) -> list[str]:
+    """What keeps `env`'s database (another stack, another VPC) from `home`'s sage_ops tasks."""
+    problems = []
+    if tfvars(env).get("sage_ops_peer_environment") != home:
+        problems.append(f"{env}.tfvars does not peer with {home} (sage_ops_peer_environment)")
+    peering = ROOT.modules.get("sage_ops_peering", {})
+    if "var.sage_ops_peer_environment" not in str(peering.get("count")):
+        problems.append("no sage_ops_peering module enabled by sage_ops_peer_environment")
+    module = Config(MODULES / "sage_ops_peering")
+    routes = module.resources.get("aws_route", {}).values()
+    if sum("aws_vpc_peering_connection.this" in str(r) for r in routes) < 2:
+        problems.append("no routes both ways through the peering connection")
+    groups = Config(MODULES / "security_groups")
+    ingress = groups.resources["aws_vpc_security_group_ingress_rule"].values()
+    if not any(
+        r.get("from_port") == 5432
+        and r.get("security_group_id") == "${aws_security_group.rds.id}"
+        and "data.aws_security_group.peer_sage_ops" in str(r.get("referenced_security_group_id"))
+        for r in ingress
+    ) or "sage_ops_peer_environment" not in str(ROOT.modules["security_groups"]):
+        problems.append("the peered RDS does not admit the peer's sage_ops security group")
+    peer_cidr = tfvars(home).get("sage_ops_peer_vpc_cidrs", {}).get(env)
+    if peer_cidr != tfvars(env)["vpc_cidr"]:
+        problems.append(f"{home}.tfvars sage_ops_peer_vpc_cidrs[{env}] is not {env}'s vpc_cidr")
+    elif ip_network(peer_cidr).overlaps(ip_network(tfvars(home)["vpc_cidr"])):
+        problems.append(f"{env}'s and {home}'s VPC CIDRs overlap: they cannot be peered")
+    egress = groups.resources["aws_vpc_security_group_egress_rule"]
+    if not any(
+        r.get("from_port") == 5432 and "var.peer_database_cidrs" in str(r.get("for_each"))
+        for r in egress.values()
+    ):
+        problems.append("the sage_ops security group may not open 5432 to peered VPCs")
+    return problems
+
+
+def unreachable_databases() -> dict[str, list[str]]:
+    """Environments whose database the sage_ops tasks cannot reach on 5432, and why."""
+    home = sage_ops_stack()
+    found = {home: [] if _same_stack_reach() else ["the stack's own RDS does not admit sage_ops"]}
+    found |= {env: _peer_reach(env, home) for env in ENVIRONMENTS if env != home}
+    return {env: problems for env, problems in found.items() if problems}
+
+
 def test_every_database_is_reachable_from_sage_ops() -> None:
-    unreachable = set(ENVIRONMENTS) - reachable_databases()
-    assert not unreachable, f"sage_ops cannot reach the {sorted(unreachable)} database(s)"
+    unreachable = unreachable_databases()
+    assert not unreachable, f"sage_ops cannot reach these databases: {unreachable}"

@@ -40,6 +40,8 @@ alert_email_subscriptions = []
 create_ecr_repositories      = true
 sage_ops_enabled             = true
 sage_ops_deploy_environments = ["staging", "production"]
+# Staging's VPC (staging.tfvars vpc_cidr), peered by the staging stack: its database on 5432.
+sage_ops_peer_vpc_cidrs = { staging = "10.41.0.0/16" }
 dagster_ui_allowed_cidrs     = [] # e.g. ["10.8.0.0/16"] for the VPN
 
 # Dagster UI sign-in (README "Sign-in for the Dagster UI"): Cognito shown; any OIDC provider works.

@@ -38,3 +38,5 @@ alerts_topic_name = "sage-alerts-staging"
 # Repositories and sage_ops live in the production stack (apply it first).
 create_ecr_repositories = false
 sage_ops_enabled        = false
+# Production's sage_ops migrates this database: peer with its VPC, admit its sage_ops tasks.
+sage_ops_peer_environment = "production"

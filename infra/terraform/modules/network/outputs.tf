@@ -22,3 +22,8 @@ output "availability_zones" {
   description = "The two AZs the subnets span."
   value       = local.azs
 }
+
+output "private_route_table_ids" {
+  description = "Private route tables, one per AZ (peering routes go here)."
+  value       = aws_route_table.private[*].id
+}

@@ -144,6 +144,27 @@ resource "aws_vpc_security_group_ingress_rule" "rds_from_sage_ops" {
   referenced_security_group_id = aws_security_group.sage_ops[0].id
 }
 
+# Another stack's sage_ops (production's, through the sage_ops_peering module's VPC peering):
+# admitted by its security group, found by name, so nothing else in that VPC gets in.
+data "aws_security_group" "peer_sage_ops" {
+  count = var.peer_sage_ops_name == null ? 0 : 1
+
+  filter {
+    name   = "group-name"
+    values = ["${coalesce(var.peer_sage_ops_name, "none")}-sage-ops"]
+  }
+}
+
+resource "aws_vpc_security_group_ingress_rule" "rds_from_peer_sage_ops" {
+  count                        = var.peer_sage_ops_name == null ? 0 : 1
+  security_group_id            = aws_security_group.rds.id
+  description                  = "PostgreSQL from ${coalesce(var.peer_sage_ops_name, "none")} sage_ops tasks (migrations, backups) via VPC peering"
+  ip_protocol                  = "tcp"
+  from_port                    = 5432
+  to_port                      = 5432
+  referenced_security_group_id = data.aws_security_group.peer_sage_ops[0].id
+}
+
 resource "aws_vpc_security_group_ingress_rule" "redis_from_backend" {
   security_group_id            = aws_security_group.redis.id
   description                  = "Redis from backend tasks"
@@ -195,6 +216,18 @@ resource "aws_vpc_security_group_egress_rule" "sage_ops_to_rds" {
   from_port                    = 5432
   to_port                      = 5432
   referenced_security_group_id = aws_security_group.rds.id
+}
+
+# Other environments' databases through VPC peering (their stacks' sage_ops_peering module admits
+# this security group by ID on their side).
+resource "aws_vpc_security_group_egress_rule" "sage_ops_to_peer_rds" {
+  for_each          = var.sage_ops_enabled ? toset(var.peer_database_cidrs) : toset([])
+  security_group_id = aws_security_group.sage_ops[0].id
+  description       = "To PostgreSQL in the peered VPC ${each.value}"
+  ip_protocol       = "tcp"
+  from_port         = 5432
+  to_port           = 5432
+  cidr_ipv4         = each.value
 }
 
 resource "aws_vpc_security_group_egress_rule" "sage_ops_grpc" {

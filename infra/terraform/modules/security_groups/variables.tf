@@ -28,6 +28,18 @@ variable "dagster_ui_allowed_cidrs" {
   type        = list(string)
 }
 
+variable "peer_database_cidrs" {
+  description = "Peered VPCs (other environments' stacks) whose PostgreSQL sage_ops tasks reach."
+  type        = list(string)
+  default     = []
+}
+
+variable "peer_sage_ops_name" {
+  description = "Name prefix of the stack whose sage_ops tasks reach this RDS through VPC peering (sage-production); null: none."
+  type        = string
+  default     = null
+}
+
 variable "dagster_webserver_port" {
   description = "Dagster webserver port."
   type        = number
