@@ -42,6 +42,7 @@ from sage_ops.backups.retention import apply_retention
 from sage_ops.backups.store import BackupStore
 from sage_ops.backups.verify import verify_backup
 from sage_ops.errors import ConfigError
+from sage_ops.lineage.tags import launched_by
 from sage_ops.postgres import PgTarget
 from sage_ops.resources import (
     DATABASE_POOL,
@@ -238,7 +239,7 @@ def restore_backup_op(
             f"restoring {manifest.key} (backup of {manifest.database}, taken at "
             f"{manifest.started_at}, verification {manifest.verification.status}) into "
             f"{target.redacted}: run {context.run.run_id}, "
-            f"launched from {launch_source(context.run.tags)}"
+            f"launched from {launch_source(context.run.tags)} by {launched_by(context.run.tags)}"
         )
         outcome = restore_into(store, manifest, target, config.confirm, context.log.info)
     kept = (

@@ -50,6 +50,7 @@ from sage_ops.lineage.tags import (
     DEPLOY_LOCK,
     DEPLOY_LOCK_TAG,
     deployment_tags,
+    launched_by,
 )
 from sage_ops.resources import (
     DATABASE_WRITER_TAG,
@@ -227,6 +228,7 @@ def _deployment_asset(environment: str, upstream: Sequence[object]):
                 "previous_image": result.previous_image or "",
                 "target": result.target,
                 "rollout_seconds": round(result.seconds, 1),
+                "launched_by": launched_by(context.run.tags),
                 **promoted,
             },
             data_version=DataVersion(result.image.split("@")[-1]),
@@ -412,6 +414,7 @@ def rollback_op(context: OpExecutionContext, config: RollbackRequest, deploy: De
                 "revision": result.revision,
                 "previous_image": result.previous_image or "",
                 "rollback_of": current or "",
+                "launched_by": launched_by(context.run.tags),
             },
         )
     )

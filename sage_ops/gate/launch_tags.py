@@ -7,8 +7,7 @@ import copy
 from typing import Any
 
 from sage_ops.gate.mutations import GraphQLRequest, Mutation
-
-LAUNCHED_BY = "sage_ops/launched_by"
+from sage_ops.lineage.tags import LAUNCHED_BY_TAG as LAUNCHED_BY
 
 # Mutation field -> (argument, where its tags live inside the argument). A list argument
 # (launchMultipleRuns) holds one executionParams per run.

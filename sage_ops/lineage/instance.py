@@ -14,7 +14,7 @@ from dagster import AssetKey, AssetRecordsFilter, DagsterInstance, EventLogRecor
 
 from sage_ops.errors import SageOpsError
 from sage_ops.lineage.records import BackupUse, CommitStory, Deployment, Step
-from sage_ops.lineage.tags import COMMIT_TAG
+from sage_ops.lineage.tags import COMMIT_TAG, launched_by
 
 ENVIRONMENTS = ("staging", "production")
 COMMIT_ASSETS = (
@@ -86,7 +86,14 @@ def what_is_deployed(instance: DagsterInstance, environment: str) -> Deployment:
         migrations=list(schema_meta.get("migrations_applied") or []),
         pre_migration_backup=str(schema_meta.get("pre_migration_backup", "")),
         rollback_of=str(meta.get("rollback_of", "")),
+        launched_by=str(meta.get("launched_by") or _launcher(instance, records[0].run_id)),
     )
+
+
+def _launcher(instance: DagsterInstance, run_id: str) -> str:
+    """From the run's tags, for deployments recorded before their metadata named it."""
+    run = instance.get_run_by_id(run_id)
+    return launched_by(run.tags) if run else ""
 
 
 def commit_story(instance: DagsterInstance, sha: str) -> CommitStory:
@@ -104,6 +111,7 @@ def commit_story(instance: DagsterInstance, sha: str) -> CommitStory:
             "run_id": r.dagster_run.run_id,
             "job": r.dagster_run.job_name,
             "status": r.dagster_run.status.value,
+            "launched_by": launched_by(r.dagster_run.tags),
         }
         for r in instance.get_run_records(RunsFilter(tags={COMMIT_TAG: sha}))
     ]

@@ -18,6 +18,7 @@ class Deployment:
     migrations: list[str] = field(default_factory=list)
     pre_migration_backup: str = ""
     rollback_of: str = ""
+    launched_by: str = ""  # the sage_ops/launched_by tag of the run that deployed it
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class Step:
 class CommitStory:
     commit: str
     steps: list[Step]
-    runs: list[dict[str, str]]  # run id, job, status
+    runs: list[dict[str, str]]  # run id, job, status, launched_by
     superseded_by: str = ""
 
 
@@ -53,6 +54,7 @@ def deployment_text(d: Deployment) -> str:
         f"  image     {d.image}",
         f"  revision  {d.revision}",
         f"  run       {d.run_id}",
+        f"  by        {d.launched_by or 'unknown'}",
         f"  migrations {', '.join(d.migrations) or 'none in this deploy'}",
         f"  backup    {d.pre_migration_backup or 'none'}",
     ]
@@ -68,7 +70,10 @@ def commit_text(story: CommitStory) -> str:
     lines += [
         f"  {s.at}  {s.asset:<22} run {s.run_id[:8]}  {_brief(s.detail)}" for s in story.steps
     ]
-    lines += [f"  run {r['run_id'][:8]} {r['job']}: {r['status']}" for r in story.runs]
+    lines += [
+        f"  run {r['run_id'][:8]} {r['job']}: {r['status']}, launched by {r['launched_by']}"
+        for r in story.runs
+    ]
     return "\n".join(lines)
 
 

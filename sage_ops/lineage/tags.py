@@ -9,10 +9,15 @@ now serving the environment.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 COMMIT_TAG = "sage_ops/commit"  # value: the full commit SHA
 COMMIT_SUBJECT_TAG = "sage_ops/commit_subject"  # value: its subject line, cut to 200 characters
 DEPLOY_LOCK_TAG = "sage_ops/deploy-lock"  # value: "backend"; on every deploy job's runs
 DEPLOY_LOCK = "backend"
+# value: the signed-in user who launched the run; the UI gate (sage_ops/gate) sets it on every
+# run it lets through, over whatever the client sent.
+LAUNCHED_BY_TAG = "sage_ops/launched_by"
 
 
 def environment_tag(environment: str) -> str:
@@ -28,3 +33,13 @@ def digest_of(image: str) -> str:
 def deployment_tags(environment: str, commit: str, image: str) -> dict[str, str]:
     """What a completed rollout adds to its run."""
     return {environment_tag(environment): digest_of(image), COMMIT_TAG: commit}
+
+
+def launched_by(tags: Mapping[str, str]) -> str:
+    """Who launched a run: the gate's tag, else the automation that did, else unknown."""
+    if LAUNCHED_BY_TAG in tags:
+        return tags[LAUNCHED_BY_TAG]
+    for key, kind in (("dagster/sensor_name", "sensor"), ("dagster/schedule_name", "schedule")):
+        if key in tags:
+            return f"{kind} {tags[key]}"
+    return "unknown (not launched through the sage_ops gate)"
