@@ -11,8 +11,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sage_ops import doctor, embedded, postgres
-from sage_ops.backups.catalog import find_manifest, latest_verified, load_manifests
+from sage_ops.backups.catalog import load_manifests
 from sage_ops.backups.restore import restore_backup
+from sage_ops.backups.selection import BackupChoice, choose_backup, named_source
+from sage_ops.child_env import DOCKER, child_env
 from sage_ops.deploy.demo import demo_environment, environment_databases
 from sage_ops.deploy.settings import ENVIRONMENTS
 from sage_ops.errors import ConfigError, SageOpsError
@@ -76,6 +78,15 @@ def _parser() -> argparse.ArgumentParser:
         "--target-env",
         default="RESTORE_DATABASE_URL",
         help="name of the env var holding the target database URL (never pass URLs as args)",
+    )
+    b.add_argument(
+        "--source-database",
+        default="",
+        help="restore a backup of this database (URL as 'backups list' shows it, password "
+        "masked) instead of the configured DATABASE_URL's",
+    )
+    b.add_argument(
+        "--allow-unverified", action="store_true", help="restore a backup that is not verified"
     )
     b.set_defaults(func=_restore)
 
@@ -164,7 +175,10 @@ def _gate(args: argparse.Namespace) -> int:
 def _deploy_demo(args: argparse.Namespace) -> int:
     """Build-push-deploy on this machine: commit to the demo repo, watch the UI deploy it."""
     repo_root = _repo_root()
-    subprocess.run(["bash", str(repo_root / "infra" / "local" / "services.sh")], check=True)
+    services = repo_root / "infra" / "local" / "services.sh"
+    # It starts dockerd and a registry: they get Docker's settings, none of our secrets.
+    services_env = child_env(DOCKER, {"SAGE_OPS_STATE_DIR": str(state_dir())})
+    subprocess.run(["bash", str(services)], env=services_env, check=True)
     server = Settings.from_env().target().with_database(postgres.MAINTENANCE_DB)
     env = demo_environment(state_dir(), environment_databases(server))
     print(f"demo repository: {env['SAGE_OPS_REPO']} (commit to apps/backend/ to deploy again)")
@@ -290,17 +304,22 @@ def _restore(args: argparse.Namespace) -> int:
     target = PgTarget.from_url(url, args.target_env)
     settings = Settings.from_env()
     store = settings.store()
-    if args.key == "latest":
-        latest = latest_verified(store, settings.target().redacted)
-        if latest is None:
-            raise ConfigError(f"no verified backup of this database in {store.url}")
-        manifest = latest
-    else:
-        manifest = find_manifest(store, args.key)
+    choice = BackupChoice(
+        source=named_source(args.source_database, settings.target(), "--source-database"),
+        key="" if args.key == "latest" else args.key,
+        allow_unverified=args.allow_unverified,
+        source_option="--source-database",
+        unverified_option="--allow-unverified",
+    )
+    manifest = choose_backup(store, choice, _warn)
     with postgres.connect(target) as conn:
         if postgres.table_row_counts(conn):
             raise ConfigError(f"{target.redacted} already has tables; restore into a new database")
-    print(f"restoring {manifest.key} ({manifest.verification.status}) into {target.redacted} ...")
+    print(
+        f"restoring {manifest.key} (backup of {manifest.database}, taken at "
+        f"{manifest.started_at}, verification {manifest.verification.status}) "
+        f"into {target.redacted} ..."
+    )
     restore_backup(store, manifest, target)
     print("restored")
     return 0

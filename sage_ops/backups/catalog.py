@@ -61,13 +61,3 @@ def run_manifest(
 ) -> Manifest | None:
     return next((m for m in load_manifests(store, on_skip=on_skip)[0] if m.run_id == run_id), None)
 
-
-def latest_verified(
-    store: BackupStore,
-    database: str | None = None,
-    purpose: str | None = None,
-    on_skip: OnSkip = _log.warning,
-) -> Manifest | None:
-    """The newest verified backup (of `database`, taken for `purpose`), if any."""
-    manifests = load_manifests(store, database, on_skip)[0]
-    return next((m for m in manifests if m.verified and purpose in (None, m.purpose)), None)

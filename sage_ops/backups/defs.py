@@ -31,14 +31,14 @@ from pydantic import Field
 
 from sage_ops.backups.catalog import (
     OnSkip,
-    find_manifest,
     load_manifests,
     run_manifest,
 )
 from sage_ops.backups.dump import DumpOptions, backup_database
 from sage_ops.backups.manifest import PRE_MIGRATION, Manifest
-from sage_ops.backups.restore import restore_into, same_database
+from sage_ops.backups.restore import restore_into
 from sage_ops.backups.retention import apply_retention
+from sage_ops.backups.selection import BackupChoice, choose_backup, named_source
 from sage_ops.backups.store import BackupStore
 from sage_ops.backups.verify import verify_backup
 from sage_ops.errors import ConfigError
@@ -234,7 +234,13 @@ def restore_backup_op(
         if not url:
             raise ConfigError(f"{config.target_database_url_env} is not set")
         target = PgTarget.from_url(url, config.target_database_url_env)
-        manifest = _chosen_backup(store, config, _source(config, target), context.log.warning)
+        choice = BackupChoice(
+            source=named_source(config.source_database, default=target),
+            key=config.backup_key,
+            purpose=PRE_MIGRATION,
+            allow_unverified=config.allow_unverified,
+        )
+        manifest = choose_backup(store, choice, context.log.warning)
         context.log.warning(
             f"restoring {manifest.key} (backup of {manifest.database}, taken at "
             f"{manifest.started_at}, verification {manifest.verification.status}) into "
@@ -248,57 +254,6 @@ def restore_backup_op(
         else ""
     )
     context.log.info(f"restored {manifest.key} into {outcome.database}{kept}")
-
-
-def _source(config: RestoreRequest, target: PgTarget) -> PgTarget:
-    """The database whose backups may be restored: the target, unless the operator names one."""
-    if not config.source_database:
-        return target
-    source = PgTarget.from_url(config.source_database, "source_database")
-    if source.password not in (None, "***"):
-        raise ConfigError(
-            "source_database holds a password: give it as backup metadata shows it "
-            "(postgresql://USER:***@HOST:5432/DB); it is compared, never connected to"
-        )
-    return source
-
-
-def _chosen_backup(
-    store: BackupStore, config: RestoreRequest, source: PgTarget, warn: OnSkip
-) -> Manifest:
-    """The named backup, or the newest verified pre-migration one, of `source` only."""
-    if not config.backup_key:
-        return _latest_of(store, source, warn)
-    manifest = find_manifest(store, config.backup_key)
-    if not same_database(manifest.database, source):
-        raise ConfigError(
-            f"{manifest.key} is a backup of {manifest.database}, not of {source.redacted}; "
-            f"to restore it anyway set source_database to {manifest.database!r}"
-        )
-    if not manifest.verified and not config.allow_unverified:
-        raise ConfigError(
-            f"{manifest.key} is not verified (verification {manifest.verification.status}); "
-            "set allow_unverified to restore it anyway"
-        )
-    return manifest
-
-
-def _latest_of(store: BackupStore, source: PgTarget, warn: OnSkip) -> Manifest:
-    manifests = load_manifests(store, on_skip=warn)[0]
-    latest = next(
-        (
-            m
-            for m in manifests
-            if m.verified and m.purpose == PRE_MIGRATION and same_database(m.database, source)
-        ),
-        None,
-    )
-    if latest is None:
-        raise ConfigError(
-            f"no verified pre-migration backup of {source.redacted} in {store.url}; "
-            "name one in backup_key (and its database in source_database if it is another's)"
-        )
-    return latest
 
 
 def launch_source(tags: Mapping[str, str]) -> str:

@@ -10,7 +10,7 @@ import json
 import re
 import types
 from dataclasses import MISSING, Field, asdict, dataclass, field, fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, get_args, get_origin, get_type_hints
 
 PLAIN = "plain"
@@ -22,6 +22,8 @@ _MANIFEST = re.compile(r"^backup_\d{8}_\d{6}(\.sql\.gz|\.dump)\.manifest\.json$"
 
 PENDING, PASSED, FAILED = "pending", "passed", "failed"
 NIGHTLY, PRE_MIGRATION = "nightly", "pre-migration"
+# Hosts' clocks differ by seconds; a manifest further ahead than this has an untrustworthy date.
+CLOCK_TOLERANCE = timedelta(minutes=5)
 
 
 def backup_key(started: datetime, fmt: str) -> str:
@@ -70,6 +72,10 @@ class Manifest:
     def started(self) -> datetime:
         """Timezone-aware: from_json refuses anything else, and dump.py writes UTC."""
         return datetime.fromisoformat(self.started_at)
+
+    def dated_in_future(self) -> bool:
+        """Started later than now (plus clock tolerance): a skewed clock wrote it."""
+        return self.started > datetime.now(UTC) + CLOCK_TOLERANCE
 
     @property
     def verified(self) -> bool:

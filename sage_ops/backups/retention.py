@@ -10,16 +10,12 @@ and the backup this run took is never deleted, whatever its date.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 
 from sage_ops.backups.catalog import load_manifests
 from sage_ops.backups.manifest import Manifest, manifest_key
 from sage_ops.backups.store import BackupStore
 from sage_ops.backups.verify import check_integrity
 from sage_ops.errors import ConfigError, RetentionError, StoreError, VerificationError
-
-# Hosts' clocks differ by seconds; a manifest further ahead than this has an untrustworthy date.
-CLOCK_TOLERANCE = timedelta(minutes=5)
 
 
 @dataclass
@@ -69,12 +65,11 @@ def _good_backups(
     result: RetentionResult,
 ) -> list[Manifest]:
     """Up to `keep` newest backups that count as evidence, sorting the others into `result`."""
-    horizon = datetime.now(UTC) + CLOCK_TOLERANCE
     kept: list[Manifest] = []
     for m in manifests:
         if len(kept) == keep:
             break
-        if m.started > horizon:
+        if m.dated_in_future():
             result.future_dated.append(m.key)
         elif not m.verified or m.key not in keys:
             result.unverified.append(m.key)
