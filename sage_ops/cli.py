@@ -59,6 +59,11 @@ def _parser() -> argparse.ArgumentParser:
         "--local-user", metavar="EMAIL", help="every request is this user (127.0.0.1 only)"
     )
     p.add_argument("--local-admin", action="store_true", help="the local user is an admin")
+    p.add_argument(
+        "--local-any-interface",
+        action="store_true",
+        help="allow the local user on --host 0.0.0.0: only in a container published on 127.0.0.1",
+    )
     p.add_argument("--with-daemon", action="store_true", help="run dagster-daemon beside it")
     p.set_defaults(func=_gate)
 
@@ -161,12 +166,15 @@ def _local_ui(port: int) -> list[str]:
 
 
 def _gate(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from sage_ops.gate.server import load_target, serve
     from sage_ops.gate.settings import GateSettings
 
     settings = GateSettings.from_env()
     if args.local_user:
         settings = settings.with_local_user(args.local_user, args.local_admin)
+        settings = replace(settings, local_on_any_interface=args.local_any_interface)
     target = load_target(args.workspace, args.grpc_host, args.grpc_port)
     serve(settings, args.host, args.port, target, args.with_daemon)
     return 0

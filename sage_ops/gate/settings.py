@@ -27,6 +27,9 @@ class GateSettings:
     groups_claim: str = "groups"
     audit_log: str = "-"  # a file to append to, or "-" for stdout
     local_user: str | None = None
+    # A container publishing its port on the host's 127.0.0.1 (docker-compose) must bind 0.0.0.0
+    # inside; then its compose network reaches it as the local user too, hence explicit.
+    local_on_any_interface: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> GateSettings:
@@ -53,7 +56,7 @@ class GateSettings:
     def check(self, host: str) -> None:
         """Local identities only on a loopback address; otherwise a load balancer to trust."""
         if self.local_user:
-            if not _is_loopback(host):
+            if not _is_loopback(host) and not self.local_on_any_interface:
                 raise ConfigError(
                     f"a local identity ({self.local_user}) is only served on 127.0.0.1, not on "
                     f"{host}: anyone reaching {host} would act as {self.local_user}"

@@ -46,3 +46,8 @@ def test_the_cli_refuses_a_local_identity_on_every_interface(
 ) -> None:
     assert main(["gate", "--local-user", "ana@localhost", "--host", "0.0.0.0"]) == 1
     assert "only served on 127.0.0.1" in capsys.readouterr().err
+
+
+def test_a_container_may_bind_every_interface_for_its_local_user_when_told() -> None:
+    settings = GateSettings(local_user="dev@localhost", local_on_any_interface=True)
+    settings.check("0.0.0.0")
