@@ -32,7 +32,7 @@ def drop_databases_like(server, prefix):
             conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(db)))
 
 
-def restore(store, monkeypatch, url, instance=None, **config):
+def restore(store, monkeypatch, url, instance=None, tags=None, **config):
     monkeypatch.setenv("RESTORE_TARGET", url)
     definitions = Definitions.merge(
         backups.defs, Definitions(resources={"backups": BackupConfig(backup_url=store.url)})
@@ -46,6 +46,7 @@ def restore(store, monkeypatch, url, instance=None, **config):
         run_config=run_config,
         instance=instance or DagsterInstance.ephemeral(),
         raise_on_error=False,
+        tags=tags,
     )
 
 
@@ -96,6 +97,25 @@ def test_default_restores_the_latest_pre_migration_backup_of_the_named_source(
         f"{manifest.started_at}, verification passed) into {target.redacted}: "
         f"run {result.run_id}, launched from CLI or API"
     ) in text
+
+
+def test_the_restore_log_names_who_launched_it(
+    source_db, store, pg_server, target_name, monkeypatch
+):
+    """The UI gate tags every launch with its operator; the run's own log keeps that record."""
+    pre_migration_backup(source_db, store)
+    instance = DagsterInstance.ephemeral()
+    tags = {"sage_ops/launched_by": "alice@example.com", "dagster/from_ui": "true"}
+    result = restore(
+        store,
+        monkeypatch,
+        pg_server.with_database(target_name).redacted,
+        instance,
+        tags=tags,
+        source_database=source_db.redacted,
+    )
+    assert result.success, failure_message(result)
+    assert "launched from UI by alice@example.com" in log_text(instance, result)
 
 
 def test_latest_is_a_backup_of_the_target_not_of_another_database(
