@@ -9,6 +9,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import BinaryIO
 
 from sage_ops import doctor, embedded, postgres
 from sage_ops.backups.catalog import load_manifests
@@ -122,6 +123,17 @@ def _parser() -> argparse.ArgumentParser:
     q.set_defaults(func=_lineage_backup)
     for q in lsub.choices.values():
         q.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser("triage", help="root causes of log lines, or a whole triage of a log")
+    tsub = p.add_subparsers(required=True, metavar="ACTION")
+    t = tsub.add_parser("classify", help="each line's root-cause category (summary on stderr)")
+    t.add_argument("file", nargs="?", default="-", help="log file, or - for stdin (default)")
+    t.add_argument("--json", action="store_true", help='{"line": N, "category": ...} per line')
+    t.set_defaults(func=_triage_classify)
+    t = tsub.add_parser("analyze", help="root cause, first error, counts, suspects, fixes")
+    t.add_argument("file", help="log file or CloudWatch Logs export (JSON), or - for stdin")
+    t.add_argument("--environment", default="production", help="whose deploy runs are suspects")
+    t.set_defaults(func=_triage_analyze)
 
     p = sub.add_parser("embedded-stop", help="stop the embedded PostgreSQL server")
     p.set_defaults(func=lambda _: print("stopped" if embedded.stop() else "not running") or 0)
@@ -286,6 +298,49 @@ def _lineage_backup(args: argparse.Namespace) -> int:
     use = backup_use(_instance(), args.key)
     print(to_json(use) if args.json else backup_text(use))
     return 0
+
+
+def _log_stream(name: str) -> BinaryIO:
+    if name == "-":
+        return sys.stdin.buffer
+    try:
+        return open(name, "rb")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {name}: {exc.strerror}") from None
+
+
+def _triage_classify(args: argparse.Namespace) -> int:
+    from sage_ops.incidents.log_triage import classify_lines, summary
+
+    try:
+        with _log_stream(args.file) as stream:
+            counts = classify_lines(stream, sys.stdout, args.json)
+    except BrokenPipeError:  # `| head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    print(summary(counts), file=sys.stderr)  # stdout stays one line per input line
+    return 0
+
+
+def _triage_analyze(args: argparse.Namespace) -> int:
+    from sage_ops.incidents.log_triage import analyze, render, report
+
+    with _log_stream(args.file) as stream:
+        analysis = analyze(stream)
+    changes, notes = _deploy_runs(args.environment, analysis.first_error)
+    print(render(report(analysis, changes, notes)))
+    return 0
+
+
+def _deploy_runs(environment: str, first_error: datetime | None) -> tuple[list, list[str]]:
+    """sage_ops' own deploy runs around the first error, when a Dagster instance is at hand."""
+    if not os.environ.get("DAGSTER_HOME") or first_error is None:
+        return [], ["set DAGSTER_HOME to include this instance's deploy runs as suspects"]
+    from sage_ops.incidents.defs import recent_changes
+    from sage_ops.lineage.instance import open_instance
+
+    since = first_error - timedelta(hours=2)
+    return recent_changes(open_instance(), since, environment), []
 
 
 def _list(_: argparse.Namespace) -> int:
