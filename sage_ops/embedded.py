@@ -1,8 +1,13 @@
-"""The embedded default database: PostgreSQL 16 from `pgserver`, seeded with sample data.
+"""Embedded PostgreSQL 16 servers from `pgserver`: the default database and a scratch server.
 
-Used when DATABASE_URL is unset, so that a new machine with nothing but Python can run the
-backup pipeline. The server keeps running between processes (like a local dev database) and
-is stopped with `sage-ops embedded-stop`.
+The default database, seeded with sample data, is used when DATABASE_URL is unset, so that a new
+machine with nothing but Python can run the backup pipeline. It keeps running between processes
+(like a local dev database) and is stopped with `sage-ops embedded-stop`.
+
+The scratch server (SAGE_OPS_SCRATCH=embedded) is a separate server in its own data directory
+for verification restores: on ECS it runs inside the run's own task, on the ephemeral storage
+Terraform sizes to the database, so a full restore never touches the production instance. It
+stops when the process that started it exits.
 """
 
 from __future__ import annotations
@@ -25,15 +30,29 @@ def data_dir() -> Path:
     return state_dir() / "pgdata"
 
 
-def embedded_target() -> PgTarget:
-    """Start (or join) the embedded server and make sure the sample database exists."""
+def scratch_data_dir() -> Path:
+    return state_dir() / "scratch-pgdata"
+
+
+def _server(directory: Path, cleanup_mode: str | None) -> PgTarget:
+    """Start (or join) the pgserver PostgreSQL 16 in `directory`; its `postgres` database."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pgserver's platformdirs warns about XDG_RUNTIME_DIR
         import pgserver
 
-    data_dir().mkdir(parents=True, exist_ok=True)
+    directory.mkdir(parents=True, exist_ok=True)
     # The socket may live outside the data dir when that path is too long for a socket.
-    server = PgTarget.from_url(pgserver.get_server(data_dir(), cleanup_mode=None).get_uri())
+    return PgTarget.from_url(pgserver.get_server(directory, cleanup_mode=cleanup_mode).get_uri())
+
+
+def scratch_server() -> PgTarget:
+    """The embedded scratch server for verification restores, started in this process."""
+    return _server(scratch_data_dir(), cleanup_mode="stop")
+
+
+def embedded_target() -> PgTarget:
+    """Start (or join) the embedded server and make sure the sample database exists."""
+    server = _server(data_dir(), cleanup_mode=None)
     with postgres.connect(server) as conn:
         exists = conn.execute(
             "SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)

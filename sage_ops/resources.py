@@ -32,6 +32,7 @@ class BackupConfig(ConfigurableResource):
     compression_level: int = DEFAULT_LEVEL
     verify_level: str = "full"
     scratch_database_url: str | None = None
+    scratch: str | None = None  # "embedded": a PostgreSQL 16 started in the run's own task
 
     @model_validator(mode="after")
     def _allowed_values(self) -> "BackupConfig":
@@ -47,6 +48,7 @@ class BackupConfig(ConfigurableResource):
             compression_level=self.compression_level,
             verify_level=self.verify_level,
             scratch_database_url=self.scratch_database_url,
+            scratch=self.scratch,
         ).checked()
 
     @classmethod
@@ -60,6 +62,7 @@ class BackupConfig(ConfigurableResource):
             compression_level=s.compression_level,
             verify_level=s.verify_level,
             scratch_database_url=_secret("SAGE_OPS_SCRATCH_DATABASE_URL"),
+            scratch=s.scratch,
         )
 
 

@@ -13,12 +13,14 @@ from sage_ops.backups.verify import LEVELS
 from sage_ops.errors import ConfigError
 from sage_ops.postgres import MAINTENANCE_DB, PgTarget
 
-KEEP, FORMAT, COMPRESSION, VERIFY = (
+KEEP, FORMAT, COMPRESSION, VERIFY, SCRATCH = (
     "SAGE_OPS_BACKUP_KEEP",
     "SAGE_OPS_BACKUP_FORMAT",
     "SAGE_OPS_BACKUP_COMPRESSION",
     "SAGE_OPS_VERIFY_LEVEL",
+    "SAGE_OPS_SCRATCH",
 )
+EMBEDDED_SCRATCH = "embedded"
 _KEEP_ALLOWED = "an integer of at least 1"
 # zlib-ng's gzip levels for plain dumps; pg_dump -Fc -Z for custom ones, where 0 is uncompressed.
 COMPRESSION_LEVELS = {PLAIN: range(1, 10), CUSTOM: range(0, 10)}
@@ -41,6 +43,7 @@ class Settings:
     compression_level: int
     verify_level: str
     scratch_database_url: str | None  # None: the source database's server
+    scratch: str | None = None  # "embedded": a PostgreSQL 16 of its own, in this process's task
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -62,6 +65,7 @@ class Settings:
             compression_level=_int(COMPRESSION, DEFAULT_LEVEL, _COMPRESSION_ALLOWED, problems),
             verify_level=env.get(VERIFY) or "full",
             scratch_database_url=env.get("SAGE_OPS_SCRATCH_DATABASE_URL") or None,
+            scratch=env.get(SCRATCH) or None,
         )
         return settings, problems + settings.problems()
 
@@ -74,8 +78,12 @@ class Settings:
             (FORMAT, self.backup_format, self.backup_format in FORMATS, " or ".join(FORMATS)),
             (COMPRESSION, level, level in levels, _COMPRESSION_ALLOWED),
             (VERIFY, self.verify_level, self.verify_level in LEVELS, " or ".join(LEVELS)),
+            (SCRATCH, self.scratch, self.scratch in (None, EMBEDDED_SCRATCH), "unset or embedded"),
         ]
-        return [_refused(name, value, allowed) for name, value, ok, allowed in rules if not ok]
+        found = [_refused(name, value, allowed) for name, value, ok, allowed in rules if not ok]
+        if self.scratch and self.scratch_database_url:
+            found.append(f"{SCRATCH} and SAGE_OPS_SCRATCH_DATABASE_URL are both set: choose one")
+        return found
 
     def checked(self) -> Settings:
         _refuse(self.problems())
@@ -89,7 +97,12 @@ class Settings:
         return PgTarget.from_url(self.database_url)
 
     def scratch_server(self, target: PgTarget) -> PgTarget:
-        """Where verification restores run: configured, else the source's own server."""
+        """Where verification restores run: the embedded scratch server, a configured one, else
+        the source's own server."""
+        if self.scratch == EMBEDDED_SCRATCH:
+            from sage_ops.embedded import scratch_server
+
+            return scratch_server()
         if self.scratch_database_url:
             return PgTarget.from_url(self.scratch_database_url, "SAGE_OPS_SCRATCH_DATABASE_URL")
         return target.with_database(MAINTENANCE_DB)

@@ -17,6 +17,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         "DATABASE_URL",
         "SAGE_OPS_BACKUP_URL",
         "SAGE_OPS_SCRATCH_DATABASE_URL",
+        "SAGE_OPS_SCRATCH",
         "SAGE_OPS_PG_BIN_DIR",
         "SAGE_OPS_BACKUP_KEEP",
         "SAGE_OPS_VERIFY_LEVEL",

@@ -248,6 +248,21 @@ module "sage_ops" {
     var.sage_ops_environment_database_url_secret_arns,
   )
   scratch_database_url_secret_arn = var.sage_ops_scratch_database_url_secret_arn
+  run_ephemeral_storage_gib       = local.run_ephemeral_storage_gib
+}
+
+# Without a scratch server, the nightly full restore runs on an embedded PostgreSQL 16 in the run's
+# task: its disk holds the restored database (allocated storage bounds it) plus a quarter for WAL
+# and indexes being built. A database past what Fargate offers needs a scratch server instead.
+locals {
+  run_ephemeral_storage_gib = min(200, max(21, ceil(var.db_allocated_storage * 1.25)))
+}
+
+check "embedded_scratch_fits" {
+  assert {
+    condition     = var.sage_ops_scratch_database_url_secret_arn != null || var.db_allocated_storage * 1.25 <= 200
+    error_message = "db_allocated_storage is too large for a full restore on the run task's ephemeral storage (200 GiB at most): set sage_ops_scratch_database_url_secret_arn to a scratch PostgreSQL 16 server."
+  }
 }
 
 # The deploy grants above are built from names; fail the plan if a module stops following them.

@@ -361,7 +361,7 @@ variable "sage_ops_peer_vpc_cidrs" {
 }
 
 variable "sage_ops_scratch_database_url_secret_arn" {
-  description = "Secret with a scratch PostgreSQL 16 URL for full backup verification (null: checksum level)."
+  description = "Secret with a scratch PostgreSQL 16 URL for full backup verification (null: an embedded PostgreSQL 16 inside the run's own task)."
   type        = string
   default     = null
 }

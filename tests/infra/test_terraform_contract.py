@@ -24,7 +24,7 @@ from sage_ops.deploy.settings import ENVIRONMENTS, DeploySettings
 from sage_ops.incidents.defs import IncidentConfig
 from sage_ops.platforms.builders import open_builder
 from sage_ops.platforms.codebuild import CodeBuildBuilder
-from sage_ops.settings import Settings
+from sage_ops.settings import EMBEDDED_SCRATCH, Settings
 from tests.infra.test_terraform import MODULES, TF, Config, tfvars
 
 SAGE_OPS = Config(MODULES / "sage_ops")
@@ -41,9 +41,15 @@ PLACEHOLDERS = {  # values shaped like what Terraform computes for these names
     "SAGE_OPS_BACKUP_URL": "s3://sage-production-backups-123456789012/backups/",
     "SAGE_OPS_BUILD_SOURCE_URL": "s3://sage-production-backups-123456789012/builds/",
     "SAGE_OPS_VERIFY_LEVEL": "full",
+    "SAGE_OPS_SCRATCH": "embedded",
     "SAGE_OPS_REPO": "https://github.com/example/sage.git",
     "AWS_REGION": "us-west-2",
 }
+
+
+# Terraform sets exactly one of each pair (both hinge on sage_ops_scratch_database_url_secret_arn):
+# the first is what a stack without a scratch server gets.
+ALTERNATIVES = {"SAGE_OPS_SCRATCH": "SAGE_OPS_SCRATCH_DATABASE_URL"}
 
 
 def names(expression: str) -> set[str]:
@@ -84,7 +90,7 @@ def terraform_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[set[str]]:
     for name in list(os.environ):
         if name.startswith(("SAGE_OPS_", "DAGSTER_", "AWS_")) or name.endswith("DATABASE_URL"):
             monkeypatch.delenv(name)
-    given = task_environment() | task_secrets()
+    given = (task_environment() | task_secrets()) - set(ALTERNATIVES.values())
     for name in given:
         monkeypatch.setenv(name, placeholder(name))
     yield given
@@ -99,10 +105,14 @@ def _backups() -> str:
 
 def _verification() -> str:
     s = Settings.from_env()
-    if s.verify_level == "full":
-        assert s.scratch_database_url, "full verification would restore onto DATABASE_URL's server"
-        assert s.scratch_server(s.target()).host != s.target().host, "scratch is production's"
-    return s.verify_level
+    assert s.verify_level == "full", "the restore would never be tried"
+    if s.scratch == EMBEDDED_SCRATCH:
+        daemon = SAGE_OPS.resources["aws_ecs_task_definition"]["service"]
+        assert "ephemeral_storage" in str(daemon.get("dynamic")), "no disk sized for the restore"
+        return "full, embedded scratch in the run task"
+    assert s.scratch_database_url, "full verification would restore onto DATABASE_URL's server"
+    assert s.scratch_server(s.target()).host != s.target().host, "scratch is production's"
+    return "full, scratch server"
 
 
 def _kms() -> str:
@@ -176,6 +186,21 @@ def test_capability_is_wired(terraform_env: set[str], capability: str) -> None:
         CAPABILITIES[capability]()
     except AssertionError as exc:
         pytest.fail(f"{capability} falls back to a local default: {exc}", pytrace=False)
+
+
+def test_verification_with_a_scratch_server_instead(
+    terraform_env: set[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for embedded, url in ALTERNATIVES.items():
+        condition = "var.scratch_database_url_secret_arn == null"
+        assert condition in SAGE_OPS.locals["capability_environment"]
+        assert (
+            url.removeprefix("SAGE_OPS_").lower() + "_secret_arn"
+            in (SAGE_OPS.locals["capability_secrets"])
+        )
+        monkeypatch.delenv(embedded)
+        monkeypatch.setenv(url, placeholder(url))
+    assert _verification() == "full, scratch server"
 
 
 def test_no_secret_is_plain_environment() -> None:

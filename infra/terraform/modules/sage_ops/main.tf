@@ -64,9 +64,11 @@ locals {
       SAGE_OPS_BUILD_SOURCE_URL  = "s3://${var.bucket_id}/${local.build_prefix}"
       SAGE_OPS_ALARM_SOURCE      = "cloudwatch"
       SAGE_OPS_S3_KMS_KEY_ID     = var.kms_key_arn
-      # A full restore needs a scratch server that is not production; without one, checksum.
-      SAGE_OPS_VERIFY_LEVEL = var.scratch_database_url_secret_arn == null ? "checksum" : "full"
+      # The full restore never goes to production: a scratch server if one is given, else an
+      # embedded PostgreSQL 16 inside the run's own task, on ephemeral storage sized below.
+      SAGE_OPS_VERIFY_LEVEL = "full"
     },
+    var.scratch_database_url_secret_arn == null ? { SAGE_OPS_SCRATCH = "embedded" } : {},
     var.repo_url == null ? {} : { SAGE_OPS_REPO = var.repo_url },
     var.repo_credential_secret_arn == null ? {} : { SAGE_OPS_REPO_CREDENTIAL_SECRET = var.repo_credential_secret_arn },
   )
@@ -216,6 +218,15 @@ resource "aws_ecs_task_definition" "service" {
     for_each = local.scratch_volumes
     content {
       name = volume.key
+    }
+  }
+
+  # EcsRunLauncher copies the daemon's task definition for each run (use_current_ecs_task_config),
+  # so this is the run tasks' disk: the embedded scratch server restores the database onto it.
+  dynamic "ephemeral_storage" {
+    for_each = each.key == "daemon" ? [var.run_ephemeral_storage_gib] : []
+    content {
+      size_in_gib = ephemeral_storage.value
     }
   }
 

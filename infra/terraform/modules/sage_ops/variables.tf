@@ -235,8 +235,19 @@ variable "environment_database_url_secret_arns" {
   default     = {}
 }
 
+variable "run_ephemeral_storage_gib" {
+  description = "Ephemeral storage of the daemon's task definition, which run tasks copy: room for the embedded scratch server's full restore (Fargate: 21-200)."
+  type        = number
+  default     = 21
+
+  validation {
+    condition     = var.run_ephemeral_storage_gib >= 21 && var.run_ephemeral_storage_gib <= 200
+    error_message = "Fargate ephemeral storage is 21 to 200 GiB."
+  }
+}
+
 variable "scratch_database_url_secret_arn" {
-  description = "Secret with SAGE_OPS_SCRATCH_DATABASE_URL, a PostgreSQL 16 server that is not production (null: verification at checksum level)."
+  description = "Secret with SAGE_OPS_SCRATCH_DATABASE_URL, a PostgreSQL 16 server that is not production (null: an embedded PostgreSQL 16 in the run's own task, SAGE_OPS_SCRATCH=embedded)."
   type        = string
   default     = null
 }
