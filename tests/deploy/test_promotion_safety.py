@@ -40,10 +40,17 @@ def _stage(stack, message, failing_smoke=False):
     return sha, result, image
 
 
+OPERATOR = {"sage_ops/launched_by": "alice@example.com"}  # as the UI gate tags a launch
+
+
 def _run(stack, job_name, sha, *assets):
     selection = [AssetKey(name) for name in assets] or None
     return stack.definitions.resolve_job_def(job_name).execute_in_process(
-        partition_key=sha, instance=stack.instance, asset_selection=selection, raise_on_error=False
+        partition_key=sha,
+        instance=stack.instance,
+        asset_selection=selection,
+        raise_on_error=False,
+        tags=OPERATOR,
     )
 
 
@@ -52,6 +59,7 @@ def _rollback(stack, environment):
         run_config={"ops": {"rollback_op": {"config": {"environment": environment}}}},
         instance=stack.instance,
         raise_on_error=False,
+        tags=OPERATOR,
     )
 
 
@@ -91,6 +99,7 @@ def test_promotion_needs_the_digest_staging_runs_and_found_healthy(approval):
     assert promoted.success and stack.serving("production") == image2
     meta = promoted.asset_materializations_for_node("production_deployment")[0].metadata
     assert meta["staging_run"].value == staged.run_id
+    assert meta["launched_by"].value == "alice@example.com"
 
     v3, unhealthy, image3 = _stage(stack, "v3", failing_smoke=True)
     checks = {c.check_name: c.passed for c in unhealthy.get_asset_check_evaluations()}
@@ -112,6 +121,7 @@ def test_rollback_skips_failed_checks_and_never_returns_to_what_it_rolled_back(a
     assert first.success and stack.serving("staging") == image1  # v2 failed staging_healthy
     deployed = what_is_deployed(stack.instance, "staging")
     assert (deployed.commit, deployed.image, deployed.rollback_of) == (v1, image1, image3)
+    assert deployed.launched_by == "alice@example.com"
     [check] = first.get_asset_check_evaluations()
     assert check.check_name == "staging_healthy" and check.passed
 
