@@ -8,6 +8,7 @@ and the pre-migration backup run before it exactly as for the SQL runner.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -58,10 +59,31 @@ def migrate_in_container(
             log(target.scrub(line))
         code = int(status.get("StatusCode", -1))
         if code != 0:
-            tail = " | ".join(target.scrub(output).strip().splitlines()[-3:]) or "no output"
-            raise ContainerMigrationFailed(f"{' '.join(command)} in {image} exited {code}: {tail}")
+            summary = error_summary(target.scrub(output))
+            raise ContainerMigrationFailed(
+                f"{' '.join(command)} in {image} exited {code}: {summary}"
+            )
     finally:
         container.remove(force=True)
+
+
+def error_summary(output: str) -> str:
+    """Prisma's `Error...` line and its message, else the last lines. Its Wasm engine follows
+    the message with a backtrace ("0: sql_schema_connector::...", "at schema-engine/..."), so
+    the last lines alone would not say what failed."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    starts = [i for i, line in enumerate(lines) if line.startswith("Error")]
+    if not starts:
+        return " | ".join(lines[-3:]) or "no output"
+    message: list[str] = []
+    for line in lines[starts[-1] :]:
+        if _BACKTRACE.match(line) or len(message) == 3:
+            break
+        message.append(line)
+    return " | ".join(message)
+
+
+_BACKTRACE = re.compile(r"^(\d+: |at )")
 
 
 @dataclass(frozen=True)

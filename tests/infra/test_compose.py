@@ -51,7 +51,8 @@ def test_stack_has_every_service_on_one_network(compose_config):
         "dagster-webserver",
         "dagster-daemon",
     }
-    assert all(list(s["networks"]) == ["sage"] for s in services.values())
+    assert all(list(s["networks"]) == ["sage-network"] for s in services.values())
+    assert compose_config["networks"]["sage-network"]["name"] == "sage-network"
     assert services["postgres"]["image"].startswith("postgres:16")
     assert services["redis"]["image"].startswith("redis:7")
     assert "postgres-data" in compose_config["volumes"]
@@ -71,6 +72,28 @@ def test_sage_ops_services_share_one_image_and_instance_config(compose_config):
     assert all(s["environment"]["DAGSTER_PG_HOST"] == "postgres" for s in dagster)
     daemon_mounts = " ".join(str(v) for v in services["dagster-daemon"]["volumes"])
     assert "docker.sock" in daemon_mounts and "dagster-docker.yaml" in daemon_mounts
+    # The DockerRunLauncher has no image of its own: runs use the code location's.
+    assert services["dagster-code"]["environment"]["DAGSTER_CURRENT_IMAGE"] == "sage-ops:local"
+    assert compose_config["volumes"]["sage-ops-state"]["name"] == "sage-ops-state"
+
+
+def test_ports_match_the_seed(compose_config):
+    """The backend on 3000 as the seed has it, the frontend on 5173, Dagster's UI elsewhere."""
+    published = {
+        name: [p["published"] if isinstance(p, dict) else str(p).split(":")[1] for p in s["ports"]]
+        for name, s in compose_config["services"].items()
+        if s.get("ports")
+    }
+    assert published["backend"] == ["3000"] or published["backend"] == [3000]
+    assert str(published["frontend"][0]) == "5173"
+    assert str(published["dagster-webserver"][0]) not in ("3000", "5173")
+
+
+def test_backend_runs_the_dev_target(compose_config):
+    """Built before `pnpm prune --prod`, so `pnpm start:dev` still has the Nest CLI."""
+    assert compose_config["services"]["backend"]["build"]["target"] == "dev"
+    dockerfile = (INFRA / "sample-backend" / "Dockerfile.node").read_text()
+    assert dockerfile.index("FROM deps AS dev") < dockerfile.index("&& pnpm prune --prod")
 
 
 def test_sage_ops_dockerfile_is_non_root_with_healthcheck():

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# The compose stack on this machine, with the images build-images.sh makes and the sample backend
+# and frontend stand-in as the apps:
+#   bash infra/local/stack.sh up      # build (cached), start, wait until every service is healthy
+#   bash infra/local/stack.sh down    # stop; volumes (Dagster history, backups) are kept
+#   bash infra/local/stack.sh ps | logs [SERVICE] | compose ARGS...
+# Settings live in an env file made once (.state/local-stack/stack.env): a generated password,
+# the apps' directories and the host ports, which default to the compose file's (backend 3000,
+# frontend 5173, Dagster UI 3300) except PostgreSQL and the registry, whose usual ports the
+# machine's own PostgreSQL and infra/local/services.sh already hold. Override any of them with
+# the environment, e.g. SAGE_STACK_PROJECT=sage-ci BACKEND_PORT=13000 bash infra/local/stack.sh up.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+PROJECT="${SAGE_STACK_PROJECT:-sage}"
+STATE="${SAGE_STACK_STATE:-$ROOT/.state/local-stack}"
+ENV_FILE="$STATE/stack.env"
+HEALTH_TIMEOUT_S="${HEALTH_TIMEOUT_S:-300}"
+
+write_env() {
+    mkdir -p "$STATE"
+    [ -f "$ENV_FILE" ] && return
+    umask 077
+    cat >"$ENV_FILE" <<ENV
+POSTGRES_PASSWORD=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+SAGE_ENV_FILE=$ENV_FILE
+BACKEND_DIR=$ROOT/infra/sample-backend
+BACKEND_DOCKERFILE=Dockerfile.debian
+FRONTEND_DIR=$ROOT/infra/local/frontend
+DOCKER_GID=$(stat -c %g /var/run/docker.sock)
+POSTGRES_PORT=${POSTGRES_PORT:-15432}
+REDIS_PORT=${REDIS_PORT:-16379}
+REGISTRY_PORT=${REGISTRY_PORT:-5002}
+BACKEND_PORT=${BACKEND_PORT:-3000}
+FRONTEND_PORT=${FRONTEND_PORT:-5173}
+DAGSTER_UI_PORT=${DAGSTER_UI_PORT:-3300}
+ENV
+}
+
+compose() {
+    docker-compose -f "$ROOT/infra/docker-compose.yml" --env-file "$ENV_FILE" -p "$PROJECT" "$@"
+}
+
+# docker-compose 1.29 has no `up --wait`: poll every container's health (or running state).
+wait_healthy() {
+    local deadline=$((SECONDS + HEALTH_TIMEOUT_S)) waiting
+    while true; do
+        waiting="$(compose ps -q | xargs docker inspect --format \
+            '{{.Name}} {{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' \
+            | grep -v -e ' healthy$' -e ' running$' || true)"
+        [ -z "$waiting" ] && return 0
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            echo "not healthy after ${HEALTH_TIMEOUT_S} s:" $waiting >&2
+            return 1
+        fi
+        sleep 2
+    done
+}
+
+case "${1:-up}" in
+    up)
+        bash "$ROOT/infra/local/services.sh" >/dev/null
+        bash "$ROOT/infra/local/build-images.sh"
+        write_env
+        compose up -d --no-build
+        wait_healthy
+        compose ps
+        ;;
+    down) compose down ;;
+    ps) compose ps ;;
+    logs) shift; compose logs --tail 100 "$@" ;;
+    env) write_env; echo "$ENV_FILE" ;;
+    compose) shift; write_env; compose "$@" ;;
+    *) sed -n '2,11p' "$0" >&2; exit 2 ;;
+esac
