@@ -105,7 +105,8 @@ class PrismaRunner:
         if self.kind == "prisma-docker":
             migrate_in_container(self.image, target, self.timeout_s, log)
         elif self.kind == "prisma-ecs":
-            from sage_ops.deploy.ecs import EcsDeployer, run_one_off_task
+            from sage_ops.deploy.ecs import EcsDeployer
+            from sage_ops.platforms.ecs_tasks import run_one_off_task
 
             service = EcsDeployer(f"ecs://{self.ecs_cluster}/{self.ecs_service}")
             command = {"name": self.ecs_container, "command": list(PRISMA_DEPLOY)}

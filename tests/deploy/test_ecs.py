@@ -22,10 +22,8 @@ from botocore.stub import Stubber
 from sage_ops.deploy.deployer import DeployError, DeployRolledBack, DeployTimeout, open_deployer
 from sage_ops.deploy.ecs import (
     EcsDeployer,
-    OneOffTaskFailed,
     parse_target,
     pick_container,
-    run_one_off_task,
 )
 from sage_ops.errors import ConfigError
 from tests.backups.s3 import REGION, apply_env, aws_env, moto_server
@@ -680,99 +678,3 @@ def test_unhealthy_targets_are_waited_for_until_healthy(ecs_stub):
         deployer.smoke_check(timeout_s=60)
         elb_stub.assert_no_pending_responses()
     assert fake.sleeps == [5.0]
-
-
-# --- one-off tasks ------------------------------------------------------------------------------
-
-TASK_ARN = f"arn:aws:ecs:{REGION}:{ACCOUNT}:task/{CLUSTER}/0123456789abcdef"
-MIGRATE = {
-    "containerOverrides": [{"name": "api", "command": ["npx", "prisma", "migrate", "deploy"]}]
-}
-
-
-def task(status: str, **extra: Any) -> dict:
-    return {"tasks": [{"taskArn": TASK_ARN, "lastStatus": status, **extra}], "failures": []}
-
-
-def stopped(exit_code: int | None, stop_code: str = "EssentialContainerExited", **extra) -> dict:
-    container: dict[str, Any] = {"name": "api", "lastStatus": "STOPPED"}
-    if exit_code is not None:
-        container["exitCode"] = exit_code
-    container.update(extra.pop("container", {}))
-    return task("STOPPED", stopCode=stop_code, containers=[container], **extra)
-
-
-def run_task(ecs_stub, answers: list[dict], timeout_s: float = 600, run_args=None):
-    client, stub = ecs_stub
-    expected = {
-        "cluster": CLUSTER,
-        "taskDefinition": NEW_TD,
-        "overrides": MIGRATE,
-        "count": 1,
-        "startedBy": "sage-ops",
-        **(run_args or {}),
-    }
-    stub.add_response("run_task", task("PROVISIONING"), expected)
-    for answer in answers:
-        stub.add_response("describe_tasks", answer, {"cluster": CLUSTER, "tasks": [TASK_ARN]})
-    fake, messages = FakeTime(), []
-    codes = run_one_off_task(
-        CLUSTER,
-        NEW_TD,
-        MIGRATE,
-        timeout_s,
-        messages.append,
-        client=client,
-        run_args=run_args,
-        sleep=fake.sleep,
-        clock=fake.clock,
-    )
-    return codes, messages
-
-
-def test_one_off_task_exit_0_is_ok(ecs_stub):
-    network = {"networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-1"]}}}
-    answers = [{"tasks": [], "failures": []}, task("PENDING"), task("RUNNING"), stopped(0)]
-    codes, messages = run_task(ecs_stub, answers, run_args=network)
-    assert codes == {"api": 0}
-    assert [m.rsplit(": ", 1)[1] for m in messages[1:]] == [
-        "not listed yet",
-        "PENDING",
-        "RUNNING",
-        "STOPPED",
-    ]
-
-
-def test_one_off_task_exit_1_fails_naming_the_container(ecs_stub):
-    with pytest.raises(OneOffTaskFailed, match="container 'api' exited 1"):
-        run_task(ecs_stub, [task("RUNNING"), stopped(1)])
-
-
-def test_one_off_task_that_never_started_fails_with_the_reason(ecs_stub):
-    answer = stopped(
-        None,
-        stop_code="TaskFailedToStart",
-        stoppedReason="CannotPullContainerError: pull image manifest has been retried 5 times",
-        container={"reason": "CannotPullContainerError: ref not found"},
-    )
-    with pytest.raises(OneOffTaskFailed) as failure:
-        run_task(ecs_stub, [answer])
-    message = str(failure.value)
-    assert "TaskFailedToStart" in message and "container 'api' has no exit code" in message
-    assert "CannotPullContainerError: ref not found" in message
-
-
-def test_one_off_task_refused_by_run_task(ecs_stub):
-    client, stub = ecs_stub
-    failure = {"tasks": [], "failures": [{"arn": "arn:cluster", "reason": "MISSING"}]}
-    stub.add_response("run_task", failure)
-    with pytest.raises(OneOffTaskFailed, match="did not start: arn:cluster MISSING"):
-        run_one_off_task(CLUSTER, NEW_TD, None, 60, lambda _: None, client=client)
-
-
-def test_one_off_task_timeout_leaves_the_task_running_and_names_it(ecs_stub):
-    # Stubber fails any call not queued here, so no stop_task can have happened.
-    with pytest.raises(
-        DeployTimeout, match=f"{TASK_ARN} still RUNNING after 10s; it was NOT stopped"
-    ):
-        run_task(ecs_stub, [task("RUNNING")] * 3, timeout_s=10)

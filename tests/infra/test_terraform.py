@@ -856,6 +856,7 @@ def test_sage_ops_run_role_can_do_exactly_what_the_pipelines_need() -> None:
         "cloudwatch:GetMetricData",
         "logs:FilterLogEvents",
         "logs:GetLogEvents",
+        "logs:DescribeLogStreams",
         # backups and compute logs
         "s3:ListBucket",
         "s3:ListBucketMultipartUploads",

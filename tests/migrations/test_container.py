@@ -85,8 +85,8 @@ def test_failing_prisma_runner_fails_migrate_database_after_the_backup(
 def test_ecs_runner_places_its_task_like_the_service(aws, write_migrations, empty_db, monkeypatch):  # noqa: F811
     """Fargate's run_task needs the service's network configuration; moto cannot finish a task,
     so the run_task call is captured instead of awaited."""
-    from sage_ops.deploy import ecs
     from sage_ops.migrations.container import PrismaRunner
+    from sage_ops.platforms import ecs_tasks
     from tests.deploy.test_ecs import make_service
 
     cluster, service = make_service(aws)
@@ -94,7 +94,7 @@ def test_ecs_runner_places_its_task_like_the_service(aws, write_migrations, empt
     aws.update_service(cluster=cluster, service=service, networkConfiguration=network)
     calls = []
     monkeypatch.setattr(
-        ecs, "run_one_off_task", lambda *a, **kw: calls.append((a, kw)) or {"api": 0}
+        ecs_tasks, "run_one_off_task", lambda *a, **kw: calls.append((a, kw)) or {"api": 0}
     )
     runner = PrismaRunner(
         "prisma-ecs",

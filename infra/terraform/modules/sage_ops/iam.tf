@@ -291,9 +291,10 @@ data "aws_iam_policy_document" "run" {
     resources = ["arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}:alarm:*"]
   }
 
+  # DescribeLogStreams: the Pipes ECS client waits for a one-off task's log stream to exist.
   statement {
     sid       = "ReadBackendAndDatabaseLogs"
-    actions   = ["logs:FilterLogEvents", "logs:GetLogEvents"]
+    actions   = ["logs:FilterLogEvents", "logs:GetLogEvents", "logs:DescribeLogStreams"]
     resources = local.target_log_group_arns
   }
 
