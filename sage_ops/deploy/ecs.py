@@ -8,7 +8,8 @@ definition becoming primary is a failure, and the wall clock bounds the wait (RE
 Target URL: `ecs://CLUSTER/SERVICE[?container=NAME&health=https://host/health]`. `container`
 picks the container whose image is replaced (default: the only one, or the one named like the
 service). `smoke_check` judges health from AWS itself (rolloutState and the new tasks' ALB target
-health, see ecs_health) and also GETs `health` when one is given (percent-encode any `&` in it).
+health, see ecs_health) and also GETs `health` when one is given (percent-encode any `&` in it);
+`deploy` of a service behind an ALB also waits for that target health after COMPLETED.
 """
 
 from __future__ import annotations
@@ -346,7 +347,8 @@ class EcsDeployer(Deployer):
             )
 
     def deploy(self, image: str, timeout_s: float, log: Log) -> DeployResult:
-        """Register the new revision, update the service, follow that deployment to its end."""
+        """Register the new revision, update the service, follow that deployment to its end;
+        behind an ALB, also until the new tasks are healthy in its target groups."""
         started = self._clock()
         _require_digest(image)
         service = self._require_service()
@@ -354,6 +356,8 @@ class EcsDeployer(Deployer):
         rollout = self._update_service(service, new_arn)
         log(f"{self.url}: update_service started deployment {rollout.deployment_id}")
         self._follow(rollout, started + timeout_s, timeout_s, log)
+        if service.get("loadBalancers"):  # ECS counts a task before the ALB has checked it
+            log(f"{self.url}: {self._wait_healthy(started + timeout_s, timeout_s).detail}")
         seconds = round(self._clock() - started, 3)
         log(f"{self.url}: deployment {rollout.deployment_id} COMPLETED in {seconds:.0f}s")
         return DeployResult(self.url, image, new_arn, previous_image, seconds)

@@ -305,9 +305,9 @@ def ecs_stub(stubbed_client: Any) -> Iterator[tuple[Any, Stubber]]:
         stub.assert_no_pending_responses()
 
 
-def stub_start(stub: Stubber, rollback: bool = True) -> None:
+def stub_start(stub: Stubber, rollback: bool = True, **service: Any) -> None:
     """describe -> describe_task_definition -> register (image swapped) -> update_service."""
-    stub.add_response("describe_services", service_answer(STEADY_OLD, rollback=rollback))
+    stub.add_response("describe_services", service_answer(STEADY_OLD, rollback=rollback, **service))
     stub.add_response(
         "describe_task_definition",
         {"taskDefinition": TASK_DEF, "tags": [{"key": "team", "value": "backend"}]},
@@ -678,3 +678,29 @@ def test_unhealthy_targets_are_waited_for_until_healthy(ecs_stub):
         deployer.smoke_check(timeout_s=60)
         elb_stub.assert_no_pending_responses()
     assert fake.sleeps == [5.0]
+
+
+def test_deploy_behind_an_alb_ends_when_the_new_tasks_are_healthy(ecs_stub, target_group):
+    """The rollout COMPLETED at the first poll, the second new task registers only later."""
+    elbv2, group = target_group
+    client, stub = ecs_stub
+    balancer = {"targetGroupArn": group, "containerName": SERVICE, "containerPort": PORT}
+    stub_start(stub, loadBalancers=[balancer])
+    completed = deployment(NEW_DEP, NEW_TD, state="COMPLETED", running=2)
+    stub.add_response("describe_services", service_answer(completed, loadBalancers=[balancer]))
+    elbv2.register_targets(TargetGroupArn=group, Targets=[{"Id": NEW_IPS[0], "Port": PORT}])
+    _stub_behind_alb(stub, group)  # one new task still unavailable in the target group
+    _stub_behind_alb(stub, group)
+    fake, messages = FakeTime(), []
+
+    def second_task_registers(seconds: float) -> None:
+        fake.sleep(seconds)
+        elbv2.register_targets(TargetGroupArn=group, Targets=[{"Id": NEW_IPS[1], "Port": PORT}])
+
+    deployer = EcsDeployer(
+        f"ecs://{CLUSTER}/{SERVICE}", client=client, sleep=second_task_registers, clock=fake.clock
+    )
+    result = deployer.deploy(NEW_IMAGE, 600, messages.append)
+
+    assert result.revision == NEW_TD and fake.sleeps == [5.0]
+    assert messages[-2].endswith(f"2 new task(s) healthy in {group.split('/')[1]}")
