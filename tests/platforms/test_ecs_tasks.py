@@ -54,7 +54,8 @@ def logs() -> Iterator[Any]:
 @pytest.fixture
 def log_group(logs: Any) -> str:
     """The backend's awslogs group with the one-off task's stream, holding Prisma's output."""
-    group = f"/ecs/{CLUSTER}/backend-{uuid.uuid4().hex[:6]}"
+    # moto's state is per process: no name another test's prefix lookup could match
+    group = f"/ecs/one-off-{uuid.uuid4().hex[:6]}/backend"
     logs.create_log_group(logGroupName=group)
     stream = f"backend/api/{TASK_ID}"
     logs.create_log_stream(logGroupName=group, logStreamName=stream)
