@@ -73,8 +73,14 @@ def tool_version(bin_dir: Path) -> tuple[int, str]:
     return int(match.group(1)), match.group(0)
 
 
-def tools_for_server(server_major: int, server_version: str) -> PgTools:
-    """The client tools to use against a server of `server_major`, with the reason for the pick."""
+def tools_for_server(
+    server_major: int, server_version: str, reads_dump_of: str | None = None
+) -> PgTools:
+    """The client tools to use against a server of `server_major`, with the reason for the pick.
+
+    `reads_dump_of`: the pg_dump version that wrote the dump to restore. Minor releases add
+    meta-commands to plain dumps (`\\restrict`, from 17.6/16.10/15.14), which an older psql of the
+    same major rejects, so tools at least that version are preferred among those that fit."""
     found = []
     for d in candidate_bin_dirs():
         major, version = tool_version(d)
@@ -88,6 +94,8 @@ def tools_for_server(server_major: int, server_version: str) -> PgTools:
             f"server is PostgreSQL {server_version} but the newest pg_dump found is older "
             f"({seen}); install a pg_dump {server_major} or newer, or set {BIN_DIR_ENV}"
         )
+    if reads_dump_of:
+        fitting.sort(key=lambda f: _numbers(f[1]) < _numbers(reads_dump_of))  # stable: by major
     major, version, bin_dir = fitting[0]
     default = found[0]
     if (major, bin_dir) == (default[0], default[2]):
@@ -99,3 +107,7 @@ def tools_for_server(server_major: int, server_version: str) -> PgTools:
             + ("is older than the server" if default[0] < server_major else "is a newer major")
         )
     return PgTools(bin_dir=bin_dir, major=major, version=version, reason=reason)
+
+
+def _numbers(version: str) -> tuple[int, ...]:
+    return tuple(int(n) for n in re.findall(r"\d+", version)[:2])

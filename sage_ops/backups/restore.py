@@ -27,7 +27,7 @@ from sage_ops.backups.compress import gunzip_chunks
 from sage_ops.backups.manifest import PLAIN, Manifest
 from sage_ops.backups.store import BackupStore
 from sage_ops.errors import ConfigError, DatabaseError, SageOpsError, VerificationError
-from sage_ops.pgtools import tools_for_server
+from sage_ops.pgtools import BIN_DIR_ENV, tools_for_server
 from sage_ops.postgres import PgTarget
 
 NAME_MAX_BYTES = 63  # PostgreSQL silently truncates longer identifiers (NAMEDATALEN - 1)
@@ -57,7 +57,7 @@ def restore_backup(store: BackupStore, manifest: Manifest, target: PgTarget) -> 
         major, version = postgres.server_version(conn)
     dump_major = int(manifest.pg_dump_version.split(".")[0])
     # The client must read what that pg_dump wrote and speak to this server.
-    tools = tools_for_server(max(major, dump_major), version)
+    tools = tools_for_server(max(major, dump_major), version, manifest.pg_dump_version)
     chunks = _checked_chunks(store, manifest)
     if manifest.format == PLAIN:
         # Not --single-transaction: psql commits that when its input ends, and input also ends
@@ -87,8 +87,19 @@ def restore_backup(store: BackupStore, manifest: Manifest, target: PgTarget) -> 
             text = target.scrub(stderr.read().decode(errors="replace")).strip()
             raise VerificationError(
                 f"restoring {manifest.key} into {target.redacted} failed "
-                f"(exit {proc.returncode}): " + (" ".join(text.splitlines()[-2:]) or "no output")
+                f"(exit {proc.returncode}): "
+                + (" ".join(text.splitlines()[-2:]) or "no output")
+                + _older_client_hint(text, tools.version, manifest.pg_dump_version)
             )
+
+
+def _older_client_hint(stderr: str, client: str, dump: str) -> str:
+    if "invalid command \\restrict" not in stderr:
+        return ""
+    return (
+        f"; the backup was written by pg_dump {dump} and psql {client} is older: install "
+        f"client tools {dump} or newer (or point {BIN_DIR_ENV} at them)"
+    )
 
 
 def _conninfo_dbname(dbname: str) -> str:
