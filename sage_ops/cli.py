@@ -41,6 +41,11 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
     p = sub.add_parser("doctor", help="show the effective configuration and check each system")
+    p.add_argument(
+        "--require-all",
+        action="store_true",
+        help="every capability configured, no local defaults (the default inside an ECS task)",
+    )
     p.set_defaults(func=_doctor)
 
     p = sub.add_parser("demo", help="run nightly_backup on the embedded database, then open the UI")
@@ -140,8 +145,10 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _doctor(_: argparse.Namespace) -> int:
-    text, code = doctor.report(*Settings.read_env())
+def _doctor(args: argparse.Namespace) -> int:
+    from sage_ops.checks import on_ecs
+
+    text, code = doctor.report(*Settings.read_env(), strict=args.require_all or on_ecs())
     print(text)
     return code
 

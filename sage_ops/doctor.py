@@ -1,39 +1,41 @@
-"""`sage-ops doctor`: show the effective configuration and check every configured system."""
+"""`sage-ops doctor`: show the effective configuration and check every configured system.
+
+The database and backup lines come first (their output is a contract); then each capability's
+own checks, registered in CAPABILITIES (see sage_ops.checks for the rules they follow).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from sage_ops import postgres
-from sage_ops.errors import ConfigError, SageOpsError
+from sage_ops.backups import doctor_checks as backups
+from sage_ops.checks import CheckResult, Needs, run, run_all
+from sage_ops.deploy import doctor_checks as deploy
+from sage_ops.errors import ConfigError
+from sage_ops.incidents import doctor_checks as incidents
+from sage_ops.lineage import doctor_checks as lineage
+from sage_ops.migrations import doctor_checks as migrations
 from sage_ops.pgtools import tools_for_server
 from sage_ops.postgres import PgTarget
-from sage_ops.settings import Settings
+from sage_ops.settings import SCRATCH, VERIFY, Settings
+
+CAPABILITIES = (backups, migrations, deploy, incidents, lineage)
 
 
-@dataclass
-class CheckResult:
-    name: str
-    ok: bool
-    detail: str
-
-
-def run_checks(settings: Settings) -> list[CheckResult]:
+def run_checks(settings: Settings, needs: Needs | None = None) -> list[CheckResult]:
+    needs = needs or Needs()
     results: list[CheckResult] = []
 
     def check(name: str, fn: Callable[[], str]) -> bool:
-        try:
-            results.append(CheckResult(name, True, fn()))
-            return True
-        except SageOpsError as exc:
-            results.append(CheckResult(name, False, str(exc)))
-            return False
+        results.append(run(name, fn, needs))
+        return results[-1].ok
 
     target: list[PgTarget] = []
     versions: list[tuple[int, str]] = []
 
     def database() -> str:
+        needs.setting("DATABASE_URL", "the embedded sample database would be backed up")
         target.append(settings.target())
         with postgres.connect(target[0]) as conn:
             versions.append(postgres.server_version(conn))
@@ -42,14 +44,22 @@ def run_checks(settings: Settings) -> list[CheckResult]:
     if check("database", database):
         check("pg_dump", lambda: tools_for_server(*versions[0]).reason)
         if settings.verify_level == "full":
-            check("scratch server", lambda: _scratch(settings, target[0]))
-    check("backup store", lambda: _writable(settings))
+            check("scratch server", lambda: _scratch(settings, target[0], needs))
+    check("backup store", lambda: _writable(settings, needs))
     return results
 
 
-def _scratch(settings: Settings, source: PgTarget) -> str:
+def _scratch(settings: Settings, source: PgTarget, needs: Needs) -> str:
     """A configured scratch server must not be the source's: a full restore there competes with
     (and on a mistake, overwrites into) production."""
+    needs.setting(VERIFY, "the stack states how backups are verified")
+    if needs.strict and not (settings.scratch or settings.scratch_database_url):
+        raise ConfigError(
+            f"{SCRATCH} is not set (nor SAGE_OPS_SCRATCH_DATABASE_URL): the full restore "
+            "would run on DATABASE_URL's server"
+        )
+    if settings.scratch:  # the embedded scratch's data directory lives there
+        needs.setting("SAGE_OPS_STATE_DIR", "the scratch would live in the working directory")
     server = settings.scratch_server(source)
     same = (server.host.lower(), server.port) == (source.host.lower(), source.port)
     if settings.scratch_database_url and same:
@@ -67,18 +77,29 @@ def _reachable(server: PgTarget) -> str:
     return f"{server.redacted} reachable, PostgreSQL {version}"
 
 
-def _writable(settings: Settings) -> str:
+def _writable(settings: Settings, needs: Needs) -> str:
+    needs.setting("SAGE_OPS_BACKUP_URL", "backups would stay in the task's own directory")
     store = settings.store()
     store.check_writable()
     return f"{store.url} writable"
 
 
-def report(settings: Settings, problems: Sequence[str] = ()) -> tuple[str, int]:
-    """The text to print and the exit code (1 if a setting is refused or any check failed)."""
+def capability_checks(needs: Needs) -> list[CheckResult]:
+    return run_all([c for module in CAPABILITIES for c in module.doctor_checks(needs)], needs)
+
+
+def report(
+    settings: Settings, problems: Sequence[str] = (), strict: bool = False
+) -> tuple[str, int]:
+    """The text to print and the exit code (1 if a setting is refused or any check failed).
+
+    `strict`: on the stack, where no capability may fall back to a local default."""
+    needs = Needs(strict)
     lines = ["configuration:"]
     lines += [f"  {k} = {v}" for k, v in settings.redacted().items()]
     lines.append("checks:")
-    results = [CheckResult("setting", False, p) for p in problems] + run_checks(settings)
-    lines += [f"  [{'ok' if r.ok else 'FAIL'}] {r.name}: {r.detail}" for r in results]
+    results = [CheckResult("setting", False, p) for p in problems]
+    results += run_checks(settings, needs) + capability_checks(needs)
+    lines += [f"  {r.line}" for r in results]
     failed = [r for r in results if not r.ok]
     return "\n".join(lines), 1 if failed else 0

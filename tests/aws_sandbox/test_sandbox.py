@@ -2,8 +2,8 @@
 
 The variable names come from the HCL through the contract test's loader (every name the sage_ops
 task definitions set, nothing else from this machine); values that name AWS resources point at
-resources created here on moto, DATABASE_URL at a local PostgreSQL sample database. Resources are
-built with each capability's own `from_env`, as the code server builds them.
+resources created on moto (stack.py), the databases at local PostgreSQL sample databases.
+Resources are built with each capability's own `from_env`, as the code server builds them.
 
 Places moto cannot play are named where they occur (none so far: S3, KMS, CloudWatch, Logs, SNS
 and SQS are all moto's).
@@ -12,82 +12,28 @@ and SQS are all moto's).
 from __future__ import annotations
 
 import json
-import os
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import boto3
-import pytest
 from dagster import DagsterInstance, Definitions, build_sensor_context
 
 from sage_ops.backups import defs as backups
 from sage_ops.incidents.defs import IncidentConfig, alarm_sensor
 from sage_ops.postgres import PgTarget
 from sage_ops.resources import BackupConfig
-from tests import pg
-from tests.backups.s3 import REGION, apply_env, aws_env, moto_server
+from tests.aws_sandbox.conftest import Sandbox
 from tests.incidents import seed_alarms as seed
 from tests.incidents.test_e2e_cloudwatch import APP_LINES, RDS_GROUP, RDS_LINES, _put_logs
 from tests.incidents.test_e2e_connection_exhaustion import with_config
-from tests.infra.test_terraform_contract import (
-    ALTERNATIVES,
-    placeholder,
-    task_environment,
-    task_secrets,
-)
 
 PARTITION = "2026-11-25"
 
 
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    with moto_server() as server:
-        yield server.endpoint
-
-
-@pytest.fixture
-def source_db(password_server: PgTarget) -> Iterator[PgTarget]:
-    """The "RDS" database: PostgreSQL 16 like the stack's, with a password, over TCP."""
-    with pg.sample_database(password_server) as db:
-        yield db
-
-
-@pytest.fixture
-def sandbox(moto_endpoint, source_db: PgTarget, tmp_path, monkeypatch) -> dict[str, str]:
-    """Terraform's task environment with its AWS resources on moto; returns the values set."""
-    for name in list(os.environ):
-        if name.startswith(("SAGE_OPS_", "DAGSTER_")) or name.endswith("DATABASE_URL"):
-            monkeypatch.delenv(name)
-    names = (task_environment() | task_secrets()) - set(ALTERNATIVES.values())
-    env = {name: placeholder(name) for name in names}
-    apply_env(aws_env(moto_endpoint), monkeypatch.setenv, lambda k: monkeypatch.delenv(k, False))
-    env.update(_aws_resources(), DATABASE_URL=source_db.secret_url(), AWS_REGION=REGION)
-    env["SAGE_OPS_STATE_DIR"] = str(tmp_path / "task-volume")  # the task's ephemeral volume
-    env["SAGE_OPS_ALARM_PREFIX"] = seed.PREFIX  # "${var.name}-" for the production stack
-    assert set(env) == names, "the sandbox sets a variable Terraform does not"
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    return env
-
-
-def _aws_resources() -> dict[str, str]:
-    """The stack's bucket, KMS key and alerts topic, on moto."""
-    bucket = f"sage-production-backups-{uuid.uuid4().hex[:8]}"
-    boto3.client("s3").create_bucket(Bucket=bucket)
-    key = boto3.client("kms").create_key(Description="sage-production")["KeyMetadata"]["Arn"]
-    topic = boto3.client("sns").create_topic(Name=f"sage-alerts-{uuid.uuid4().hex[:6]}")
-    return {
-        "SAGE_OPS_BACKUP_URL": f"s3://{bucket}/backups/",
-        "SAGE_OPS_BUILD_SOURCE_URL": f"s3://{bucket}/builds/",
-        "SAGE_OPS_S3_KMS_KEY_ID": key,
-        "SAGE_OPS_SNS_TOPIC_ARN": topic["TopicArn"],
-    }
-
-
 def test_nightly_backup_to_s3_under_the_stacks_kms_key_verified_on_the_embedded_scratch(
-    sandbox: dict[str, str], source_db: PgTarget
+    sandbox: Sandbox,
 ):
+    source_db = sandbox.source_db
     config = BackupConfig.from_env()
     assert config.verify_level == "full" and config.scratch == "embedded"
     job = Definitions.merge(backups.defs, Definitions(resources={"backups": config}))
@@ -97,10 +43,10 @@ def test_nightly_backup_to_s3_under_the_stacks_kms_key_verified_on_the_embedded_
 
     assert result.success
     key = result.asset_materializations_for_node("db_backup")[0].metadata["key"].value
-    bucket = sandbox["SAGE_OPS_BACKUP_URL"].split("/")[2]
+    bucket = sandbox.env["SAGE_OPS_BACKUP_URL"].split("/")[2]
     head = boto3.client("s3").head_object(Bucket=bucket, Key=f"backups/{key}")
     assert head["ServerSideEncryption"] == "aws:kms"
-    assert head["SSEKMSKeyId"] == sandbox["SAGE_OPS_S3_KMS_KEY_ID"]
+    assert head["SSEKMSKeyId"] == sandbox.env["SAGE_OPS_S3_KMS_KEY_ID"]
     [check] = [e for e in result.get_asset_check_evaluations() if e.check_name == "backup_verified"]
     meta = {k: v.value for k, v in check.metadata.items()}
     assert check.passed and meta["level"] == "full" and meta["restored_row_counts"]
@@ -109,7 +55,7 @@ def test_nightly_backup_to_s3_under_the_stacks_kms_key_verified_on_the_embedded_
     )  # restored on the embedded server in this "task", not on DATABASE_URL's
 
 
-def test_cloudwatch_alarm_to_triage_to_sns_read_back_through_sqs(sandbox: dict[str, str]):
+def test_cloudwatch_alarm_to_triage_to_sns_read_back_through_sqs(sandbox: Sandbox):
     cw = boto3.client("cloudwatch")
     seed.create_seed_alarms(cw)
     now = datetime.now(UTC)
@@ -118,7 +64,7 @@ def test_cloudwatch_alarm_to_triage_to_sns_read_back_through_sqs(sandbox: dict[s
     sqs = boto3.client("sqs")
     queue = sqs.create_queue(QueueName=f"inbox-{uuid.uuid4().hex[:6]}")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
-    topic = sandbox["SAGE_OPS_SNS_TOPIC_ARN"]
+    topic = sandbox.env["SAGE_OPS_SNS_TOPIC_ARN"]
     boto3.client("sns").subscribe(
         TopicArn=topic, Protocol="sqs", Endpoint=queue_arn["Attributes"]["QueueArn"]
     )

@@ -1,0 +1,74 @@
+"""One sandbox stack per test module: its AWS resources on a moto server, its databases on the
+machine's PostgreSQL, and Terraform's task environment naming them (see stack.py)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+
+import pytest
+
+from sage_ops.postgres import PgTarget
+from tests import pg
+from tests.aws_sandbox import stack
+from tests.backups.s3 import apply_env, aws_env, moto_server
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    env: dict[str, str]  # exactly Terraform's names
+    source_db: PgTarget  # DATABASE_URL's database (PostgreSQL 16 with a password, over TCP)
+    commit: str  # the repository's head
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[str]:
+    with moto_server() as server:
+        yield server.endpoint
+
+
+@pytest.fixture(scope="module")
+def sandbox_stack(
+    moto_endpoint: str,
+    pg_server: PgTarget,
+    password_server: PgTarget,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Sandbox]:
+    root = tmp_path_factory.mktemp("sandbox")
+    with pytest.MonkeyPatch.context() as mp, ExitStack() as databases:
+        _aws(moto_endpoint, mp)
+        repo, commit = stack.git_repo(root / "repo")
+        source = databases.enter_context(pg.sample_database(password_server))
+        local = {
+            "DATABASE_URL": source.secret_url(),
+            "SAGE_OPS_STATE_DIR": str(root / "task-volume"),  # the task's ephemeral volume
+            "DAGSTER_HOME": str(stack.dagster_home(root / "dagster-home")),
+            "DAGSTER_PG_HOST": pg_server.host,
+            "DAGSTER_PG_PORT": str(pg_server.port),
+            "DAGSTER_PG_DB": pg_server.dbname,
+            "DAGSTER_PG_USER": pg_server.user,
+        }
+        for env in stack.ENVIRONMENTS:
+            db = databases.enter_context(pg.sample_database(pg_server))
+            local[f"{env.upper()}_DATABASE_URL"] = db.secret_url()
+        env = stack.terraform_environment(stack.aws_resources(repo), local)
+        yield Sandbox(env, source, commit)
+
+
+def _aws(endpoint: str, mp: pytest.MonkeyPatch) -> None:
+    """boto3 on moto (AWS_DEFAULT_REGION too, which Fargate sets beside Terraform's AWS_REGION)."""
+    apply_env(aws_env(endpoint), mp.setenv, lambda k: mp.delenv(k, False))
+
+
+@pytest.fixture
+def sandbox(sandbox_stack: Sandbox, moto_endpoint: str, monkeypatch) -> Sandbox:
+    """This process with exactly the task's variables (nothing of sage_ops' from this machine)."""
+    for name in list(os.environ):
+        if name.startswith(("SAGE_OPS_", "DAGSTER_")) or name.endswith("DATABASE_URL"):
+            monkeypatch.delenv(name)
+    _aws(moto_endpoint, monkeypatch)
+    for name, value in sandbox_stack.env.items():
+        monkeypatch.setenv(name, value)
+    return sandbox_stack
