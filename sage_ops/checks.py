@@ -81,10 +81,11 @@ def run_all(checks: Iterable[tuple[str, Probe]], needs: Needs) -> list[CheckResu
     return [run(name, probe, needs) for name, probe in checks]
 
 
-def head_bucket(bucket: str, variable: str) -> None:
-    """The bucket exists and may be read; a failure names the variable (a bare 404 says little)."""
+def readable_prefix(bucket: str, prefix: str, variable: str) -> None:
+    """The bucket exists and its `prefix` may be listed - the permission sage_ops' role has
+    (ListBucket scoped by prefix), unlike HeadBucket's; a failure names the variable."""
     try:
-        aws.client("s3").head_bucket(Bucket=bucket)
+        aws.client("s3").list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
     except (ClientError, BotoCoreError) as exc:
         raise ConfigError(f"bucket {bucket} ({variable}): {aws.error_text(exc)}") from None
 

@@ -3,7 +3,7 @@ the health source its smoke check judges by, and the git sensor's repository and
 
 from __future__ import annotations
 
-from sage_ops.checks import Needs, Probe, head_bucket
+from sage_ops.checks import Needs, Probe, readable_prefix
 from sage_ops.deploy import steps
 from sage_ops.deploy.resources import ENVIRONMENTS, DeployConfig
 from sage_ops.errors import ConfigError
@@ -41,7 +41,7 @@ def _builder(needs: Needs) -> str:
         raise ConfigError(
             f"CodeBuild project {builder.project!r} (SAGE_OPS_CODEBUILD_PROJECT) does not exist"
         )
-    head_bucket(builder.bucket, "SAGE_OPS_BUILD_SOURCE_URL")
+    readable_prefix(builder.bucket, builder.prefix, "SAGE_OPS_BUILD_SOURCE_URL")
     return f"codebuild project {builder.project}, sources to s3://{builder.bucket}/{builder.prefix}"
 
 

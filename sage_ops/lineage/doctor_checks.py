@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from sage_ops import postgres
-from sage_ops.checks import Needs, Probe, head_bucket
+from sage_ops.checks import Needs, Probe, readable_prefix
 from sage_ops.errors import ConfigError
 from sage_ops.postgres import PgTarget
 
@@ -76,5 +76,6 @@ def _compute_logs(needs: Needs) -> str:
     bucket = config.get("bucket")
     if not bucket:
         return "kept under DAGSTER_HOME"
-    head_bucket(bucket, "compute_logs in dagster.yaml")
-    return f"s3://{bucket}/{config.get('prefix', '')} exists"
+    prefix = config.get("prefix", "").strip("/") + "/"  # the role lists "<prefix>/*" only
+    readable_prefix(bucket, prefix, "compute_logs in dagster.yaml")
+    return f"s3://{bucket}/{prefix} exists"

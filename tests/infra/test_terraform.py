@@ -770,6 +770,7 @@ UNSCOPABLE_ACTIONS = {
     "cloudwatch:GetMetricData",
     "cloudwatch:DescribeAlarms",  # listing by prefix; scoped to this account's alarm:* anyway
     "elasticloadbalancing:DescribeTargetHealth",  # ELB's Describe* take no resource ARNs
+    "elasticloadbalancing:DescribeTargetGroups",
 }
 AWS_MANAGED_POLICIES = {"AmazonRDSEnhancedMonitoringRole"}  # writes only RDSOSMetrics
 
@@ -837,6 +838,7 @@ def test_sage_ops_run_role_can_do_exactly_what_the_pipelines_need() -> None:
         "ecr:BatchGetImage",
         "ecr:CompleteLayerUpload",
         "ecr:DescribeImages",
+        "ecr:DescribeRepositories",  # the push refuses a repository that would reject `latest`
         "ecr:GetDownloadUrlForLayer",
         "ecr:InitiateLayerUpload",
         "ecr:PutImage",
@@ -869,6 +871,9 @@ def test_sage_ops_run_role_can_do_exactly_what_the_pipelines_need() -> None:
         "kms:GenerateDataKey",
         # notify
         "sns:Publish",
+        # sage-ops doctor's read-only probes on the stack
+        "kms:DescribeKey",
+        "sns:GetTopicAttributes",
     }
 
 

@@ -128,7 +128,7 @@ resource "aws_codebuild_project" "backend" {
 data "aws_iam_policy_document" "run_production_path" {
   statement {
     sid       = "RunBackendBuilds"
-    actions   = ["codebuild:StartBuild", "codebuild:BatchGetBuilds", "codebuild:StopBuild"]
+    actions   = ["codebuild:StartBuild", "codebuild:BatchGetBuilds", "codebuild:StopBuild", "codebuild:BatchGetProjects"]
     resources = [aws_codebuild_project.backend.arn]
   }
 
@@ -145,7 +145,7 @@ data "aws_iam_policy_document" "run_production_path" {
   }
 
   # The ECS deployer's health gate: the new tasks (ListTasks is scoped by cluster) and their
-  # state in the ALB target group (DescribeTargetHealth has no resource-level permissions).
+  # state in the ALB target group (ELB's Describe* have no resource-level permissions).
   statement {
     sid       = "ListBackendTasks"
     actions   = ["ecs:ListTasks"]
@@ -159,7 +159,7 @@ data "aws_iam_policy_document" "run_production_path" {
 
   statement {
     sid       = "ReadTargetHealth"
-    actions   = ["elasticloadbalancing:DescribeTargetHealth"]
+    actions   = ["elasticloadbalancing:DescribeTargetHealth", "elasticloadbalancing:DescribeTargetGroups"]
     resources = ["*"]
   }
 }

@@ -231,6 +231,7 @@ data "aws_iam_policy_document" "run" {
       "ecr:BatchGetImage",
       "ecr:CompleteLayerUpload",
       "ecr:DescribeImages",
+      "ecr:DescribeRepositories",
       "ecr:GetDownloadUrlForLayer",
       "ecr:InitiateLayerUpload",
       "ecr:PutImage",
@@ -305,7 +306,7 @@ data "aws_iam_policy_document" "run" {
     condition {
       test     = "StringLike"
       variable = "s3:prefix"
-      values   = ["${var.backup_prefix}*", "${local.compute_log_prefix}/*"]
+      values   = ["${var.backup_prefix}*", "${local.compute_log_prefix}/*", "${local.build_prefix}*"]
     }
   }
 
@@ -339,9 +340,16 @@ data "aws_iam_policy_document" "run" {
     }
   }
 
+  # sage-ops doctor reads the key's state before a backup depends on it.
+  statement {
+    sid       = "DescribeBackupKey"
+    actions   = ["kms:DescribeKey"]
+    resources = [var.kms_key_arn]
+  }
+
   statement {
     sid       = "PublishAlerts"
-    actions   = ["sns:Publish"]
+    actions   = ["sns:Publish", "sns:GetTopicAttributes"]
     resources = [var.alerts_topic_arn]
   }
 }
