@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Set up the project's environment and run it: `python3 dev.py demo` or `python3 dev.py test`.
+"""Set up the project's environment and run it: `python3 dev.py demo` or `python3 dev.py test`
+(`python3 dev.py test --quick`: lint, types and the pure-Python tests only, in under a minute).
 
 Needs nothing but Python 3.11+: creates .venv, installs sage_ops with its dev extras, verifies
 the exact Dagster pins, then runs the demo (embedded database -> nightly_backup -> UI) or the
@@ -62,6 +63,8 @@ def run(cmd: list[object], **kwargs: object) -> None:
 
 
 def test(pytest_args: list[str]) -> None:
+    if "--quick" in pytest_args:  # no PostgreSQL, Docker, moto server or browser
+        pytest_args = ["-m", "quick", "-q", *[a for a in pytest_args if a != "--quick"]]
     run([BIN / "ruff", "check", "."])
     run([BIN / "ruff", "format", "--check", "."])
     run([BIN / "mypy", "sage_ops"])

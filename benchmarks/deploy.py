@@ -42,11 +42,12 @@ from dagster import AssetMaterialization, DagsterEventType, DagsterInstance
 
 from benchmarks import git_sensor
 from sage_ops import postgres
-from sage_ops.deploy.image import docker_client
+from sage_ops.backups.resources import BackupConfig
+from sage_ops.migrations.resources import MigrationConfig
+from sage_ops.platforms.docker_engine import docker_client
 from sage_ops.postgres import PgTarget
-from sage_ops.resources import BackupConfig, MigrationConfig
-from tests.deploy.conftest import REGISTRY, delete_manifest, remove_image
 from tests.deploy.test_pipeline import Stack, _commit_backend, _git
+from tests.platforms.conftest import REGISTRY, delete_manifest, remove_image
 
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 RESULTS = Path(__file__).resolve().parent / "results" / "deploy-latest.json"

@@ -19,7 +19,7 @@ from typing import Any
 
 from sage_ops.backups.catalog import find_manifest
 from sage_ops.backups.dump import DumpOptions, backup_database
-from sage_ops.backups.store import open_store
+from sage_ops.backups.stores import open_store
 from sage_ops.backups.verify import FULL, verify_backup
 from sage_ops.postgres import MAINTENANCE_DB, PgTarget
 

@@ -17,14 +17,15 @@ from sage_ops.backups.restore import restore_backup
 from sage_ops.backups.selection import BackupChoice, choose_backup, named_source
 from sage_ops.child_env import DOCKER, child_env
 from sage_ops.deploy.demo import demo_environment, environment_databases
-from sage_ops.deploy.settings import ENVIRONMENTS
 from sage_ops.errors import ConfigError, SageOpsError
+from sage_ops.lineage.names import ENVIRONMENTS, NIGHTLY_BACKUP
 from sage_ops.lineage.records import backup_text, commit_text, deployment_text, to_json
 from sage_ops.migrations.bookkeeping import resolve_applied, resolve_rolled_back
 from sage_ops.migrations.discovery import DEFAULT_MIGRATIONS_DIR, load_migrations
 from sage_ops.migrations.preflight import plan
 from sage_ops.postgres import PgTarget
-from sage_ops.settings import Settings, state_dir
+from sage_ops.settings import Settings
+from sage_ops.state import state_dir
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -159,7 +160,7 @@ def _demo(args: argparse.Namespace) -> int:
     target = Settings.from_env().target()
     print(f"database: {target.redacted}")
     partition = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%d")
-    run = [_bin("dagster"), "job", "execute", "-m", "sage_ops.definitions", "-j", "nightly_backup"]
+    run = [_bin("dagster"), "job", "execute", "-m", "sage_ops.definitions", "-j", NIGHTLY_BACKUP]
     run += ["--tags", f'{{"dagster/partition": "{partition}"}}']
     print(f"running nightly_backup for partition {partition} ...", flush=True)
     code = subprocess.run(run, env=env, check=False).returncode

@@ -3,10 +3,12 @@
 from dagster import Definitions
 
 from sage_ops.backups import defs as backups
+from sage_ops.backups.resources import BackupConfig
 from sage_ops.deploy import defs as deploy
+from sage_ops.deploy.resources import DeployConfig
 from sage_ops.incidents import defs as incidents
 from sage_ops.migrations import defs as migrations
-from sage_ops.resources import BackupConfig, DeployConfig, MigrationConfig
+from sage_ops.migrations.resources import MigrationConfig
 
 defs = Definitions.merge(
     backups.defs,

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from sage_ops import postgres
 from sage_ops.postgres import PgTarget
-from sage_ops.settings import state_dir
+from sage_ops.state import state_dir
 
 DATABASE = "sage"
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, fields
-from pathlib import Path
 
 from sage_ops.backups.compress import DEFAULT_LEVEL
 from sage_ops.backups.manifest import CUSTOM, FORMATS, PLAIN
-from sage_ops.backups.store import BackupStore, open_store
+from sage_ops.backups.store import BackupStore
+from sage_ops.backups.stores import open_store
 from sage_ops.backups.verify import LEVELS
 from sage_ops.errors import ConfigError
 from sage_ops.postgres import MAINTENANCE_DB, PgTarget
+from sage_ops.state import state_dir
 
 KEEP, FORMAT, COMPRESSION, VERIFY, SCRATCH = (
     "SAGE_OPS_BACKUP_KEEP",
@@ -27,11 +28,6 @@ COMPRESSION_LEVELS = {PLAIN: range(1, 10), CUSTOM: range(0, 10)}
 _COMPRESSION_ALLOWED = ", ".join(
     f"{r.start}-{r.stop - 1} for the {fmt} format" for fmt, r in COMPRESSION_LEVELS.items()
 )
-
-
-def state_dir() -> Path:
-    """Local state (embedded database, backups, Dagster instance): ignored by git."""
-    return Path(os.environ.get("SAGE_OPS_STATE_DIR") or Path.cwd() / ".state").resolve()
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,9 @@ import pytest
 from dagster import DagsterEventType, DagsterInstance, Definitions, EnvVar, serialize_value
 
 from sage_ops.backups import defs as backups
+from sage_ops.backups.resources import BackupConfig
 from sage_ops.errors import ConfigError
 from sage_ops.postgres import PgTarget
-from sage_ops.resources import BackupConfig
 from tests.secret_values import (
     FORMS,
     LOGIN,

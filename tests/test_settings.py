@@ -10,8 +10,8 @@ import pytest
 from dagster import DagsterInstance, Definitions, serialize_value
 
 from sage_ops.backups import defs as backups
+from sage_ops.backups.resources import BackupConfig
 from sage_ops.errors import ConfigError
-from sage_ops.resources import BackupConfig
 
 SAGE_OPS = str(Path(sys.executable).parent / "sage-ops")
 

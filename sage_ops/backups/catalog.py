@@ -60,4 +60,3 @@ def run_manifest(
     store: BackupStore, run_id: str, on_skip: OnSkip = _log.warning
 ) -> Manifest | None:
     return next((m for m in load_manifests(store, on_skip=on_skip)[0] if m.run_id == run_id), None)
-

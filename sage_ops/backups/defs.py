@@ -36,21 +36,18 @@ from sage_ops.backups.catalog import (
 )
 from sage_ops.backups.dump import DumpOptions, backup_database
 from sage_ops.backups.manifest import PRE_MIGRATION, Manifest
+from sage_ops.backups.resources import BackupConfig
 from sage_ops.backups.restore import restore_into
 from sage_ops.backups.retention import apply_retention
 from sage_ops.backups.selection import BackupChoice, choose_backup, named_source
 from sage_ops.backups.store import BackupStore
 from sage_ops.backups.verify import verify_backup
 from sage_ops.errors import ConfigError
-from sage_ops.lineage.tags import launched_by
+from sage_ops.lineage.failures import operator_errors
+from sage_ops.lineage.names import DATABASE_POOL, NIGHTLY_BACKUP, OWNERS, RESTORE_DATABASE
+from sage_ops.lineage.tags import DATABASE_WRITER_TAG, launched_by
 from sage_ops.postgres import PgTarget
-from sage_ops.resources import (
-    DATABASE_POOL,
-    DATABASE_WRITER_TAG,
-    OWNERS,
-    BackupConfig,
-    operator_errors,
-)
+from sage_ops.units import human_bytes, human_seconds
 
 daily = DailyPartitionsDefinition(start_date="2026-01-01", timezone="UTC")
 # db_backup goes late when no backup ran for 26 h; backup_retention, which materializes only
@@ -96,8 +93,11 @@ def db_backup(context: AssetExecutionContext, backups: BackupConfig) -> Material
             "database": manifest.database,
             "format": manifest.format,
             "size_bytes": manifest.size,
+            "size": human_bytes(manifest.size),
             "raw_bytes": manifest.raw_bytes,
+            "raw_size": human_bytes(manifest.raw_bytes),
             "duration_s": manifest.duration_s,
+            "duration": human_seconds(manifest.duration_s),
             "throughput_mb_s": round(manifest.raw_bytes / 1e6 / max(manifest.duration_s, 1e-3), 1),
             "sha256": manifest.sha256,
             "row_counts": MetadataValue.json(manifest.row_counts),
@@ -269,13 +269,17 @@ def launch_source(tags: Mapping[str, str]) -> str:
     return "CLI or API"
 
 
-@job(tags=DATABASE_WRITER_TAG, description="Restore a chosen backup into a chosen database.")
+@job(
+    name=RESTORE_DATABASE,
+    tags=DATABASE_WRITER_TAG,
+    description="Restore a chosen backup into a chosen database.",
+)
 def restore_database() -> None:
     restore_backup_op()
 
 
 nightly_backup = define_asset_job(
-    "nightly_backup",
+    NIGHTLY_BACKUP,
     selection=[db_backup, backup_retention],
     partitions_def=daily,
     tags=DATABASE_WRITER_TAG,

@@ -99,20 +99,6 @@ class BackupStore(abc.ABC):
             raise
 
 
-def open_store(url: str) -> BackupStore:
-    scheme = urlsplit(url).scheme
-    if scheme == "file":
-        return LocalStore(url)
-    if scheme == "s3":
-        from sage_ops.backups.s3_store import S3Store
-
-        return S3Store(url)
-    raise ConfigError(
-        f"SAGE_OPS_BACKUP_URL has unknown scheme {scheme or 'none'!r}; "
-        "use file:///absolute/dir or s3://bucket/prefix/"
-    )
-
-
 class LocalStore(BackupStore):
     def __init__(self, url: str) -> None:
         parts = urlsplit(url)

@@ -38,28 +38,39 @@ from dagster import (
 )
 from pydantic import Field
 
-from sage_ops.deploy import pipeline
-from sage_ops.deploy.deployer import DeployError, open_deployer
-from sage_ops.deploy.git import GitSourceError, PushScan, scan
-from sage_ops.deploy.settings import ENVIRONMENTS, DeploySettings
+from sage_ops.backups.resources import BackupConfig
+from sage_ops.deploy import steps
+from sage_ops.deploy.resources import ENVIRONMENTS, DeployConfig
 from sage_ops.errors import ConfigError
 from sage_ops.lineage.deployments import Rollout, healthy_now, rollback_target, rollouts
+from sage_ops.lineage.failures import operator_errors
+from sage_ops.lineage.names import (
+    APPLIED_MIGRATIONS,
+    BACKEND_IMAGE,
+    DEPLOY_BACKEND,
+    DEPLOY_TO_STAGING,
+    OWNERS,
+    PROMOTE_TO_PRODUCTION,
+    REGISTRY_IMAGE,
+    ROLLBACK_DEPLOYMENT,
+    deployment_asset,
+    healthy_check,
+    schema_asset,
+)
 from sage_ops.lineage.tags import (
     COMMIT_SUBJECT_TAG,
     COMMIT_TAG,
+    DATABASE_WRITER_TAG,
     DEPLOY_LOCK,
     DEPLOY_LOCK_TAG,
     deployment_tags,
     launched_by,
 )
-from sage_ops.resources import (
-    DATABASE_WRITER_TAG,
-    OWNERS,
-    BackupConfig,
-    DeployConfig,
-    MigrationConfig,
-    operator_errors,
-)
+from sage_ops.migrations.resources import MigrationConfig
+from sage_ops.platforms.deployer import DeployError
+from sage_ops.platforms.git import GitSourceError, PushScan, scan
+from sage_ops.platforms.targets import open_deployer
+from sage_ops.units import human_bytes, human_seconds
 
 GROUP = "deploy"
 PROMOTED_FROM = {"production": "staging"}  # an environment receives only what the other proved
@@ -80,14 +91,16 @@ TRANSIENT_RETRY = RetryPolicy(max_retries=2, delay=5, backoff=Backoff.EXPONENTIA
 def backend_image(context: AssetExecutionContext, deploy: DeployConfig) -> MaterializeResult:
     sha = context.partition_key
     with operator_errors():
-        built, checks = pipeline.build_commit(deploy.settings(), sha, context.log.info)
+        built, checks = steps.build_commit(deploy.build_spec(), deploy.repo, sha, context.log.info)
     return MaterializeResult(
         metadata={
             "commit": sha,
             "image_id": built.id,
             "tags": MetadataValue.json(list(built.tags)),
             "size_mb": round(built.size_bytes / 1e6, 1),
+            "size": human_bytes(built.size_bytes),
             "build_seconds": built.build_seconds,
+            "build_time": human_seconds(built.build_seconds),
             "cached_steps": f"{built.cached_steps}/{built.total_steps}",
             "checks": MetadataValue.json([c._asdict() for c in checks]),
         },
@@ -101,7 +114,7 @@ def backend_image(context: AssetExecutionContext, deploy: DeployConfig) -> Mater
     description="Image under the size limit (SAGE_OPS_IMAGE_MAX_MB), non-root user, HEALTHCHECK.",
 )
 def image_policy(context: AssetCheckExecutionContext) -> AssetCheckResult:
-    record = _latest_materialization(context, "backend_image")
+    record = _latest_materialization(context, BACKEND_IMAGE)
     checks = record["checks"] if record else []
     failed = [c for c in checks if not c["passed"]]
     return AssetCheckResult(
@@ -136,7 +149,7 @@ def _latest_materialization(context: AssetCheckExecutionContext, key: str) -> di
 def registry_image(context: AssetExecutionContext, deploy: DeployConfig) -> MaterializeResult:
     sha = context.partition_key
     with operator_errors():
-        pushed = pipeline.push_commit(deploy.settings(), sha, context.log.info)
+        pushed = steps.push_commit(deploy.build_spec(), sha, context.log.info)
     return MaterializeResult(
         metadata={
             "commit": sha,
@@ -151,7 +164,7 @@ def registry_image(context: AssetExecutionContext, deploy: DeployConfig) -> Mate
 
 def _schema_asset(environment: str, upstream: Sequence[object]):
     @asset(
-        name=f"{environment}_schema",
+        name=schema_asset(environment),
         partitions_def=commits,
         group_name=GROUP,
         owners=OWNERS,
@@ -166,29 +179,29 @@ def _schema_asset(environment: str, upstream: Sequence[object]):
         backups: BackupConfig,
         migrations: MigrationConfig,
     ) -> MaterializeResult:
-        settings = deploy.settings()
+        url_env = deploy.database_env(environment)
+        subdir = f"{deploy.context_path.strip('/')}/{deploy.migrations_path.strip('/')}"
         with operator_errors():
-            _require_promotable(context, settings, environment)
-            outcome = pipeline.migrate_commit(
-                settings,
-                environment,
+            _require_promotable(context, deploy, environment)
+            outcome = steps.migrate_commit(
+                deploy.repo,
                 context.partition_key,
+                subdir,
+                url_env,
                 backups.settings(),
                 migrations.allow,
                 context.run.run_id,
                 context.log.info,
             )
         if outcome is None:
-            return MaterializeResult(
-                metadata={"skipped": f"{settings.database_env(environment)} not set"}
-            )
+            return MaterializeResult(metadata={"skipped": f"{url_env} not set"})
         return MaterializeResult(
             metadata={
                 "commit": context.partition_key,
                 "environment": environment,
                 "migrations_applied": MetadataValue.json([a.name for a in outcome.applied]),
-                "pre_migration_backup": pipeline.backup_reference(
-                    outcome.backup, backups.settings()
+                "pre_migration_backup": steps.backup_reference(
+                    outcome.backup, backups.settings().store()
                 ),
                 "pre_migration_backup_sha256": outcome.backup.sha256 if outcome.backup else "",
             }
@@ -199,7 +212,7 @@ def _schema_asset(environment: str, upstream: Sequence[object]):
 
 def _deployment_asset(environment: str, upstream: Sequence[object]):
     @asset(
-        name=f"{environment}_deployment",
+        name=deployment_asset(environment),
         partitions_def=commits,
         group_name=GROUP,
         owners=OWNERS,
@@ -211,11 +224,13 @@ def _deployment_asset(environment: str, upstream: Sequence[object]):
         + "_TARGET), followed until it completed or rolled back.",
     )
     def deployment(context: AssetExecutionContext, deploy: DeployConfig) -> MaterializeResult:
-        settings = deploy.settings()
         with operator_errors():
-            proof = _require_promotable(context, settings, environment)
-            result = pipeline.deploy_commit(
-                settings, environment, _pushed_image(context), context.log.info
+            proof = _require_promotable(context, deploy, environment)
+            result = steps.deploy_commit(
+                deploy.target(environment),
+                deploy.deploy_timeout_s,
+                _pushed_image(context),
+                context.log.info,
             )
         _tag_run(context, environment, context.partition_key, result.image)
         promoted = {f"{proof.environment}_run": proof.run_id} if proof else {}
@@ -228,6 +243,7 @@ def _deployment_asset(environment: str, upstream: Sequence[object]):
                 "previous_image": result.previous_image or "",
                 "target": result.target,
                 "rollout_seconds": round(result.seconds, 1),
+                "rollout_time": human_seconds(result.seconds),
                 "launched_by": launched_by(context.run.tags),
                 **promoted,
             },
@@ -236,22 +252,22 @@ def _deployment_asset(environment: str, upstream: Sequence[object]):
 
     @asset_check(
         asset=deployment,
-        name=f"{environment}_healthy",
+        name=healthy_check(environment),
         blocking=True,
         description=f"Post-deploy smoke check: the {environment} health endpoint answers 200.",
     )
     def healthy(context: AssetCheckExecutionContext, deploy: DeployConfig) -> AssetCheckResult:
         with operator_errors():
-            passed, detail = _smoke(deploy.settings(), environment)
+            passed, detail = _smoke(deploy.target(environment))
         return AssetCheckResult(passed=passed, description=detail)
 
     return deployment, healthy
 
 
-def _smoke(settings: DeploySettings, environment: str) -> tuple[bool, str]:
+def _smoke(target_url: str) -> tuple[bool, str]:
     """A failing health endpoint is a failed check recorded as such, not an error without one."""
     try:
-        return True, pipeline.smoke_check(settings, environment)
+        return True, steps.smoke_check(target_url)
     except DeployError as exc:
         return False, str(exc)
 
@@ -267,21 +283,21 @@ def _tag_run(
 
 
 def _require_promotable(
-    context: AssetExecutionContext, settings: DeploySettings, environment: str
+    context: AssetExecutionContext, deploy: DeployConfig, environment: str
 ) -> Rollout | None:
     """Production only receives the digest staging runs now and found healthy, whatever job or
     asset selection got here; returns the staging rollout that proves it."""
     source = PROMOTED_FROM.get(environment)
     if source is None:
         return None
-    serving = open_deployer(settings.target(source)).current_image()
+    serving = open_deployer(deploy.target(source)).current_image()
     return healthy_now(source, rollouts(context.instance, source), serving, _pushed_image(context))
 
 
 def _pushed_image(context: AssetExecutionContext) -> str:
     records = context.instance.fetch_materializations(
         AssetRecordsFilter(
-            asset_key=AssetKey("registry_image"), asset_partitions=[context.partition_key]
+            asset_key=AssetKey(REGISTRY_IMAGE), asset_partitions=[context.partition_key]
         ),
         limit=1,
     ).records
@@ -292,7 +308,9 @@ def _pushed_image(context: AssetExecutionContext) -> str:
     return str(records[0].asset_materialization.metadata["image"].value)
 
 
-staging_schema = _schema_asset("staging", [registry_image])
+# applied_migrations: the schemas run the migrations capability's guarded sequence; linked for
+# the UI's lineage only (deps trigger no run without an automation condition).
+staging_schema = _schema_asset("staging", [registry_image, AssetKey(APPLIED_MIGRATIONS)])
 staging_deployment, staging_healthy = _deployment_asset("staging", [staging_schema])
 production_schema = _schema_asset("production", [staging_deployment])
 production_deployment, production_healthy = _deployment_asset("production", [production_schema])
@@ -301,7 +319,7 @@ DEPLOY_ASSETS = [backend_image, registry_image, staging_schema, staging_deployme
 PRODUCTION_ASSETS = [production_schema, production_deployment]
 
 deploy_backend = define_asset_job(
-    "deploy_backend",
+    DEPLOY_BACKEND,
     selection=DEPLOY_ASSETS + PRODUCTION_ASSETS,
     partitions_def=commits,
     tags=DEPLOY_TAGS,
@@ -309,7 +327,7 @@ deploy_backend = define_asset_job(
     description="Build, push, migrate and roll out one commit to staging, then production.",
 )
 deploy_to_staging = define_asset_job(
-    "deploy_to_staging",
+    DEPLOY_TO_STAGING,
     selection=DEPLOY_ASSETS,
     partitions_def=commits,
     tags=DEPLOY_TAGS,
@@ -317,7 +335,7 @@ deploy_to_staging = define_asset_job(
     description="Build, push, migrate and roll out one commit to staging only (approval mode).",
 )
 promote_to_production = define_asset_job(
-    "promote_to_production",
+    PROMOTE_TO_PRODUCTION,
     selection=PRODUCTION_ASSETS,
     partitions_def=commits,
     tags=DEPLOY_TAGS,
@@ -337,20 +355,19 @@ promote_to_production = define_asset_job(
 def git_push_sensor(
     context: SensorEvaluationContext, deploy: DeployConfig
 ) -> SensorResult | SkipReason:
-    settings = deploy.settings()
-    if not settings.repo:
+    if not deploy.repo:
         return SkipReason("SAGE_OPS_REPO is not set: no repository to watch")
     try:
         result = scan(
-            settings.repo,
-            settings.branch,
-            list(settings.watch_paths),
+            deploy.repo,
+            deploy.branch,
+            list(deploy.watch_paths),
             context.cursor or None,
-            pipeline.git_cache_dir(),
+            steps.git_cache_dir(),
         )
     except GitSourceError as exc:
         return SkipReason(f"{exc}; cursor unchanged")  # keeps the cursor: nothing is lost
-    return _sensor_result(result, settings.require_approval)
+    return _sensor_result(result, deploy.require_approval)
 
 
 def _sensor_result(result: PushScan, require_approval: bool) -> SensorResult:
@@ -358,7 +375,7 @@ def _sensor_result(result: PushScan, require_approval: bool) -> SensorResult:
         return SensorResult(skip_reason=SkipReason(result.note), cursor=result.cursor)
     commit = result.deploy
     shas = [c.sha for c in result.superseded] + [commit.sha]
-    job_name = "deploy_to_staging" if require_approval else "deploy_backend"
+    job_name = DEPLOY_TO_STAGING if require_approval else DEPLOY_BACKEND
     return SensorResult(
         run_requests=[
             RunRequest(
@@ -374,7 +391,7 @@ def _sensor_result(result: PushScan, require_approval: bool) -> SensorResult:
         dynamic_partitions_requests=[AddDynamicPartitionsRequest("commits", shas)],
         asset_events=[
             AssetObservation(
-                asset_key="backend_image",
+                asset_key=BACKEND_IMAGE,
                 partition=old.sha,
                 metadata={"status": f"superseded by {commit.short}", "subject": old.subject},
             )
@@ -396,12 +413,14 @@ def rollback_op(context: OpExecutionContext, config: RollbackRequest, deploy: De
     environment = config.environment
     if environment not in ENVIRONMENTS:
         raise ConfigError(f"environment must be one of {', '.join(ENVIRONMENTS)}")
-    settings = deploy.settings()
-    key = AssetKey(f"{environment}_deployment")
+    key = AssetKey(deployment_asset(environment))
+    target_url = deploy.target(environment)
     with operator_errors():
-        current = open_deployer(settings.target(environment)).current_image()
+        current = open_deployer(target_url).current_image()
         target = rollback_target(environment, rollouts(context.instance, environment), current)
-        result = pipeline.deploy_commit(settings, environment, target.image, context.log.info)
+        result = steps.deploy_commit(
+            target_url, deploy.deploy_timeout_s, target.image, context.log.info
+        )
     _tag_run(context, environment, target.commit, result.image)
     context.log_event(
         AssetMaterialization(
@@ -418,20 +437,20 @@ def rollback_op(context: OpExecutionContext, config: RollbackRequest, deploy: De
             },
         )
     )
-    _check_health(context, settings, key, environment)
+    _check_health(context, target_url, key, environment)
 
 
 def _check_health(
-    context: OpExecutionContext, settings: DeploySettings, key: AssetKey, environment: str
+    context: OpExecutionContext, target_url: str, key: AssetKey, environment: str
 ) -> None:
     """The rollback's own <env>_healthy evaluation: a later rollback or promotion reads it."""
     with operator_errors():
-        passed, detail = _smoke(settings, environment)
+        passed, detail = _smoke(target_url)
     # log_event stores check evaluations too; its type annotation has not caught up.
     context.log_event(
         AssetCheckEvaluation(  # type: ignore[arg-type]
             asset_key=key,
-            check_name=f"{environment}_healthy",
+            check_name=healthy_check(environment),
             passed=passed,
             description=detail,
         )
@@ -441,6 +460,7 @@ def _check_health(
 
 
 @job(
+    name=ROLLBACK_DEPLOYMENT,
     tags=DEPLOY_TAGS,
     description="Roll an environment back to its last healthy digest that was not rolled back.",
 )

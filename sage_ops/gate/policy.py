@@ -2,8 +2,8 @@
 whose target is production, and changes to the records operators rely on are for admins only.
 
 "Targets production" means, for a run that would start or stop:
-- its job is one of ADMIN_JOBS (the destructive jobs, and deploy_backend, whose selection ends in
-  production_schema and production_deployment);
+- its job is one of DESTRUCTIVE_JOBS (lineage.names: the destructive jobs, and deploy_backend,
+  whose selection ends in production_schema and production_deployment);
 - or it selects an asset (or an asset check's asset) whose name starts with `production_`;
 - or it is an ad-hoc asset job (`__ASSET_JOB`) without an explicit selection, i.e. every asset;
 - or its run config names production anywhere (a key or value containing "production", any case:
@@ -18,16 +18,8 @@ from typing import Any
 
 from sage_ops.gate.identity import Identity
 from sage_ops.gate.targets import Target
+from sage_ops.lineage.names import DESTRUCTIVE_JOBS
 
-ADMIN_JOBS = frozenset(
-    {
-        "restore_database",
-        "promote_to_production",
-        "rollback_deployment",
-        "migrate_database",
-        "deploy_backend",
-    }
-)
 PRODUCTION_ASSET_PREFIX = "production_"
 ASSET_JOB_PREFIX = "__ASSET_JOB"
 
@@ -164,7 +156,7 @@ def destructive_reason(action: str, targets: list[Target]) -> str:
 
 
 def production_reason(target: Target) -> str:
-    if target.job in ADMIN_JOBS:
+    if target.job in DESTRUCTIVE_JOBS:
         return f"{target.job} is a destructive job"
     production = [
         a for a in target.assets if a.rsplit("/", 1)[-1].startswith(PRODUCTION_ASSET_PREFIX)

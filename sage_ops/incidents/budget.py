@@ -1,8 +1,9 @@
 """Connection budget arithmetic: do the application's pools fit in max_connections?
 
-The 53300 root-cause model (REFERENCE.md section 7): tasks x pool size + one-off, migration and
-admin connections > the slots an ordinary role may use. A deploy at maximumPercent 200 runs old
-and new tasks side by side, doubling the pools for its duration.
+The root cause behind PostgreSQL's 53300 too_many_connections (SQLSTATE list:
+https://www.postgresql.org/docs/current/errcodes-appendix.html): tasks x pool size + one-off,
+migration and admin connections > the slots an ordinary role may use. A deploy at
+maximumPercent 200 runs old and new tasks side by side, doubling the pools for its duration.
 """
 
 from __future__ import annotations

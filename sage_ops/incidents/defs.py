@@ -61,14 +61,21 @@ from sage_ops.incidents.sources import (
 )
 from sage_ops.incidents.transitions import evaluate_tick
 from sage_ops.incidents.triage import Triage, Window, triage
+from sage_ops.lineage.failures import operator_errors
+from sage_ops.lineage.names import (
+    INCIDENT_TRIAGE,
+    MIGRATE_DATABASE,
+    OWNERS,
+    ROLLBACK_DEPLOYMENT,
+    deployment_asset,
+    schema_asset,
+)
 from sage_ops.lineage.tags import COMMIT_TAG, DEPLOY_LOCK, DEPLOY_LOCK_TAG, environment_tag
 from sage_ops.postgres import PgTarget
-from sage_ops.resources import OWNERS, operator_errors
-from sage_ops.settings import state_dir
+from sage_ops.state import state_dir
 
 GROUP = "incidents"
 ALARM_TAG, ALARM_REASON_TAG = "sage_ops/alarm", "sage_ops/alarm_reason"
-MIGRATION_JOB, ROLLBACK_JOB = "migrate_database", "rollback_deployment"
 FINISHED = [DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED]
 
 incident_partitions = DynamicPartitionsDefinition(name="incidents")
@@ -209,7 +216,7 @@ def incident_report(context: AssetExecutionContext, incidents: IncidentConfig) -
         result = _triage(context, settings, name, started)
     links = report.Links(
         run=f"{incidents.dagster_url}/runs/{context.run.run_id}",
-        rollback=f"{incidents.dagster_url}/locations/{_location(context)}/jobs/{ROLLBACK_JOB}/playground",
+        rollback=f"{incidents.dagster_url}/locations/{_location(context)}/jobs/{ROLLBACK_DEPLOYMENT}/playground",
         environment=incidents.environment,
     )
     llm = llm_summary(
@@ -338,7 +345,7 @@ def recent_changes(instance: DagsterInstance, since: datetime, environment: str)
         for record in runs
         if (change := _deploy_change(instance, record, environment)) is not None
     }
-    for change in _materialized(instance, f"{environment}_deployment", DEPLOYMENT, since):
+    for change in _materialized(instance, deployment_asset(environment), DEPLOYMENT, since):
         base = found.get(change.run_id)
         if base:  # the run gives the status and the times; the metadata what was deployed
             change = replace(
@@ -346,11 +353,11 @@ def recent_changes(instance: DagsterInstance, since: datetime, environment: str)
             )
         found[change.run_id] = change
     migrations = instance.get_run_records(
-        RunsFilter(job_name=MIGRATION_JOB, statuses=FINISHED, updated_after=since), limit=100
+        RunsFilter(job_name=MIGRATE_DATABASE, statuses=FINISHED, updated_after=since), limit=100
     )
     changes = [
         *found.values(),
-        *_materialized(instance, f"{environment}_schema", MIGRATION, since),
+        *_materialized(instance, schema_asset(environment), MIGRATION, since),
         *(_run_change(r, MIGRATION) for r in migrations),
     ]
     return [c for c in changes if c.finished_at is None or c.finished_at >= since]
@@ -358,7 +365,7 @@ def recent_changes(instance: DagsterInstance, since: datetime, environment: str)
 
 def _deploy_change(instance: DagsterInstance, record: RunRecord, environment: str) -> Change | None:
     run = record.dagster_run
-    step = f"{environment}_deployment"
+    step = deployment_asset(environment)
     starts = [
         (s.start_time, s.end_time)
         for s in instance.get_run_step_stats(run.run_id, [step])
@@ -380,7 +387,7 @@ def _deploy_change(instance: DagsterInstance, record: RunRecord, environment: st
 
 
 def _rollback_environment(run: DagsterRun) -> str | None:
-    if run.job_name != ROLLBACK_JOB:
+    if run.job_name != ROLLBACK_DEPLOYMENT:
         return None
     config: Any = run.run_config
     return config.get("ops", {}).get("rollback_op", {}).get("config", {}).get("environment")
@@ -422,7 +429,7 @@ def _run_change(record: RunRecord, kind: str) -> Change:
     run = record.dagster_run
     running = run.status not in FINISHED
     status = IN_PROGRESS if running else run.status.value
-    if run.job_name == ROLLBACK_JOB and not running:
+    if run.job_name == ROLLBACK_DEPLOYMENT and not running:
         status = ROLLED_BACK if run.status == DagsterRunStatus.SUCCESS else status
     return Change(
         kind=kind,
@@ -438,7 +445,7 @@ def _run_change(record: RunRecord, kind: str) -> Change:
 
 
 incident_triage = define_asset_job(
-    "incident_triage",
+    INCIDENT_TRIAGE,
     selection=[incident_report],
     executor_def=in_process_executor,
     description="Triage one alarm episode into an incident_report and notify.",

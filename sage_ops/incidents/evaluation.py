@@ -29,7 +29,7 @@ MISSING_TREATMENTS = ("missing", "notBreaching", "breaching", "ignore")
 
 @dataclass(frozen=True)
 class AlarmRule:
-    """A local alarm, in CloudWatch's terms (see REFERENCE.md section 6 for the seed's four)."""
+    """A local alarm, in CloudWatch's terms (production's own: infra/terraform/modules/alarms)."""
 
     name: str
     metric: str  # series name in the probe history

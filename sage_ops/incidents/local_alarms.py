@@ -47,7 +47,8 @@ class ProbeTargets:
 
 
 def local_rules(prefix: str, targets: ProbeTargets, period_s: int = 60) -> list[AlarmRule]:
-    """Local counterparts of the production alarms (REFERENCE.md section 6), for what is probed."""
+    """Local counterparts of the production alarms (infra/terraform/modules/alarms), for what is
+    probed."""
     rules = []
     if targets.database:
         rules.append(

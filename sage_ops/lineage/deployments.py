@@ -21,6 +21,7 @@ from dagster import (
 )
 
 from sage_ops.errors import SageOpsError
+from sage_ops.lineage.names import deployment_asset, healthy_check
 from sage_ops.lineage.tags import digest_of
 
 SCAN_LIMIT = 500
@@ -46,8 +47,8 @@ class Rollout:
 
 def rollouts(instance: DagsterInstance, environment: str) -> Iterator[Rollout]:
     """The environment's rollouts, newest first; health is read lazily, one run at a time."""
-    key = AssetKey(f"{environment}_deployment")
-    check = AssetCheckKey(key, f"{environment}_healthy")
+    key = AssetKey(deployment_asset(environment))
+    check = AssetCheckKey(key, healthy_check(environment))
     records = instance.fetch_materializations(
         AssetRecordsFilter(asset_key=key), limit=SCAN_LIMIT
     ).records

@@ -13,18 +13,19 @@ from typing import Any
 from dagster import AssetKey, AssetRecordsFilter, DagsterInstance, EventLogRecord, RunsFilter
 
 from sage_ops.errors import SageOpsError
+from sage_ops.lineage.names import (
+    APPLIED_MIGRATIONS,
+    BACKEND_IMAGE,
+    COMMIT_ASSETS,
+    DB_BACKUP,
+    ENVIRONMENTS,
+    PRE_MIGRATION_BACKUP,
+    deployment_asset,
+    schema_asset,
+)
 from sage_ops.lineage.records import BackupUse, CommitStory, Deployment, Step
 from sage_ops.lineage.tags import COMMIT_TAG, launched_by
 
-ENVIRONMENTS = ("staging", "production")
-COMMIT_ASSETS = (
-    "backend_image",
-    "registry_image",
-    "staging_schema",
-    "staging_deployment",
-    "production_schema",
-    "production_deployment",
-)
 SCAN_LIMIT = 500
 
 
@@ -70,11 +71,11 @@ def check_instance(instance: DagsterInstance) -> None:
 
 
 def what_is_deployed(instance: DagsterInstance, environment: str) -> Deployment:
-    records = _records(instance, f"{environment}_deployment", limit=1)
+    records = _records(instance, deployment_asset(environment), limit=1)
     if not records:
         raise LineageError(f"nothing has been deployed to {environment} yet")
     meta = _meta(records[0])
-    schema = _records(instance, f"{environment}_schema", [str(meta["commit"])], limit=1)
+    schema = _records(instance, schema_asset(environment), [str(meta["commit"])], limit=1)
     schema_meta = _meta(schema[0]) if schema else {}
     return Deployment(
         environment=environment,
@@ -103,7 +104,7 @@ def commit_story(instance: DagsterInstance, sha: str) -> CommitStory:
         for record in reversed(_records(instance, key, [sha], limit=20))
     ]
     observed = instance.fetch_observations(
-        AssetRecordsFilter(asset_key=AssetKey("backend_image"), asset_partitions=[sha]), limit=5
+        AssetRecordsFilter(asset_key=AssetKey(BACKEND_IMAGE), asset_partitions=[sha]), limit=5
     ).records
     superseded = next((str(_meta(r).get("status", "")) for r in observed), "")
     runs = [
@@ -124,13 +125,13 @@ def commit_story(instance: DagsterInstance, sha: str) -> CommitStory:
 def backup_use(instance: DagsterInstance, key: str) -> BackupUse:
     produced = [
         _step(asset, r)
-        for asset in ("db_backup", "pre_migration_backup")
+        for asset in (DB_BACKUP, PRE_MIGRATION_BACKUP)
         for r in _records(instance, asset)
         if _meta(r).get("key") == key
     ]
     relied = [
         _step(asset, r)
-        for asset in ("applied_migrations", *(f"{e}_schema" for e in ENVIRONMENTS))
+        for asset in (APPLIED_MIGRATIONS, *(schema_asset(e) for e in ENVIRONMENTS))
         for r in _records(instance, asset)
         if key in str(_meta(r).get("pre_migration_backup", ""))
     ]

@@ -18,6 +18,8 @@ DEPLOY_LOCK = "backend"
 # value: the signed-in user who launched the run; the UI gate (sage_ops/gate) sets it on every
 # run it lets through, over whatever the client sent.
 LAUNCHED_BY_TAG = "sage_ops/launched_by"
+# Runs carrying this tag share a concurrency limit of 1 (dagster.yaml): backups and migrations.
+DATABASE_WRITER_TAG = {"sage_ops/database-writer": "primary"}
 
 
 def environment_tag(environment: str) -> str:

@@ -12,12 +12,13 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from sage_ops.errors import ConfigError, SageOpsError
 from sage_ops.migrations.discovery import MigrationFile
 from sage_ops.migrations.preflight import plan
 from sage_ops.migrations.runner import AppliedMigration
+from sage_ops.platforms.deployer import OneOffFailed, OneOffRunner
+from sage_ops.platforms.targets import open_one_off
 from sage_ops.postgres import PgTarget
 
 PRISMA_DEPLOY = ("npx", "prisma", "migrate", "deploy")
@@ -28,43 +29,30 @@ class ContainerMigrationFailed(SageOpsError):
     """The migration container exited non-zero or did not finish in time."""
 
 
-def migrate_in_container(
-    image: str,
+def run_prisma(
+    platform: OneOffRunner,
+    release: str | None,
     target: PgTarget,
     timeout_s: float,
     log: Log,
+    *,
+    pass_url: bool,
     command: Sequence[str] = PRISMA_DEPLOY,
-    client: Any = None,
 ) -> None:
-    """Run `command` in `image` against `target`; raise unless it exits 0 within the timeout."""
-    from sage_ops.deploy.image import docker_client
+    """Run `command` once on `platform`; ContainerMigrationFailed unless it exits 0. With
+    `pass_url` DATABASE_URL travels in the run's environment; every line is scrubbed of it."""
+    lines: list[str] = []
 
-    docker = client or docker_client()
-    container = docker.containers.run(
-        image,
-        list(command),
-        environment={"DATABASE_URL": target.secret_url()},
-        network_mode="host",  # the database is reached as from the host
-        detach=True,
-    )
+    def relay(line: str) -> None:
+        lines.append(target.scrub(line))
+        log(lines[-1])
+
+    environment = {"DATABASE_URL": target.secret_url()} if pass_url else None
     try:
-        try:
-            status = container.wait(timeout=timeout_s)
-        except Exception as exc:  # requests' ReadTimeout: the container is still running
-            raise ContainerMigrationFailed(
-                f"{' '.join(command)} in {image} did not finish within {timeout_s:.0f} s"
-            ) from exc
-        output = container.logs().decode(errors="replace")
-        for line in output.splitlines()[-50:]:
-            log(target.scrub(line))
-        code = int(status.get("StatusCode", -1))
-        if code != 0:
-            summary = error_summary(target.scrub(output))
-            raise ContainerMigrationFailed(
-                f"{' '.join(command)} in {image} exited {code}: {summary}"
-            )
-    finally:
-        container.remove(force=True)
+        platform.run_once(command, timeout_s, relay, release=release, environment=environment)
+    except OneOffFailed as exc:
+        summary = error_summary("\n".join(lines))
+        raise ContainerMigrationFailed(f"{target.scrub(str(exc))}: {summary}") from None
 
 
 def error_summary(output: str) -> str:
@@ -103,22 +91,12 @@ class PrismaRunner:
         before = {m.name for m in plan(target, files).pending}
         started = time.monotonic()
         if self.kind == "prisma-docker":
-            migrate_in_container(self.image, target, self.timeout_s, log)
-        elif self.kind == "prisma-ecs":
-            from sage_ops.deploy.ecs import EcsDeployer
-            from sage_ops.platforms.ecs_tasks import run_one_off_task
-
-            service = EcsDeployer(f"ecs://{self.ecs_cluster}/{self.ecs_service}")
-            command = {"name": self.ecs_container, "command": list(PRISMA_DEPLOY)}
-            overrides = {"containerOverrides": [command]}
-            run_one_off_task(
-                self.ecs_cluster,
-                self.ecs_task_definition,
-                overrides,
-                self.timeout_s,
-                log,
-                run_args=service.one_off_run_args(),
-            )
+            local = open_one_off("docker://")
+            run_prisma(local, self.image, target, self.timeout_s, log, pass_url=True)
+        elif self.kind == "prisma-ecs":  # its DATABASE_URL comes from the task's secrets
+            url = f"ecs://{self.ecs_cluster}/{self.ecs_service}?container={self.ecs_container}"
+            release = self.ecs_task_definition
+            run_prisma(open_one_off(url), release, target, self.timeout_s, log, pass_url=False)
         else:
             raise ConfigError(
                 f"runner must be sql, prisma-docker or prisma-ecs (got {self.kind!r})"

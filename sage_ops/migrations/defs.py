@@ -7,6 +7,7 @@ from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
     AssetExecutionContext,
+    AssetKey,
     Definitions,
     Failure,
     MaterializeResult,
@@ -18,12 +19,17 @@ from dagster import (
 )
 
 from sage_ops.backups.catalog import run_manifest
+from sage_ops.backups.dump_and_verify import verified_backup
 from sage_ops.backups.manifest import PRE_MIGRATION
-from sage_ops.backups.verified import verified_backup
+from sage_ops.backups.resources import BackupConfig
+from sage_ops.lineage.failures import operator_errors
+from sage_ops.lineage.names import DATABASE_POOL, DB_BACKUP, MIGRATE_DATABASE, OWNERS
+from sage_ops.lineage.tags import DATABASE_WRITER_TAG
 from sage_ops.migrations.container import ContainerMigrationFailed, PrismaRunner
 from sage_ops.migrations.discovery import MigrationFile, load_migrations
 from sage_ops.migrations.lint import lint
 from sage_ops.migrations.preflight import Plan, plan
+from sage_ops.migrations.resources import MigrationConfig
 from sage_ops.migrations.runner import (
     NON_TRANSACTIONAL_RISK,
     AppliedMigration,
@@ -32,14 +38,7 @@ from sage_ops.migrations.runner import (
 )
 from sage_ops.migrations.statements import needs_no_transaction
 from sage_ops.postgres import PgTarget
-from sage_ops.resources import (
-    DATABASE_POOL,
-    DATABASE_WRITER_TAG,
-    OWNERS,
-    BackupConfig,
-    MigrationConfig,
-    operator_errors,
-)
+from sage_ops.units import human_bytes
 
 GROUP = "migrations"
 
@@ -103,7 +102,9 @@ def migration_lint(
 @asset(
     group_name=GROUP,
     owners=OWNERS,
-    deps=[migration_plan],
+    # db_backup: drawn as the same backup pipeline in the UI's lineage; a dependency
+    # triggers nothing here (no automation condition), it only links the two groups.
+    deps=[migration_plan, AssetKey(DB_BACKUP)],
     kinds={"postgres"},
     pool=DATABASE_POOL,
     description="A fresh backup of the target database, verified like the nightly ones, taken "
@@ -125,6 +126,7 @@ def pre_migration_backup(
             "location": MetadataValue.url(store.location(manifest.key)),
             "sha256": manifest.sha256,
             "size_bytes": manifest.size,
+            "size": human_bytes(manifest.size),
             "verification": detail,
         }
     )
@@ -225,7 +227,7 @@ def no_pending_migrations(
 
 
 migrate_database = define_asset_job(
-    "migrate_database",
+    MIGRATE_DATABASE,
     selection=[migration_plan, pre_migration_backup, applied_migrations],
     tags=DATABASE_WRITER_TAG,
     executor_def=in_process_executor,

@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from sage_ops.backups.dump_and_verify import verified_backup
 from sage_ops.backups.manifest import PRE_MIGRATION, Manifest
-from sage_ops.backups.verified import verified_backup
 from sage_ops.migrations.discovery import load_migrations
 from sage_ops.migrations.lint import LintReport, lint
 from sage_ops.migrations.preflight import MigrationRefused, Plan, plan

@@ -11,10 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
-from sage_ops.deploy.deployer import Log
-from sage_ops.deploy.image import BuiltImage, ImageCheck
-from sage_ops.deploy.registry import PushedImage
-from sage_ops.deploy.settings import DeploySettings
+from sage_ops.platforms.build_spec import BuildSpec
+from sage_ops.platforms.deployer import Log
+from sage_ops.platforms.docker_image import BuiltImage, ImageCheck
+from sage_ops.platforms.registry import PushedImage
 
 
 class Builder(Protocol):
@@ -25,7 +25,7 @@ class Builder(Protocol):
         """The image of `sha` in the registry, by its immutable digest."""
 
 
-def open_builder(settings: DeploySettings) -> Builder:
+def open_builder(settings: BuildSpec) -> Builder:
     if settings.builder == "codebuild":
         from sage_ops.platforms.codebuild import CodeBuildBuilder
 

@@ -24,14 +24,14 @@ from urllib.parse import urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from sage_ops.deploy.deployer import Log
-from sage_ops.deploy.ecr import ECR_HOST, find_image, image_digest
-from sage_ops.deploy.image import REVISION_LABEL, BuiltImage, ImageBuildError, ImageCheck
-from sage_ops.deploy.registry import PushedImage
-from sage_ops.deploy.settings import DeploySettings
-from sage_ops.deploy.source import export_tree
 from sage_ops.errors import ConfigError
 from sage_ops.platforms import aws
+from sage_ops.platforms.build_spec import BuildSpec
+from sage_ops.platforms.deployer import Log
+from sage_ops.platforms.docker_image import REVISION_LABEL, BuiltImage, ImageBuildError, ImageCheck
+from sage_ops.platforms.ecr import ECR_HOST, find_image, image_digest
+from sage_ops.platforms.git_source import export_tree
+from sage_ops.platforms.registry import PushedImage
 
 SUCCEEDED = "SUCCEEDED"
 FINAL = frozenset({"FAILED", "FAULT", "TIMED_OUT", "STOPPED"})
@@ -45,14 +45,14 @@ class CodeBuildBuilder:
     bucket: str
     prefix: str
     registry: str  # ACCOUNT.dkr.ecr.REGION.amazonaws.com
-    settings: DeploySettings
+    settings: BuildSpec
     clients: Callable[[str], Any] = aws.client  # service name -> client (tests pass stubs)
     poll_s: float = 5.0
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
 
     @classmethod
-    def from_settings(cls, settings: DeploySettings, **kw: Any) -> CodeBuildBuilder:
+    def from_settings(cls, settings: BuildSpec, **kw: Any) -> CodeBuildBuilder:
         if not settings.codebuild_project:
             raise ConfigError("SAGE_OPS_BUILDER=codebuild needs SAGE_OPS_CODEBUILD_PROJECT")
         source = urlsplit(settings.build_source_url or "")

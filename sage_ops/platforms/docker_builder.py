@@ -7,17 +7,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from sage_ops.deploy.deployer import Log
-from sage_ops.deploy.ecr import ecr_credentials, ensure_repository, is_ecr_host
-from sage_ops.deploy.image import BuiltImage, ImageCheck, build_image, check_image
-from sage_ops.deploy.registry import PushedImage, push_image
-from sage_ops.deploy.settings import DeploySettings
-from sage_ops.deploy.source import export_tree
+from sage_ops.platforms.build_spec import BuildSpec
+from sage_ops.platforms.deployer import Log
+from sage_ops.platforms.docker_image import BuiltImage, ImageCheck, build_image, check_image
+from sage_ops.platforms.ecr import ecr_credentials, ensure_repository, is_ecr_host
+from sage_ops.platforms.git_source import export_tree
+from sage_ops.platforms.registry import PushedImage, push_image
 
 
 @dataclass(frozen=True)
 class DockerBuilder:
-    settings: DeploySettings
+    settings: BuildSpec
 
     def build(self, git_dir: Path, sha: str, log: Log) -> tuple[BuiltImage, list[ImageCheck]]:
         """docker build of the backend at `sha`, then the image checks (size, user, HEALTHCHECK)."""

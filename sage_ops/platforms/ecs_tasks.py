@@ -5,7 +5,7 @@ waiter, stops it if the run is terminated, and finds each container's awslogs st
 adds what the run needs on top: every log line goes to the run's own log (the caller's `log`,
 e.g. `context.log.info`) while the task runs, and the last ones before the step goes on; the
 end is judged by
-`ecs.exit_codes` (a non-zero or missing exit code, or an abnormal stop, fails naming the
+`exit_codes` (a non-zero or missing exit code, or an abnormal stop, fails naming the
 container and the reason); and the wall-clock limit leaves the task running and names it, since
 stopping a migration midway is an operator's decision.
 
@@ -27,12 +27,12 @@ from dagster_aws.pipes import PipesCloudWatchMessageReader, PipesECSClient
 from dagster_aws.pipes.clients.utils import WaiterConfig
 from dagster_aws.pipes.message_readers import PipesCloudWatchLogReader
 
-from sage_ops.deploy.deployer import DeployTimeout, Log
-from sage_ops.deploy.ecs import OneOffTaskFailed, ecs_client, exit_codes
 from sage_ops.platforms import aws
+from sage_ops.platforms.deployer import DeployTimeout, Log, OneOffFailed
 
 POLL_LOGS_S = 2.0
 FINAL_READ_TIMEOUT_S = 30.0
+NORMAL_STOP = "EssentialContainerExited"  # a one-off task whose main container finished
 
 
 def run_one_off_task(
@@ -50,11 +50,11 @@ def run_one_off_task(
 ) -> dict[str, int]:
     """Run one task to its end inside the current Dagster step; container name -> exit code.
 
-    Raises OneOffTaskFailed unless every container exited 0 after a normal stop, DeployTimeout
+    Raises OneOffFailed unless every container exited 0 after a normal stop, DeployTimeout
     (the task left running, named) after `timeout_s`.
     """
     where = f"one-off task of {task_definition} on cluster {cluster!r}"
-    client = _Client(_Ecs(ecs or ecs_client(), where), logs or aws.client("logs"), where, log)
+    client = _Client(_Ecs(ecs or aws.client("ecs"), where), logs or aws.client("logs"), where, log)
     params = {
         **dict(run_args or {}),  # networkConfiguration, launchType, ...
         "cluster": cluster,
@@ -90,7 +90,7 @@ class _Client(PipesECSClient):
             response = super()._wait_for_completion(start_response, cluster, waiter_config)
         except WaiterError as exc:
             if "Max attempts exceeded" not in str(exc):
-                raise OneOffTaskFailed(f"{self.where} ({task_arn}): {exc}") from None
+                raise OneOffFailed(f"{self.where} ({task_arn}): {exc}") from None
             seconds = waiter_config["Delay"] * waiter_config["MaxAttempts"]
             raise DeployTimeout(
                 f"task {task_arn} still running after {seconds:.0f}s; it was NOT stopped: check "
@@ -118,14 +118,14 @@ class _Ecs:
             answer: dict[str, Any] = self._client.run_task(**params)
         except (ClientError, BotoCoreError) as exc:
             problem = aws.error_text(exc)
-            raise OneOffTaskFailed(f"{self._where}: ECS run_task failed: {problem}") from None
+            raise OneOffFailed(f"{self._where}: ECS run_task failed: {problem}") from None
         if answer.get("failures") or not answer.get("tasks"):
             failures = [
                 f"{f.get('arn', '')} {f.get('reason', '')}".strip()
                 for f in answer.get("failures", [])
             ]
             reason = "; ".join(failures) or "no task"
-            raise OneOffTaskFailed(f"{self._where} did not start: {reason}")
+            raise OneOffFailed(f"{self._where} did not start: {reason}")
         return answer
 
 
@@ -201,3 +201,26 @@ class _StreamTail(PipesLogReader):
 
     def is_running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+
+def exit_codes(task: Mapping[str, Any], where: str) -> dict[str, int]:
+    """Exit codes of a STOPPED task; raise naming each container that did not exit 0."""
+    problems = []
+    stop_code = task.get("stopCode")
+    if stop_code and stop_code != NORMAL_STOP:
+        problems.append(f"task stopped with {stop_code}: {task.get('stoppedReason', '')}".rstrip())
+    codes: dict[str, int] = {}
+    for container in task.get("containers", []):
+        name, code = container.get("name", "?"), container.get("exitCode")
+        reason = container.get("reason") or ""
+        if code is None:
+            problems.append(f"container {name!r} has no exit code: {reason or 'it never ran'}")
+        elif code != 0:
+            problems.append(f"container {name!r} exited {code}" + (f": {reason}" if reason else ""))
+        else:
+            codes[name] = code
+    if not task.get("containers"):
+        problems.append("the task lists no containers")
+    if problems:
+        raise OneOffFailed(f"{where} ({task.get('taskArn', '')}) failed: {'; '.join(problems)}")
+    return codes

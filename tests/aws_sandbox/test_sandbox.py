@@ -19,9 +19,9 @@ import boto3
 from dagster import DagsterInstance, Definitions, build_sensor_context
 
 from sage_ops.backups import defs as backups
+from sage_ops.backups.resources import BackupConfig
 from sage_ops.incidents.defs import IncidentConfig, alarm_sensor
 from sage_ops.postgres import PgTarget
-from sage_ops.resources import BackupConfig
 from tests.aws_sandbox.conftest import Sandbox
 from tests.incidents import seed_alarms as seed
 from tests.incidents.test_e2e_cloudwatch import APP_LINES, RDS_GROUP, RDS_LINES, _put_logs

@@ -17,8 +17,8 @@ from sage_ops import postgres
 from sage_ops.backups import defs as backups
 from sage_ops.backups.dump import backup_database
 from sage_ops.backups.manifest import manifest_key
+from sage_ops.backups.resources import BackupConfig
 from sage_ops.backups.verify import verify_backup
-from sage_ops.resources import BackupConfig
 
 SAGE_OPS = str(Path(sys.executable).parent / "sage-ops")
 BAD_KEY = "backup_20261130_030000.sql.gz"  # newer than any good backup of the tests below

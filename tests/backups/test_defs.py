@@ -16,7 +16,7 @@ from dagster import (
 
 from sage_ops.backups import defs as backups
 from sage_ops.backups.catalog import load_manifests
-from sage_ops.resources import BackupConfig
+from sage_ops.backups.resources import BackupConfig
 
 PARTITION = "2026-11-25"
 

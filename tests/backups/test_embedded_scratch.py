@@ -15,9 +15,9 @@ import pytest
 from dagster import DagsterInstance, EnvVar
 
 from sage_ops import postgres
+from sage_ops.backups.resources import BackupConfig
 from sage_ops.embedded import scratch_data_dir
 from sage_ops.postgres import PgTarget
-from sage_ops.resources import BackupConfig
 from sage_ops.settings import Settings
 from tests import pg
 from tests.backups.test_defs import _run

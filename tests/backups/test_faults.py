@@ -5,7 +5,8 @@ import os
 import pytest
 
 from sage_ops.backups.dump import backup_database
-from sage_ops.backups.store import LocalStore, open_store
+from sage_ops.backups.store import LocalStore
+from sage_ops.backups.stores import open_store
 from sage_ops.errors import ConfigError, DatabaseError, DumpError, StoreError
 from sage_ops.postgres import PgTarget
 from sage_ops.settings import Settings

@@ -13,8 +13,8 @@ from sage_ops import postgres
 from sage_ops.backups import defs as backups
 from sage_ops.backups.dump import DumpOptions, backup_database
 from sage_ops.backups.manifest import PRE_MIGRATION
+from sage_ops.backups.resources import BackupConfig
 from sage_ops.backups.verify import verify_backup
-from sage_ops.resources import BackupConfig
 
 
 @pytest.fixture

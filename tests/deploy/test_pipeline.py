@@ -13,11 +13,13 @@ import pytest
 from dagster import DagsterInstance, Definitions, build_sensor_context
 
 from sage_ops import postgres
+from sage_ops.backups.resources import BackupConfig
 from sage_ops.deploy import defs as deploy
-from sage_ops.deploy.swarm import SwarmDeployer
+from sage_ops.deploy.resources import DeployConfig
 from sage_ops.migrations import bookkeeping
-from sage_ops.resources import BackupConfig, DeployConfig, MigrationConfig
-from tests.deploy.conftest import sample_context
+from sage_ops.migrations.resources import MigrationConfig
+from sage_ops.platforms.swarm import SwarmDeployer
+from tests.platforms.conftest import sample_context
 
 GIT_ENV = {
     **os.environ,

@@ -7,7 +7,7 @@ import pytest
 from dagster import AssetKey
 
 from sage_ops import postgres
-from sage_ops.deploy import pipeline
+from sage_ops.deploy import steps
 from sage_ops.lineage.deployments import Rollout, UnsafeDeployment, healthy_now, rollback_target
 from sage_ops.lineage.instance import what_is_deployed
 from sage_ops.migrations import bookkeeping
@@ -22,7 +22,7 @@ FAILING_SMOKE = "&health_url=http://127.0.0.1:8081/health"
 
 @pytest.fixture
 def approval(stack, monkeypatch):
-    monkeypatch.setattr(pipeline, "SMOKE_TIMEOUT_S", 5.0)  # a failing smoke check fails fast
+    monkeypatch.setattr(steps, "SMOKE_TIMEOUT_S", 5.0)  # a failing smoke check fails fast
     stack.configure(require_approval=True)
     return stack
 

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from sage_ops.deploy import git, pipeline
-from sage_ops.deploy.git import GitSourceError
-from sage_ops.deploy.settings import DeploySettings
-from sage_ops.deploy.source import export_tree
+from sage_ops.deploy import steps
+from sage_ops.platforms import git
+from sage_ops.platforms.git import GitSourceError
+from sage_ops.platforms.git_source import export_tree
 from tests.platforms.test_git_credentials import (  # noqa: F401 - fixtures
     TOKEN,
     assert_secret_nowhere,
@@ -51,10 +51,6 @@ def remote(tmp_path: Path) -> tuple[str, list[str]]:
     return f"file://{bare}", shas
 
 
-def settings_for(repo: str) -> DeploySettings:
-    return DeploySettings(repo=repo)
-
-
 def exported_version(git_dir: Path, sha: str, tmp_path: Path) -> str:
     tree = export_tree(git_dir, sha, "apps/backend", tmp_path / f"export-{sha[:7]}")
     return (tree / "version.txt").read_text().strip()
@@ -65,35 +61,35 @@ def test_a_fresh_run_task_fetches_only_its_commit(remote, tmp_path, monkeypatch)
     monkeypatch.setenv("SAGE_OPS_STATE_DIR", str(tmp_path / "fresh-state"))
     middle = shas[1]
 
-    source = pipeline._source(settings_for(url), middle)
+    source = steps._source(url, middle)
 
     assert exported_version(source, middle, tmp_path) == "1"
-    assert source.is_relative_to(pipeline.git_cache_dir() / "commits")
+    assert source.is_relative_to(steps.git_cache_dir() / "commits")
     assert (source / "shallow").read_text().split() == [middle]  # that commit, no history
     assert run(["git", "-C", str(source), "cat-file", "-e", shas[0]], check=False).returncode != 0
     # The sensor's mirror is neither created nor made shallow by a run.
-    assert not git.repo_dir(url, pipeline.git_cache_dir()).exists()
+    assert not git.repo_dir(url, steps.git_cache_dir()).exists()
 
 
 def test_a_second_run_in_the_same_task_fetches_nothing(remote, tmp_path, monkeypatch, recorded):  # noqa: F811
     url, shas = remote
     monkeypatch.setenv("SAGE_OPS_STATE_DIR", str(tmp_path / "state"))
-    first = pipeline._source(settings_for(url), shas[2])
+    first = steps._source(url, shas[2])
     fetches = [c for c in recorded if "fetch" in c["argv"]]
-    assert pipeline._source(settings_for(url), shas[2]) == first
+    assert steps._source(url, shas[2]) == first
     assert [c for c in recorded if "fetch" in c["argv"]] == fetches
 
 
 def test_the_sensors_mirror_is_used_when_it_has_the_commit(remote, tmp_path, monkeypatch):
     url, shas = remote
     monkeypatch.setenv("SAGE_OPS_STATE_DIR", str(tmp_path / "state"))
-    git.scan(url, "main", ["apps/backend/**"], None, pipeline.git_cache_dir())
+    git.scan(url, "main", ["apps/backend/**"], None, steps.git_cache_dir())
 
-    source = pipeline._source(settings_for(url), shas[0])
+    source = steps._source(url, shas[0])
 
-    assert source == git.repo_dir(url, pipeline.git_cache_dir())
+    assert source == git.repo_dir(url, steps.git_cache_dir())
     assert not (source / "shallow").exists()
-    assert not (pipeline.git_cache_dir() / "commits").exists()
+    assert not (steps.git_cache_dir() / "commits").exists()
 
 
 def test_a_private_repository_over_dumb_http_fetches_branches_with_the_token(
@@ -108,7 +104,7 @@ def test_a_private_repository_over_dumb_http_fetches_branches_with_the_token(
     secret(json.dumps({"token": TOKEN}))
     monkeypatch.setenv("SAGE_OPS_STATE_DIR", str(tmp_path / "state"))
 
-    source = pipeline._source(settings_for(http_repo), head)
+    source = steps._source(http_repo, head)
 
     assert run(["git", "-C", str(source), "cat-file", "-e", head]).returncode == 0
     fetches = [c for c in recorded if "fetch" in c["argv"]]
@@ -121,11 +117,11 @@ def test_a_commit_the_remote_does_not_have_is_named(remote, tmp_path, monkeypatc
     url, _ = remote
     monkeypatch.setenv("SAGE_OPS_STATE_DIR", str(tmp_path / "state"))
     with pytest.raises(GitSourceError, match="has no commit 0123456789ab"):
-        pipeline._source(settings_for(url), "0123456789ab" * 3 + "0123")
+        steps._source(url, "0123456789ab" * 3 + "0123")
 
 
 @pytest.mark.parametrize("key", ["--upload-pack=touch /tmp/x", "main", "abc123"])
 def test_a_partition_key_that_is_not_a_sha_is_refused(remote, key, tmp_path, monkeypatch):
     monkeypatch.setenv("SAGE_OPS_STATE_DIR", str(tmp_path / "state"))
     with pytest.raises(GitSourceError, match="not a full commit SHA"):
-        pipeline._source(settings_for(remote[0]), key)
+        steps._source(remote[0], key)

@@ -10,7 +10,6 @@ from dagster_graphql.schema import create_schema
 from sage_ops.definitions import defs
 from sage_ops.gate.identity import local
 from sage_ops.gate.policy import (
-    ADMIN_JOBS,
     ADMIN_MUTATIONS,
     ASSET_JOB_PREFIX,
     HOUSEKEEPING_MUTATIONS,
@@ -20,6 +19,7 @@ from sage_ops.gate.policy import (
     production_reason,
 )
 from sage_ops.gate.targets import Target
+from sage_ops.lineage.names import DESTRUCTIVE_JOBS
 
 ISSUE_JOBS = {
     "restore_database",
@@ -49,9 +49,9 @@ def test_admin_jobs_are_the_destructive_jobs_and_every_job_that_reaches_producti
         keys = job.asset_layer.selected_asset_keys if job.asset_layer else set()
         if any(k.path[-1].startswith("production_") for k in keys):
             reaching_production.add(job.name)
-    assert ISSUE_JOBS <= ADMIN_JOBS
-    assert ISSUE_JOBS | reaching_production == ADMIN_JOBS
-    assert {j.name for j in repository.get_all_jobs()} >= ADMIN_JOBS
+    assert ISSUE_JOBS <= DESTRUCTIVE_JOBS
+    assert ISSUE_JOBS | reaching_production == DESTRUCTIVE_JOBS
+    assert {j.name for j in repository.get_all_jobs()} >= DESTRUCTIVE_JOBS
     assert AssetKey("production_deployment") in {a.key for a in defs.assets or []}
 
 

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from dagster import DagsterInstance, MaterializeResult, asset, job, materialize, op
 
 from sage_ops.deploy.defs import DEPLOY_TAGS, _tag_run
-from sage_ops.deploy.deployer import DeployRolledBack
 from sage_ops.lineage.tags import COMMIT_TAG
+from sage_ops.platforms.deployer import DeployRolledBack
 
 COMMIT = "4f6c1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b"
 IMAGE = "127.0.0.1:5000/sage-backend@sha256:" + "ab" * 32

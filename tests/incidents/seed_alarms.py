@@ -1,5 +1,4 @@
-"""The production alarms as infra/terraform/modules/alarms defines them (REFERENCE.md section 6),
-created in moto, plus filler alarms to make describe_alarms paginate."""
+"""The production alarms as infra/terraform/modules/alarms defines them, created in moto, plus filler alarms to make describe_alarms paginate."""
 
 from __future__ import annotations
 

@@ -14,10 +14,11 @@ from dagster import (
 )
 
 from sage_ops.backups import defs as backups
+from sage_ops.backups.resources import BackupConfig
 from sage_ops.incidents import defs as incidents
 from sage_ops.incidents.defs import IncidentConfig, alarm_sensor
 from sage_ops.migrations import defs as migrations
-from sage_ops.resources import BackupConfig, MigrationConfig
+from sage_ops.migrations.resources import MigrationConfig
 from tests.incidents.test_e2e_connection_exhaustion import with_config
 
 

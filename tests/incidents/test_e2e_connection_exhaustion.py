@@ -128,7 +128,7 @@ def test_53300_is_triaged_as_connection_pool_exhaustion(small_pg, config, instan
         "remaining connection slots are reserved for roles with the SUPERUSER attribute" in report
     )
     assert "too many connections for role <str>" in report
-    # The fixes, in REFERENCE.md's order, and the budget arithmetic with the probed server:
+    # The fixes, in the order the report gives them, and the budget arithmetic with the probed server:
     fixes = [
         "explicit `connection_limit`",
         "one PrismaClient per process",

@@ -18,12 +18,12 @@ from ipaddress import ip_network
 import pytest
 
 from sage_ops.backups import s3_store
-from sage_ops.deploy import pipeline
-from sage_ops.deploy.ecs import parse_target
-from sage_ops.deploy.settings import ENVIRONMENTS, DeploySettings
+from sage_ops.deploy import steps
+from sage_ops.deploy.resources import ENVIRONMENTS, DeployConfig
 from sage_ops.incidents.defs import IncidentConfig
 from sage_ops.platforms.builders import open_builder
 from sage_ops.platforms.codebuild import CodeBuildBuilder
+from sage_ops.platforms.ecs_target import parse_target
 from sage_ops.settings import EMBEDDED_SCRATCH, Settings
 from tests.infra.test_terraform import MODULES, TF, Config, tfvars
 
@@ -122,20 +122,22 @@ def _kms() -> str:
 
 
 def _migrations() -> str:
-    settings = DeploySettings.from_env()
-    missing = [e for e in ENVIRONMENTS if pipeline.environment_database(settings, e) is None]
+    settings = DeployConfig.from_env()
+    missing = [
+        e for e in ENVIRONMENTS if steps.environment_database(settings.database_env(e)) is None
+    ]
     assert not missing, f"no database URL for {missing}: their migrations would be skipped"
     return "every environment"
 
 
 def _builder() -> str:
-    builder = open_builder(DeploySettings.from_env())
+    builder = open_builder(DeployConfig.from_env().build_spec())
     assert isinstance(builder, CodeBuildBuilder), "the docker builder needs a daemon Fargate lacks"
     return builder.project
 
 
 def _targets() -> str:
-    settings = DeploySettings.from_env()
+    settings = DeployConfig.from_env()
     for env in ENVIRONMENTS:
         assert settings.target(env).startswith("ecs://"), f"{env}: swarm target"
         parse_target(settings.target(env))
@@ -143,7 +145,7 @@ def _targets() -> str:
 
 
 def _git_sensor() -> str:
-    assert DeploySettings.from_env().repo, "SAGE_OPS_REPO unset: the sensor watches nothing"
+    assert DeployConfig.from_env().repo, "SAGE_OPS_REPO unset: the sensor watches nothing"
     return "repo"
 
 

@@ -8,15 +8,17 @@ import shutil
 import pytest
 from dagster import DagsterInstance, Definitions
 
-from sage_ops.deploy.image import build_image
+from sage_ops.backups.resources import BackupConfig
 from sage_ops.migrations import defs as migrations
-from sage_ops.migrations.container import ContainerMigrationFailed, migrate_in_container
+from sage_ops.migrations.container import ContainerMigrationFailed, run_prisma
 from sage_ops.migrations.discovery import load_migrations
+from sage_ops.migrations.resources import MigrationConfig
+from sage_ops.platforms.docker_image import build_image
+from sage_ops.platforms.targets import open_one_off
 from sage_ops.postgres import PgTarget
-from sage_ops.resources import BackupConfig, MigrationConfig
-from tests.deploy.conftest import docker_env  # noqa: F401 - the session fixture
-from tests.deploy.test_ecs import aws, moto_endpoint  # noqa: F401 - moto fixtures
 from tests.migrations.conftest import INIT, schema_snapshot
+from tests.platforms.conftest import docker_env  # noqa: F401 - the session fixture
+from tests.platforms.test_ecs import aws, moto_endpoint  # noqa: F401 - moto fixtures
 
 SECRET_TARGET = PgTarget(
     host="127.0.0.1", port=5432, user="app", dbname="sage", password="s3cret-pw"
@@ -35,25 +37,30 @@ def shell_image(docker_env, tmp_path_factory):  # noqa: F811
     docker_env.images.remove(built.tags[0], force=True)
 
 
+def _run(image, timeout_s, log, command):
+    local = open_one_off("docker://")
+    run_prisma(local, image, SECRET_TARGET, timeout_s, log, pass_url=True, command=command)
+
+
 def test_runner_passes_the_database_and_succeeds_on_exit_zero(shell_image):
     lines: list[str] = []
     expected = SECRET_TARGET.secret_url()
     command = ["sh", "-c", f'test "$DATABASE_URL" = "{expected}" && echo migrated']
-    migrate_in_container(shell_image, SECRET_TARGET, 60, lines.append, command)
+    _run(shell_image, 60, lines.append, command)
     assert lines == ["migrated"]
 
 
 def test_runner_fails_on_non_zero_exit_without_leaking_the_password(shell_image):
     command = ["sh", "-c", 'echo "Error: P3018 migration failed on $DATABASE_URL" >&2; exit 1']
     with pytest.raises(ContainerMigrationFailed) as err:
-        migrate_in_container(shell_image, SECRET_TARGET, 60, lambda _: None, command)
+        _run(shell_image, 60, lambda _: None, command)
     assert "exited 1" in str(err.value) and "P3018 migration failed" in str(err.value)
     assert "s3cret-pw" not in str(err.value)
 
 
 def test_runner_timeout(shell_image):
     with pytest.raises(ContainerMigrationFailed, match="did not finish within 1 s"):
-        migrate_in_container(shell_image, SECRET_TARGET, 1, lambda _: None, ["sleep", "30"])
+        _run(shell_image, 1, lambda _: None, ["sleep", "30"])
 
 
 def test_failing_prisma_runner_fails_migrate_database_after_the_backup(
@@ -87,7 +94,7 @@ def test_ecs_runner_places_its_task_like_the_service(aws, write_migrations, empt
     so the run_task call is captured instead of awaited."""
     from sage_ops.migrations.container import PrismaRunner
     from sage_ops.platforms import ecs_tasks
-    from tests.deploy.test_ecs import make_service
+    from tests.platforms.test_ecs import make_service
 
     cluster, service = make_service(aws)
     network = {"awsvpcConfiguration": {"subnets": ["subnet-1"], "securityGroups": ["sg-1"]}}

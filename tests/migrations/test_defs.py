@@ -4,8 +4,9 @@ from dagster import DagsterEventType, DagsterInstance, Definitions
 
 from sage_ops.backups.catalog import load_manifests
 from sage_ops.backups.manifest import PRE_MIGRATION
+from sage_ops.backups.resources import BackupConfig
 from sage_ops.migrations import defs as migrations
-from sage_ops.resources import BackupConfig, MigrationConfig
+from sage_ops.migrations.resources import MigrationConfig
 from tests.migrations.conftest import ADD_NAME, ADD_POSTS, INIT, migration_rows, schema_snapshot
 
 

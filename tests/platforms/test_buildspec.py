@@ -20,7 +20,7 @@ import docker
 import pytest
 import yaml
 
-from tests.deploy.conftest import (
+from tests.platforms.conftest import (
     BUSYBOX,
     REGISTRY,
     REPO_ROOT,

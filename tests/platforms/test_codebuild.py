@@ -24,14 +24,14 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from sage_ops.deploy.image import ImageBuildError
-from sage_ops.deploy.settings import DeploySettings
 from sage_ops.errors import ConfigError
 from sage_ops.platforms import aws
+from sage_ops.platforms.build_spec import BuildSpec
 from sage_ops.platforms.builders import open_builder
 from sage_ops.platforms.codebuild import CodeBuildBuilder
+from sage_ops.platforms.docker_image import ImageBuildError
 from tests.backups.s3 import REGION, apply_env, aws_env, moto_server
-from tests.deploy.conftest import sample_context
+from tests.platforms.conftest import sample_context
 
 ACCOUNT = "123456789012"
 HOST = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"
@@ -107,9 +107,9 @@ def stack(env: str) -> dict[str, str]:
     return names
 
 
-def settings_for(stack: dict[str, str], **kw: Any) -> DeploySettings:
+def settings_for(stack: dict[str, str], **kw: Any) -> BuildSpec:
     return replace(
-        DeploySettings(),
+        BuildSpec(repository="sage-backend", registry=HOST),
         builder="codebuild",
         codebuild_project=stack["project"],
         build_source_url=f"s3://{stack['bucket']}/builds/",
@@ -365,4 +365,6 @@ def test_incomplete_codebuild_settings_are_refused(change: dict[str, Any], messa
 def test_docker_is_the_default_builder() -> None:
     from sage_ops.platforms.docker_builder import DockerBuilder
 
-    assert isinstance(open_builder(DeploySettings()), DockerBuilder)
+    assert isinstance(
+        open_builder(BuildSpec(repository="sage-backend", registry="127.0.0.1:5000")), DockerBuilder
+    )

@@ -17,8 +17,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 from dagster import OpExecutionContext, job, op
 
-from sage_ops.deploy.deployer import DeployTimeout
-from sage_ops.deploy.ecs import OneOffTaskFailed
+from sage_ops.platforms.deployer import DeployTimeout, OneOffFailed
 from sage_ops.platforms.ecs_tasks import run_one_off_task
 from tests.backups.s3 import REGION, moto_server
 
@@ -172,7 +171,7 @@ def test_exit_1_fails_naming_the_container(ecs, logs, log_group):
     client, stub = ecs
     queue(stub, log_group, [stopped(1)])
     failure, lines = run(client, logs)
-    assert isinstance(failure, OneOffTaskFailed)
+    assert isinstance(failure, OneOffFailed)
     assert "container 'api' exited 1" in str(failure)
     assert PRISMA_OUTPUT[0] in lines  # what Prisma said is in the run, too
 
@@ -187,7 +186,7 @@ def test_a_task_that_never_started_fails_with_the_reason(ecs, logs, log_group):
     )
     queue(stub, log_group, [answer])
     failure, _ = run(client, logs)
-    assert isinstance(failure, OneOffTaskFailed)
+    assert isinstance(failure, OneOffFailed)
     message = str(failure)
     assert "TaskFailedToStart" in message and "container 'api' has no exit code" in message
     assert "CannotPullContainerError: ref not found" in message
@@ -201,7 +200,7 @@ def test_refused_by_run_task(ecs, logs, log_group):
     refusal = {"tasks": [], "failures": [{"arn": "arn:cluster", "reason": "MISSING"}]}
     stub.add_response("run_task", refusal, ANY_RUN_TASK)
     failure, _ = run(client, logs)
-    assert isinstance(failure, OneOffTaskFailed)
+    assert isinstance(failure, OneOffFailed)
     assert "did not start: arn:cluster MISSING" in str(failure)
 
 

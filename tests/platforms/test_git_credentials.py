@@ -25,9 +25,8 @@ from typing import Any
 
 import pytest
 
-from sage_ops.deploy import git
 from sage_ops.errors import ConfigError
-from sage_ops.platforms import aws
+from sage_ops.platforms import aws, git
 from sage_ops.platforms.git_credentials import SECRET_ENV, parse
 from tests.backups.s3 import apply_env, aws_env, moto_server
 

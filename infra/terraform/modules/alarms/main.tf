@@ -1,5 +1,5 @@
-# The seed's four alarms done right (../../shared/REFERENCE.md section 6) plus connection
-# saturation. Names start with "sage-" so sage_ops's alarm sensor finds them by prefix.
+# The backend's four original alarms, each with a threshold that means an incident, plus
+# connection saturation. Names start with "sage-" so sage_ops's alarm sensor finds them by prefix.
 
 resource "aws_sns_topic" "alerts" {
   name              = var.topic_name

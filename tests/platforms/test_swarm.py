@@ -15,11 +15,12 @@ from dataclasses import dataclass
 import docker
 import pytest
 
-from sage_ops.deploy.deployer import DeployError, DeployRolledBack, DeployTimeout, open_deployer
-from sage_ops.deploy.registry import PushedImage
-from sage_ops.deploy.swarm import SwarmDeployer, parse_target
 from sage_ops.errors import ConfigError
-from tests.deploy.conftest import Images
+from sage_ops.platforms.deployer import DeployError, DeployRolledBack, DeployTimeout
+from sage_ops.platforms.registry import PushedImage
+from sage_ops.platforms.swarm import SwarmDeployer, parse_target
+from sage_ops.platforms.targets import open_deployer
+from tests.platforms.conftest import Images
 
 FAST = "health_interval=1s&monitor=2s"
 TIMEOUT_S = 90

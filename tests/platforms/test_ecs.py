@@ -1,7 +1,8 @@
 """EcsDeployer: the call sequence against moto, rollout outcomes with botocore's Stubber.
 
 moto registers task definitions and records update_service, but never completes a rollout, drops
-the circuit breaker and keeps its single deployment on the old revision (REFERENCE.md, 2). So the
+the circuit breaker and keeps its single deployment on the old revision (its ECS backend does
+not simulate rollouts). So the
 moto tests check what is sent; every rollout outcome (COMPLETED, FAILED, vanished, taken over,
 never settling, stable-on-the-old-revision) is played to the deployer by a Stubber. Time is a fake
 clock: no test sleeps for real.
@@ -19,13 +20,12 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from sage_ops.deploy.deployer import DeployError, DeployRolledBack, DeployTimeout, open_deployer
-from sage_ops.deploy.ecs import (
-    EcsDeployer,
-    parse_target,
-    pick_container,
-)
 from sage_ops.errors import ConfigError
+from sage_ops.platforms.deployer import DeployError, DeployRolledBack, DeployTimeout
+from sage_ops.platforms.ecs import EcsDeployer
+from sage_ops.platforms.ecs_revision import pick_container
+from sage_ops.platforms.ecs_target import parse_target
+from sage_ops.platforms.targets import open_deployer
 from tests.backups.s3 import REGION, apply_env, aws_env, moto_server
 
 ACCOUNT = "123456789012"

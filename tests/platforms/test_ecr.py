@@ -14,14 +14,14 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from sage_ops.deploy.ecr import (
+from sage_ops.errors import ConfigError
+from sage_ops.platforms.ecr import (
     EcrError,
     ecr_credentials,
     ensure_repository,
     image_digest,
     is_ecr_host,
 )
-from sage_ops.errors import ConfigError
 from tests.backups.s3 import REGION, apply_env, aws_env, moto_server
 
 ACCOUNT = "123456789012"  # moto's default account

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from sage_ops.deploy import git
-from sage_ops.deploy.git import GitSourceError, PushScan, scan
+from sage_ops.platforms import git
+from sage_ops.platforms.git import GitSourceError, PushScan, scan
 
 WATCH = ["apps/backend/**"]
 EPOCH = 1_700_000_000

@@ -7,7 +7,7 @@ Deployments then use `registry/repository@sha256:...`.
 Retries: a push is idempotent (same layers, same manifest), so transient failures - connection
 refused or reset, timeouts, 5xx, 429 - are retried a bounded number of times with backoff.
 Authentication and manifest errors are not: retrying them only delays the operator's fix.
-Credentials (e.g. from `sage_ops.deploy.ecr`) are any object with `username` and `password`; they
+Credentials (e.g. from `sage_ops.platforms.ecr`) are any object with `username` and `password`; they
 go to the Engine in the X-Registry-Auth header, never into logs or arguments.
 """
 
@@ -21,8 +21,8 @@ from typing import Any, Protocol
 import docker
 import docker.errors
 
-from sage_ops.deploy.image import docker_client
 from sage_ops.errors import SageOpsError
+from sage_ops.platforms.docker_engine import docker_client
 
 Log = Callable[[str], None]
 

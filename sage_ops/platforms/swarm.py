@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import docker
 import docker.errors
@@ -35,7 +33,7 @@ from docker.types import (
     UpdateConfig,
 )
 
-from sage_ops.deploy.deployer import (
+from sage_ops.platforms.deployer import (
     Deployer,
     DeployError,
     DeployResult,
@@ -43,110 +41,25 @@ from sage_ops.deploy.deployer import (
     DeployTimeout,
     Log,
 )
-from sage_ops.deploy.image import docker_client
-from sage_ops.errors import ConfigError
+from sage_ops.platforms.docker_engine import docker_client, run_container
+from sage_ops.platforms.swarm_target import parse_target
+from sage_ops.platforms.swarm_tasks import (
+    ENDED_TASK_STATES,
+    EXITED_TASK_STATES,
+    HealthProbe,
+    TaskView,
+    TaskWatcher,
+    converged,
+    digest_of,
+    short,
+)
 
 ROLLED_BACK = "rollback_completed"
 PAUSED_STATES = frozenset({"paused", "rollback_paused"})
 BUSY_STATES = frozenset({"updating", "rollback_started"})
-FAILED_TASK_STATES = frozenset({"failed", "rejected"})
-EXITED_TASK_STATES = FAILED_TASK_STATES | {"complete"}  # a server that exits has failed
-ENDED_TASK_STATES = EXITED_TASK_STATES | {"shutdown", "orphaned"}
 CREATE_FAILURES_ALLOWED = 3  # a brand-new service whose tasks fail this often is removed
 NS = 1_000_000_000
 MANAGED_LABEL = "sage_ops.managed"
-SERVICE_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
-
-
-@dataclass(frozen=True)
-class SwarmTarget:
-    service: str
-    replicas: int = 1
-    monitor_s: float = 5.0
-    health_interval_s: float | None = None
-    health_url: str = "http://127.0.0.1:8080/health"
-
-
-@dataclass(frozen=True)
-class TaskView:
-    """The few fields of a swarm task that decide a rollout's outcome."""
-
-    id: str
-    slot: int
-    image: str
-    state: str
-    desired: str
-    error: str
-    container_id: str | None
-
-    @property
-    def running(self) -> bool:
-        return self.state == "running" and self.desired == "running"
-
-    @classmethod
-    def from_api(cls, task: Mapping[str, Any]) -> TaskView:
-        status = task.get("Status") or {}
-        spec = (task.get("Spec") or {}).get("ContainerSpec") or {}
-        return cls(
-            id=str(task.get("ID", "")),
-            slot=int(task.get("Slot") or 0),
-            image=str(spec.get("Image", "")),
-            state=str(status.get("State", "")),
-            desired=str(task.get("DesiredState", "")),
-            error=str(status.get("Err") or ""),
-            container_id=(status.get("ContainerStatus") or {}).get("ContainerID"),
-        )
-
-
-@dataclass(frozen=True)
-class HealthProbe:
-    task_id: str
-    ok: bool
-    detail: str  # body on success, the reason otherwise
-
-
-def parse_target(url: str) -> SwarmTarget:
-    """`swarm://svc?replicas=2&monitor=5s&health_interval=1s` -> SwarmTarget, or ConfigError."""
-    parts = urlsplit(url)
-    service = (parts.netloc or parts.path).strip("/")
-    if parts.scheme != "swarm" or not SERVICE_NAME.match(service):
-        raise ConfigError(f"deploy target {url!r}: expected swarm://<service name>")
-    query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
-    unknown = set(query) - {"replicas", "monitor", "health_interval", "health_url"}
-    if unknown:
-        raise ConfigError(f"deploy target {url!r}: unknown option(s) {', '.join(sorted(unknown))}")
-    try:
-        replicas = int(query.get("replicas", "1"))
-    except ValueError as exc:
-        raise ConfigError(f"deploy target {url!r}: replicas must be a whole number") from exc
-    if replicas < 1:
-        raise ConfigError(f"deploy target {url!r}: replicas must be at least 1")
-    interval = query.get("health_interval")
-    return SwarmTarget(
-        service=service,
-        replicas=replicas,
-        monitor_s=parse_duration(query.get("monitor", "5s"), url),
-        health_interval_s=parse_duration(interval, url) if interval else None,
-        health_url=query.get("health_url", SwarmTarget.health_url),
-    )
-
-
-def parse_duration(text: str, url: str = "") -> float:
-    """Docker-style durations: 500ms, 5s, 2m, or plain seconds."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*", text)
-    if not match:
-        raise ConfigError(f"deploy target {url!r}: bad duration {text!r} (use 500ms, 5s or 2m)")
-    value, unit = float(match.group(1)), match.group(2) or "s"
-    return value * {"ms": 0.001, "s": 1.0, "m": 60.0}[unit]
-
-
-def digest_of(image: str) -> str:
-    return image.rsplit("@", 1)[1] if "@" in image else image
-
-
-def short(image: str) -> str:
-    """`repo@sha256:0123456789ab...` -> `sha256:0123456789ab` for log lines."""
-    return digest_of(image)[:19]
 
 
 class SwarmDeployer(Deployer):
@@ -206,6 +119,21 @@ class SwarmDeployer(Deployer):
                 )
             time.sleep(1.0)
 
+    def run_once(
+        self,
+        command: Sequence[str],
+        timeout_s: float,
+        log: Log,
+        *,
+        release: str | None = None,
+        environment: Mapping[str, str] | None = None,
+    ) -> None:
+        """A container of `release` (default: the image the service runs) on this Engine."""
+        image = release or self.current_image()
+        if image is None:
+            raise DeployError(f"{self.url}: no service, so no image to run {command[0]!r} in")
+        run_container(image, command, timeout_s, log, environment, self.client)
+
     # -- what else operators and tests need ------------------------------------------------------
 
     def tasks(self) -> list[TaskView]:
@@ -249,12 +177,12 @@ class SwarmDeployer(Deployer):
             raise DeployError(
                 f"cannot create swarm service for {self.url}: {exc.explanation}"
             ) from exc
-        watcher = _TaskWatcher(log)
+        watcher = TaskWatcher(log)
         while True:
             service = self._require()
             tasks = self.tasks()
             watcher.update(tasks)
-            if _converged(tasks, image, _replicas(service)):
+            if converged(tasks, image, _replicas(service)):
                 return _version(service)
             self._give_up_if_crashing(tasks, image)
             self._wait(deadline, "creating", image)
@@ -282,7 +210,7 @@ class SwarmDeployer(Deployer):
             raise DeployError(
                 f"{self.url} is already rolling out ({status.get('State')}): wait for it to finish"
             )
-        if digest_of(previous) == digest_of(image) and _converged(
+        if digest_of(previous) == digest_of(image) and converged(
             self.tasks(), image, _replicas(service)
         ):
             log(f"{self.url}: already serving {short(image)}; nothing to roll out")
@@ -320,7 +248,7 @@ class SwarmDeployer(Deployer):
 
         A rollback counts once the previous image runs again, so the message can say it serves.
         """
-        watcher = _TaskWatcher(log)
+        watcher = TaskWatcher(log)
         messages: list[str] = []
         while True:
             service = self._require()
@@ -332,11 +260,11 @@ class SwarmDeployer(Deployer):
             if state and (not messages or messages[-1] != f"{state}: {message}"):
                 messages.append(f"{state}: {message}")
                 log(f"{self.url}: update {state}: {message}")
-            if state == "completed" and _converged(tasks, image, _replicas(service)):
+            if state == "completed" and converged(tasks, image, _replicas(service)):
                 return _version(service)
             if state in PAUSED_STATES or (
                 state == ROLLED_BACK
-                and (_converged(tasks, previous, _replicas(service)) or _past(deadline))
+                and (converged(tasks, previous, _replicas(service)) or _past(deadline))
             ):
                 raise self._rolled_back(state, image, previous, tasks, messages)
             self._wait(deadline, state or "pending", image)
@@ -463,31 +391,6 @@ class SwarmDeployer(Deployer):
         return HealthProbe(task.id, False, reason)
 
 
-class _TaskWatcher:
-    """Logs each task's state change once, so the run log tells the rollout's story."""
-
-    def __init__(self, log: Log):
-        self.log = log
-        self.states: dict[str, str] = {}
-        self.first = True
-
-    def update(self, tasks: list[TaskView]) -> None:
-        """The first call records history (tasks that already ended) without repeating it."""
-        for task in sorted(tasks, key=lambda t: (t.slot, t.id)):
-            key = f"{task.state}/{task.desired}"
-            if self.states.get(task.id) == key:
-                continue
-            self.states[task.id] = key
-            if self.first and task.state in ENDED_TASK_STATES:
-                continue
-            error = f" ({task.error})" if task.error else ""
-            self.log(
-                f"task {task.id[:12]} slot {task.slot} {short(task.image)}: {task.state}"
-                f" (desired {task.desired}){error}"
-            )
-        self.first = False
-
-
 def _spec_image(service: Mapping[str, Any]) -> str:
     return str(service["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"])
 
@@ -502,10 +405,3 @@ def _version(service: Mapping[str, Any]) -> int:
 
 def _past(deadline: float) -> bool:
     return time.monotonic() >= deadline
-
-
-def _converged(tasks: list[TaskView], image: str, replicas: int) -> bool:
-    """Exactly `replicas` tasks running, every one of them on `image`'s digest."""
-    running = [t for t in tasks if t.running]
-    digest = digest_of(image)
-    return len(running) == replicas and all(digest_of(t.image) == digest for t in running)

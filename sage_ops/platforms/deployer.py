@@ -1,18 +1,19 @@
-"""Deploy targets behind one small interface, picked by URL: ecs://cluster/service, swarm://service.
+"""Deploy targets behind one small interface: roll an image out, check it, run a command once.
 
 A deploy either ends with the new image serving (success) or raises: DeployRolledBack when the
 platform rolled back to the previous version (the old one keeps serving), DeployTimeout when the
-rollout did not settle in time. "Stable" is never taken for "succeeded".
+rollout did not settle in time. "Stable" is never taken for "succeeded". Targets are opened by URL
+in sage_ops.platforms.targets.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from typing import Protocol
 
-from sage_ops.errors import ConfigError, SageOpsError
+from sage_ops.errors import SageOpsError
 
 Log = Callable[[str], None]
 
@@ -29,6 +30,10 @@ class DeployTimeout(DeployError):
     """The rollout did not reach a final state within the wall-clock timeout."""
 
 
+class OneOffFailed(DeployError):
+    """A one-off run (e.g. migrations) did not start, or ended with a non-zero exit."""
+
+
 @dataclass(frozen=True)
 class DeployResult:
     target: str  # the target URL
@@ -36,6 +41,24 @@ class DeployResult:
     revision: str  # ECS task-definition ARN, or swarm service version
     previous_image: str | None
     seconds: float
+
+
+class OneOffRunner(Protocol):
+    url: str
+
+    def run_once(
+        self,
+        command: Sequence[str],
+        timeout_s: float,
+        log: Log,
+        *,
+        release: str | None = None,
+        environment: Mapping[str, str] | None = None,
+    ) -> None:
+        """Run `command` once to its end on this target, every output line to `log`; raise
+        OneOffFailed unless it exits 0. `release`: what runs it - an image (Docker) or a task
+        definition (ECS); None: what the target serves now. `environment` reaches the command
+        through the platform's API, never its argv."""
 
 
 class Deployer(abc.ABC):
@@ -53,15 +76,14 @@ class Deployer(abc.ABC):
     def smoke_check(self, timeout_s: float) -> None:
         """Raise DeployError unless the service's health endpoint answers 200."""
 
-
-def open_deployer(url: str) -> Deployer:
-    parts = urlsplit(url)
-    if parts.scheme == "ecs":
-        from sage_ops.deploy.ecs import EcsDeployer
-
-        return EcsDeployer(url)
-    if parts.scheme == "swarm":
-        from sage_ops.deploy.swarm import SwarmDeployer
-
-        return SwarmDeployer(url)
-    raise ConfigError(f"deploy target {url!r}: use ecs://cluster/service or swarm://service")
+    @abc.abstractmethod
+    def run_once(
+        self,
+        command: Sequence[str],
+        timeout_s: float,
+        log: Log,
+        *,
+        release: str | None = None,
+        environment: Mapping[str, str] | None = None,
+    ) -> None:
+        """As OneOffRunner.run_once, on the target's own platform and network."""

@@ -3,7 +3,8 @@
 Why not the `services_stable` waiter: after a circuit-breaker rollback the service is stable again
 on the OLD task definition and the waiter succeeds. Here success is only the deployment that our
 `update_service` started reaching rolloutState COMPLETED; FAILED, vanishing, or another task
-definition becoming primary is a failure, and the wall clock bounds the wait (REFERENCE.md, 5).
+definition becoming primary is a failure, and the wall clock bounds the wait. (Rollback semantics:
+https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-circuit-breaker.html)
 
 Target URL: `ecs://CLUSTER/SERVICE[?container=NAME&health=https://host/health]`. `container`
 picks the container whose image is replaced (default: the only one, or the one named like the
@@ -14,19 +15,16 @@ health, see ecs_health) and also GETs `health` when one is given (percent-encode
 
 from __future__ import annotations
 
-import copy
-import re
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from sage_ops.deploy.deployer import (
+from sage_ops.platforms import aws, ecs_tasks
+from sage_ops.platforms.deployer import (
     Deployer,
     DeployError,
     DeployResult,
@@ -34,73 +32,32 @@ from sage_ops.deploy.deployer import (
     DeployTimeout,
     Log,
 )
-from sage_ops.deploy.ecs_health import Verdict, judge
-from sage_ops.errors import ConfigError
-from sage_ops.platforms import aws
+from sage_ops.platforms.ecs_health import Verdict, judge
+from sage_ops.platforms.ecs_revision import (
+    image_of,
+    pick_container,
+    require_digest,
+    revised_task_definition,
+    user_tags,
+)
+from sage_ops.platforms.ecs_rollout import (
+    COMPLETED,
+    FAILED,
+    NOT_VISIBLE,
+    ROLLED_BACK,
+    SUPERSEDED,
+    Assessment,
+    Rollout,
+    assess,
+)
+from sage_ops.platforms.ecs_target import parse_target
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
 
-# Returned by DescribeTaskDefinition but refused (or meaningless) in RegisterTaskDefinition.
-READ_ONLY_FIELDS = frozenset(
-    {
-        "taskDefinitionArn",
-        "revision",
-        "status",
-        "requiresAttributes",
-        "compatibilities",
-        "registeredAt",
-        "registeredBy",
-        "deregisteredAt",
-        "deleteRequestedAt",
-    }
-)
-DIGEST_REF = re.compile(r"^[^@\s]+@sha256:[0-9a-f]{64}$")
-URL_OPTIONS = ("container", "health")
-NORMAL_STOP = "EssentialContainerExited"  # a one-off task whose main container finished
-
-COMPLETED, IN_PROGRESS, NOT_VISIBLE = "COMPLETED", "IN_PROGRESS", "NOT_VISIBLE"
-ROLLED_BACK, FAILED, SUPERSEDED = "ROLLED_BACK", "FAILED", "SUPERSEDED"
-
-
-class OneOffTaskFailed(DeployError):
-    """A one-off task (e.g. migrations) did not start, or stopped with a non-zero exit."""
-
 
 def ecs_client() -> Any:
     return aws.client("ecs")
-
-
-# --- target URL ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class EcsTarget:
-    cluster: str
-    service: str
-    container: str | None  # None: the only container, or the one named like the service
-    health_url: str | None
-
-
-def parse_target(url: str) -> EcsTarget:
-    """Validate the whole URL up front so a typo fails at configuration time, not mid-deploy."""
-    usage = "use ecs://CLUSTER/SERVICE[?container=NAME&health=https://host/health]"
-    parts = urlsplit(url)
-    service = parts.path.strip("/")
-    if parts.scheme != "ecs" or not parts.netloc or not service or "/" in service:
-        raise ConfigError(f"ECS target {url!r}: {usage}")
-    options = parse_qs(parts.query, keep_blank_values=True)
-    unknown = sorted(set(options) - set(URL_OPTIONS))
-    repeated = sorted(k for k, v in options.items() if len(v) > 1)
-    if unknown or repeated:
-        raise ConfigError(f"ECS target {url!r}: unknown or repeated options {unknown + repeated}")
-    health = options.get("health", [""])[0] or None
-    if health:
-        check = urlsplit(health)
-        if check.scheme not in ("http", "https") or not check.netloc:
-            raise ConfigError(f"ECS target {url!r}: health must be an http(s) URL, not {health!r}")
-    container = options.get("container", [""])[0] or None
-    return EcsTarget(parts.netloc, service, container, health)
 
 
 # --- AWS calls ----------------------------------------------------------------------------------
@@ -113,121 +70,6 @@ def _invoke(client: Any, operation: str, where: str, **params: Any) -> dict[str,
     except (ClientError, BotoCoreError) as exc:
         raise DeployError(f"{where}: ECS {operation} failed: {aws.error_text(exc)}") from None
     return result
-
-
-# --- task definitions ---------------------------------------------------------------------------
-
-
-def pick_container(containers: list[dict[str, Any]], wanted: str | None, service: str) -> str:
-    """Name of the container to update; refuse to guess between several."""
-    names = [c["name"] for c in containers]
-    if wanted:
-        if wanted not in names:
-            raise DeployError(f"no container {wanted!r} in the task definition (it has {names})")
-        return wanted
-    if len(names) == 1:
-        return names[0]
-    if service in names:
-        return service
-    raise DeployError(
-        f"the task definition has containers {names} and none is named like the service "
-        f"{service!r}: add ?container=NAME to the target URL"
-    )
-
-
-def revised_task_definition(task_def: Mapping[str, Any], container: str, image: str) -> dict:
-    """The register_task_definition arguments: the current revision with one image replaced."""
-    spec = {k: copy.deepcopy(v) for k, v in task_def.items() if k not in READ_ONLY_FIELDS}
-    for definition in spec["containerDefinitions"]:
-        if definition["name"] == container:
-            definition["image"] = image
-    return spec
-
-
-def _user_tags(tags: list[dict[str, str]]) -> list[dict[str, str]]:
-    """Tags to carry over; `aws:` tags belong to AWS and cannot be set."""
-    return [t for t in tags if not t.get("key", "").startswith("aws:")]
-
-
-# --- rollout assessment -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Rollout:
-    deployment_id: str
-    task_definition: str  # the new revision
-    previous_task_definition: str
-    earlier_deployments: frozenset[str]  # deployment ids that existed before update_service
-
-
-@dataclass(frozen=True)
-class Assessment:
-    state: str  # COMPLETED, IN_PROGRESS, NOT_VISIBLE, ROLLED_BACK, FAILED, SUPERSEDED
-    detail: str
-
-
-def progress(deployment: Mapping[str, Any]) -> str:
-    return (
-        f"{deployment.get('rolloutState', '?')}: running {deployment.get('runningCount', 0)}"
-        f"/{deployment.get('desiredCount', 0)}, pending {deployment.get('pendingCount', 0)}, "
-        f"failed tasks {deployment.get('failedTasks', 0)}"
-    )
-
-
-def _rollback_configured(service: Mapping[str, Any]) -> bool:
-    config = service.get("deploymentConfiguration", {})
-    breaker = config.get("deploymentCircuitBreaker", {})
-    alarms = config.get("alarms", {})
-    return bool(breaker.get("enable") and breaker.get("rollback")) or bool(
-        alarms.get("enable") and alarms.get("rollback")
-    )
-
-
-def assess(service: Mapping[str, Any], rollout: Rollout, seen: bool) -> Assessment:
-    """Where OUR deployment stands in one describe_services answer; `seen`: it was listed before.
-
-    Only our deployment's COMPLETED is success. A service that is steady on another deployment
-    (what `services_stable` accepts) is a rollback or a takeover, never success.
-    """
-    deployments = service.get("deployments", [])
-    ours = next((d for d in deployments if d.get("id") == rollout.deployment_id), None)
-    primary = next((d for d in deployments if d.get("status") == "PRIMARY"), None)
-    if ours is not None:
-        if ours.get("rolloutState") == "COMPLETED":
-            return Assessment(COMPLETED, progress(ours))
-        if ours.get("rolloutState") == "FAILED":
-            return _failed(service, ours, primary)
-        if primary is not None and primary.get("id") == rollout.deployment_id:
-            return Assessment(IN_PROGRESS, progress(ours))
-    elif not seen and primary is not None and primary.get("id") in rollout.earlier_deployments:
-        return Assessment(NOT_VISIBLE, "update not visible in describe_services yet")
-    return _replaced(ours, primary, rollout)
-
-
-def _failed(
-    service: Mapping[str, Any], ours: Mapping[str, Any], primary: Mapping[str, Any] | None
-) -> Assessment:
-    """Our deployment FAILED: rolled back when ECS restores (or is set to restore) the old one."""
-    reason = ours.get("rolloutStateReason") or "no reason given"
-    taken_over = primary is not None and primary.get("id") != ours.get("id")
-    if taken_over or _rollback_configured(service):
-        return Assessment(ROLLED_BACK, f"{reason} ({progress(ours)})")
-    return Assessment(FAILED, f"{reason} ({progress(ours)}); no automatic rollback is set")
-
-
-def _replaced(
-    ours: Mapping[str, Any] | None, primary: Mapping[str, Any] | None, rollout: Rollout
-) -> Assessment:
-    """Our deployment vanished or lost PRIMARY: a rollback to the old revision, or a takeover."""
-    gone = "is gone" if ours is None else f"is no longer primary ({progress(ours)})"
-    if primary is None:
-        return Assessment(FAILED, f"deployment {gone} and the service has no primary deployment")
-    reason = (ours or {}).get("rolloutStateReason") or primary.get("rolloutStateReason") or ""
-    serving = primary.get("taskDefinition", "?")
-    rolling_back = "rolling back" in reason.lower() or "rollback" in reason.lower()
-    if serving == rollout.previous_task_definition or rolling_back:
-        return Assessment(ROLLED_BACK, f"deployment {gone}; {serving} is primary again: {reason}")
-    return Assessment(SUPERSEDED, f"deployment {gone}; another deployment of {serving} took over")
 
 
 # --- deployer -----------------------------------------------------------------------------------
@@ -310,26 +152,26 @@ class EcsDeployer(Deployer):
         if service is None:
             return None
         task_def, _, name = self._current(service)
-        return _image_of(task_def, name)
+        return image_of(task_def, name)
 
     def register_revision(self, image: str, log: Log) -> str:
         """Register (once per image and deployer) a copy of the service's current revision.
 
         Public so a migration one-off task can run the very revision `deploy` then rolls out.
         """
-        _require_digest(image)
+        require_digest(image)
         return self._register(self._require_service(), image, log)[0]
 
     def _register(self, service: Mapping[str, Any], image: str, log: Log) -> tuple[str, str]:
         """(new revision ARN, image it replaces)."""
         task_def, tags, container = self._current(service)
-        previous_image = _image_of(task_def, container)
+        previous_image = image_of(task_def, container)
         if image in self._registered:
             return self._registered[image], previous_image
         spec = revised_task_definition(task_def, container, image)
         self._check_registrable(spec)
-        if _user_tags(tags):
-            spec["tags"] = _user_tags(tags)
+        if user_tags(tags):
+            spec["tags"] = user_tags(tags)
         answer = self._call("register_task_definition", **spec)
         arn: str = answer["taskDefinition"]["taskDefinitionArn"]
         log(f"{self.url}: registered {arn}: container {container!r} {previous_image} -> {image}")
@@ -350,7 +192,7 @@ class EcsDeployer(Deployer):
         """Register the new revision, update the service, follow that deployment to its end;
         behind an ALB, also until the new tasks are healthy in its target groups."""
         started = self._clock()
-        _require_digest(image)
+        require_digest(image)
         service = self._require_service()
         new_arn, previous_image = self._register(service, image, log)
         rollout = self._update_service(service, new_arn)
@@ -460,6 +302,33 @@ class EcsDeployer(Deployer):
                 )
             self._sleep(min(self.poll_s, remaining))
 
+    def run_once(
+        self,
+        command: Sequence[str],
+        timeout_s: float,
+        log: Log,
+        *,
+        release: str | None = None,
+        environment: Mapping[str, str] | None = None,
+    ) -> None:
+        """A one-off task of `release` (a task definition; default: the service's own), placed
+        like the service. `environment` lands in the task's overrides, which describe_tasks
+        shows: secrets belong in the task definition's `secrets` instead."""
+        service = self._require_service()
+        task_definition = release or service["taskDefinition"]
+        container = self.target.container or self._current(service)[2]
+        override: dict[str, Any] = {"name": container, "command": list(command)}
+        if environment:
+            override["environment"] = [{"name": k, "value": v} for k, v in environment.items()]
+        ecs_tasks.run_one_off_task(
+            self.target.cluster,
+            task_definition,
+            {"containerOverrides": [override]},
+            timeout_s,
+            log,
+            run_args=self.one_off_run_args(),
+        )
+
     def one_off_run_args(self) -> dict[str, Any]:
         """run_task placement copied from the service, so a one-off task reaches what it reaches."""
         service = self._require_service()
@@ -468,16 +337,6 @@ class EcsDeployer(Deployer):
         if "capacityProviderStrategy" in args:
             args.pop("launchType", None)  # run_task refuses both at once
         return args
-
-
-def _image_of(task_def: Mapping[str, Any], container: str) -> str:
-    return str(next(c["image"] for c in task_def["containerDefinitions"] if c["name"] == container))
-
-
-def _require_digest(image: str) -> None:
-    """Deploy immutable references only, so what ran can always be redeployed exactly."""
-    if not DIGEST_REF.match(image):
-        raise DeployError(f"refusing to deploy {image!r}: use an immutable repo@sha256:<digest>")
 
 
 def http_problem(url: str, timeout_s: float) -> str | None:
@@ -492,29 +351,3 @@ def http_problem(url: str, timeout_s: float) -> str | None:
         return str(exc.reason)
     except OSError as exc:  # timeouts, resets
         return str(exc) or type(exc).__name__
-
-
-# --- one-off tasks (run by sage_ops.platforms.ecs_tasks) --------------------------------------
-
-
-def exit_codes(task: Mapping[str, Any], where: str) -> dict[str, int]:
-    """Exit codes of a STOPPED task; raise naming each container that did not exit 0."""
-    problems = []
-    stop_code = task.get("stopCode")
-    if stop_code and stop_code != NORMAL_STOP:
-        problems.append(f"task stopped with {stop_code}: {task.get('stoppedReason', '')}".rstrip())
-    codes: dict[str, int] = {}
-    for container in task.get("containers", []):
-        name, code = container.get("name", "?"), container.get("exitCode")
-        reason = container.get("reason") or ""
-        if code is None:
-            problems.append(f"container {name!r} has no exit code: {reason or 'it never ran'}")
-        elif code != 0:
-            problems.append(f"container {name!r} exited {code}" + (f": {reason}" if reason else ""))
-        else:
-            codes[name] = code
-    if not task.get("containers"):
-        problems.append("the task lists no containers")
-    if problems:
-        raise OneOffTaskFailed(f"{where} ({task.get('taskArn', '')}) failed: {'; '.join(problems)}")
-    return codes

@@ -22,8 +22,8 @@ from typing import Any, NamedTuple
 import docker
 import docker.errors
 
-from sage_ops.child_env import DOCKER, blanked
 from sage_ops.errors import SageOpsError
+from sage_ops.platforms.docker_engine import docker_client
 
 Log = Callable[[str], None]
 
@@ -32,10 +32,6 @@ CREATED_LABEL = "org.opencontainers.image.created"
 DEFAULT_MAX_BYTES = 200 * 1000 * 1000  # the seed's "< 200 MB" target, in Docker's decimal MB
 LOG_TAIL_LINES = 15
 ROOT_USERS = frozenset({"", "0", "root"})
-
-
-class DockerUnavailable(SageOpsError):
-    """The Docker Engine could not be reached at all."""
 
 
 class ImageBuildError(SageOpsError):
@@ -63,23 +59,6 @@ class ImageCheck(NamedTuple):
     name: str
     passed: bool
     detail: str
-
-
-def docker_client() -> docker.DockerClient:
-    """One place that turns "no Docker" into an operator-readable error instead of a trace."""
-    try:
-        client = docker.from_env()
-        # Credential helpers (docker-credential-*) run with a copy of our environment plus these
-        # overrides; from_env cannot take them, so they are set on its API client.
-        client.api.credstore_env = blanked(DOCKER)
-        client.api._auth_configs = docker.auth.load_config(credstore_env=client.api.credstore_env)
-        client.ping()
-    except docker.errors.DockerException as exc:
-        raise DockerUnavailable(
-            f"Docker Engine unreachable ({exc}); start it (`bash infra/local/services.sh` "
-            "locally) or set DOCKER_HOST"
-        ) from exc
-    return client
 
 
 def build_image(

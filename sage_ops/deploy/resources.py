@@ -1,26 +1,26 @@
-"""Deploy settings from the environment: where pushes come from, where images go, and targets."""
-
-from __future__ import annotations
+"""The deploy resource, which is its settings: where pushes come from, where images go, targets."""
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
 from typing import Any
 
+from dagster import ConfigurableResource
+
 from sage_ops.errors import ConfigError
+from sage_ops.lineage.names import ENVIRONMENTS
+from sage_ops.platforms.build_spec import BuildSpec
 
-ENVIRONMENTS = ("staging", "production")
 
+class DeployConfig(ConfigurableResource):
+    """Where pushes come from, how the image is built and pushed, and where it is deployed."""
 
-@dataclass(frozen=True)
-class DeploySettings:
     repo: str | None = None  # local path or remote URL; None: the sensor skips
     branch: str = "main"
-    watch_paths: tuple[str, ...] = ("apps/backend/**",)
+    watch_paths: list[str] = ["apps/backend/**"]
     context_path: str = "apps/backend"  # directory of the Dockerfile, inside the repository
     dockerfile: str = "Dockerfile"
     migrations_path: str = "prisma/migrations"  # inside the build context
-    build_files: dict[str, str] = field(default_factory=dict)  # staged into the context
+    build_files: dict[str, str] = {}  # staged into the context
     registry: str = "127.0.0.1:5000"
     repository: str = "sage-backend"
     create_repository: bool = False
@@ -43,11 +43,25 @@ class DeploySettings:
     def database_env(self, environment: str) -> str:
         return str(getattr(self, f"{_known(environment)}_database_url_env"))
 
+    def build_spec(self) -> BuildSpec:
+        return BuildSpec(
+            repository=self.repository,
+            registry=self.registry,
+            context_path=self.context_path,
+            dockerfile=self.dockerfile,
+            build_files=self.build_files,
+            image_max_mb=self.image_max_mb,
+            create_repository=self.create_repository,
+            builder=self.builder,
+            codebuild_project=self.codebuild_project,
+            build_source_url=self.build_source_url,
+            build_timeout_s=self.build_timeout_s,
+        )
+
     @classmethod
-    def from_env(cls) -> DeploySettings:
-        values = {
-            f.name: os.environ[_ENV[f.name]] for f in fields(cls) if _ENV[f.name] in os.environ
-        }
+    def from_env(cls) -> "DeployConfig":
+        """The one place deploy settings are read from the environment (names in _ENV)."""
+        values = {name: os.environ[var] for name, var in _ENV.items() if var in os.environ}
         typed: dict[str, Any] = {name: _PARSE.get(name, str)(raw) for name, raw in values.items()}
         return cls(**typed)
 
@@ -86,8 +100,8 @@ _ENV = {
 BUILDERS = ("docker", "codebuild")
 
 
-def _list(raw: str) -> tuple[str, ...]:
-    return tuple(p.strip() for p in raw.split(",") if p.strip())
+def _list(raw: str) -> list[str]:
+    return [p.strip() for p in raw.split(",") if p.strip()]
 
 
 def _pairs(raw: str) -> dict[str, str]:

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from sage_ops.deploy.image import BuiltImage
-from sage_ops.deploy.registry import (
+from sage_ops.platforms.docker_image import BuiltImage
+from sage_ops.platforms.registry import (
     RegistryAuthError,
     RegistryError,
     classify,
     normalise_registry,
     push_image,
 )
-from tests.deploy.conftest import (
+from tests.platforms.conftest import (
     REGISTRY,
     AuthRegistry,
     Images,

@@ -8,14 +8,14 @@ from pathlib import Path
 import docker
 import pytest
 
-from sage_ops.deploy.image import (
+from sage_ops.platforms.docker_image import (
     CREATED_LABEL,
     REVISION_LABEL,
     ImageBuildError,
     build_image,
     check_image,
 )
-from tests.deploy.conftest import BUSYBOX, Images, sample_context
+from tests.platforms.conftest import BUSYBOX, Images, sample_context
 
 
 def _health_file(client: docker.DockerClient, image_id: str) -> str:

@@ -1,0 +1,23 @@
+"""Backup stores by URL scheme: file:// (LocalStore) and s3:// (S3Store). A new store is one
+module implementing BackupStore and one branch here."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from sage_ops.backups.store import BackupStore, LocalStore
+from sage_ops.errors import ConfigError
+
+
+def open_store(url: str) -> BackupStore:
+    scheme = urlsplit(url).scheme
+    if scheme == "file":
+        return LocalStore(url)
+    if scheme == "s3":
+        from sage_ops.backups.s3_store import S3Store
+
+        return S3Store(url)
+    raise ConfigError(
+        f"SAGE_OPS_BACKUP_URL has unknown scheme {scheme or 'none'!r}; "
+        "use file:///absolute/dir or s3://bucket/prefix/"
+    )
