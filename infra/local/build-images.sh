@@ -148,18 +148,20 @@ step_backend() {
 step_stand_ins() {
     local src="$ROOT/infra/local/standins" ctx="$CACHE/contexts/stand-ins"
     mkdir -p "$ctx"
-    rsync -a --delete --exclude pginstall --exclude pnpm --exclude app "$src/" "$ctx/"
-    if [ ! -d "$ctx/pginstall" ]; then  # PostgreSQL 16 from the pgserver wheel
-        local wheel
+    rsync -a --delete --exclude pgserver --exclude pnpm --exclude app "$src/" "$ctx/"
+    if [ ! -d "$ctx/pgserver" ]; then  # PostgreSQL 16 from the pgserver wheel
+        local wheel tmp="$ctx/pgwheel"
         wheel="$(ls "$(wheelhouse)"/pgserver-*.whl)"
         log "stand-ins: PostgreSQL 16 binaries from $(basename "$wheel")"
-        rm -rf "$ctx/pgwheel" && mkdir -p "$ctx/pgwheel"
-        (cd "$ctx/pgwheel" && python3 -m zipfile -e "$wheel" .)
-        chmod -R a+rX,u+w "$ctx/pgwheel"
-        chmod a+x "$ctx"/pgwheel/pgserver/pginstall/bin/*
-        mkdir -p "$ctx/pginstall"
-        mv "$ctx"/pgwheel/pgserver/pginstall/{bin,lib,share} "$ctx/pginstall/"
-        rm -rf "$ctx/pgwheel"
+        rm -rf "$tmp" && mkdir -p "$tmp/pgserver/pgserver"
+        (cd "$tmp" && python3 -m zipfile -e "$wheel" .)
+        # The wheel's layout is kept: binaries find libpq at $ORIGIN/../../../pgserver.libs.
+        mv "$tmp"/pgserver/pginstall "$tmp/pgserver/pgserver/"
+        mv "$tmp"/pgserver.libs "$tmp/pgserver/"
+        rm -rf "$tmp/pgserver/pgserver/pginstall/include"
+        chmod -R a+rX,u+w "$tmp/pgserver"
+        chmod a+x "$tmp"/pgserver/pgserver/pginstall/bin/*
+        mv "$tmp/pgserver" "$ctx/pgserver" && rm -rf "$tmp"
     fi
     rsync -a --delete "$CACHE/contexts/backend/node_modules.all/pnpm/" "$ctx/pnpm/"
     rsync -a --delete "$ROOT/infra/local/frontend/" "$ctx/app/"

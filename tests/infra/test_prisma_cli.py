@@ -16,9 +16,9 @@ import pytest
 
 from sage_ops import postgres
 from sage_ops.migrations import bookkeeping
-from sage_ops.migrations.container import ContainerMigrationFailed, PrismaRunner
 from sage_ops.migrations.discovery import load_migrations
 from sage_ops.migrations.preflight import MigrationRefused, plan
+from sage_ops.migrations.prisma_runner import ContainerMigrationFailed, PrismaRunner
 from sage_ops.migrations.runner import apply_pending
 from sage_ops.platforms.docker_engine import docker_client
 from sage_ops.postgres import PgTarget
@@ -213,7 +213,7 @@ def test_failing_prisma_runner_fails_the_migration(stack_images, empty_db):
         bookkeeping.ensure_table(conn)
         conn.execute('CREATE TABLE "User" ("id" INT)')
     runner = PrismaRunner("prisma-docker", image=BACKEND_IMAGE)
-    with pytest.raises(ContainerMigrationFailed, match="exited 1") as err:
+    with pytest.raises(ContainerMigrationFailed) as err:
         runner.apply(empty_db, files, lambda _: None)
     assert "already exists" in str(err.value)
     assert empty_db.secret_url() not in str(err.value)

@@ -19,7 +19,8 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
     rm -f "$pwfile"
     echo "host all all all scram-sha-256" >>"$PGDATA/pg_hba.conf"
     # Initialise on the socket only, so nobody connects to a half-made database.
-    pg_ctl -D "$PGDATA" -o "-c listen_addresses=''" -w start >/dev/null
+    pg_ctl -D "$PGDATA" -o "-c listen_addresses='' -c unix_socket_directories=/run/postgresql" \
+        -w start >/dev/null
     db="${POSTGRES_DB:-$user}"
     if [ "$db" != postgres ]; then psql -q -U "$user" -d postgres -c "CREATE DATABASE \"$db\""; fi
     for file in /docker-entrypoint-initdb.d/*.sql; do
