@@ -1,10 +1,21 @@
-"""The production instance configs load into real Dagster instances on a real PostgreSQL."""
+"""The production instance configs load into real Dagster instances on a real PostgreSQL, and
+store runs there: a run executed through one instance is read back, with its events and its
+materialization, by another instance built from the same file (as the webserver reads what a
+run's own process wrote)."""
 
 import shutil
 from pathlib import Path
 
 import pytest
-from dagster import DagsterInstance
+from dagster import (
+    AssetKey,
+    DagsterInstance,
+    DagsterRunStatus,
+    Definitions,
+    MaterializeResult,
+    asset,
+    define_asset_job,
+)
 
 from sage_ops import postgres
 
@@ -64,3 +75,33 @@ def test_run_launchers(dagster_db, tmp_path, monkeypatch):
         assert type(launcher).__name__ == "EcsRunLauncher"
         assert launcher.task_definition_dict["task_role_arn"].endswith(":role/run")
         assert instance.get_ref().compute_logs_data.class_name == "S3ComputeLogManager"
+
+
+@asset
+def stored_asset() -> MaterializeResult:
+    return MaterializeResult(metadata={"rows": 3})
+
+
+@pytest.mark.parametrize("config", ["dagster.yaml", "dagster-docker.yaml"])
+def test_instance_stores_a_run_and_reads_it_back(config, dagster_db, tmp_path):
+    """Storing run events is where the driver matters: dagster-postgres sends a NOTIFY per event,
+    which psycopg 3 (SQLAlchemy 2.1's default for postgresql://) rejects."""
+    job = Definitions(
+        assets=[stored_asset], jobs=[define_asset_job("store_check", [stored_asset])]
+    ).resolve_job_def("store_check")
+    with _load(config, tmp_path) as instance:
+        result = job.execute_in_process(instance=instance, tags={"sage_ops/check": config})
+        assert result.success
+    with _load(config, tmp_path) as reader:
+        run = reader.get_run_by_id(result.run_id)
+        assert run is not None and run.status == DagsterRunStatus.SUCCESS
+        assert run.tags["sage_ops/check"] == config
+        events = {
+            e.dagster_event_type for e in reader.all_logs(result.run_id) if e.is_dagster_event
+        }
+        assert {"PIPELINE_START", "ASSET_MATERIALIZATION", "PIPELINE_SUCCESS"} <= {
+            e.value for e in events
+        }
+        latest = reader.get_latest_materialization_event(AssetKey("stored_asset"))
+        assert latest is not None and latest.run_id == result.run_id
+        assert latest.asset_materialization.metadata["rows"].value == 3
