@@ -13,6 +13,7 @@ from typing import BinaryIO
 
 from sage_ops import doctor, embedded, postgres
 from sage_ops.backups.catalog import load_manifests
+from sage_ops.backups.resources import BackupConfig
 from sage_ops.backups.restore import restore_backup
 from sage_ops.backups.selection import BackupChoice, choose_backup, named_source
 from sage_ops.child_env import DOCKER, child_env
@@ -24,7 +25,6 @@ from sage_ops.migrations.bookkeeping import resolve_applied, resolve_rolled_back
 from sage_ops.migrations.discovery import DEFAULT_MIGRATIONS_DIR, load_migrations
 from sage_ops.migrations.preflight import plan
 from sage_ops.postgres import PgTarget
-from sage_ops.settings import Settings
 from sage_ops.state import state_dir
 
 
@@ -149,7 +149,7 @@ def _parser() -> argparse.ArgumentParser:
 def _doctor(args: argparse.Namespace) -> int:
     from sage_ops.checks import on_ecs
 
-    text, code = doctor.report(*Settings.read_env(), strict=args.require_all or on_ecs())
+    text, code = doctor.report(*BackupConfig.read_env(), strict=args.require_all or on_ecs())
     print(text)
     return code
 
@@ -157,7 +157,7 @@ def _doctor(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     """The README's first command: a verified backup of the embedded database, seen in the UI."""
     env = dict(os.environ, DAGSTER_HOME=str(_repo_root()))
-    target = Settings.from_env().target()
+    target = BackupConfig.from_env(env_refs=False).target()
     print(f"database: {target.redacted}")
     partition = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%d")
     run = [_bin("dagster"), "job", "execute", "-m", "sage_ops.definitions", "-j", NIGHTLY_BACKUP]
@@ -207,7 +207,7 @@ def _deploy_demo(args: argparse.Namespace) -> int:
     # It starts dockerd and a registry: they get Docker's settings, none of our secrets.
     services_env = child_env(DOCKER, {"SAGE_OPS_STATE_DIR": str(state_dir())})
     subprocess.run(["bash", str(services)], env=services_env, check=True)
-    server = Settings.from_env().target().with_database(postgres.MAINTENANCE_DB)
+    server = BackupConfig.from_env(env_refs=False).target().with_database(postgres.MAINTENANCE_DB)
     env = demo_environment(state_dir(), environment_databases(server))
     print(f"demo repository: {env['SAGE_OPS_REPO']} (commit to apps/backend/ to deploy again)")
     print("git_push_sensor deploys its head within 30 s: Overview > Runs shows deploy_backend")
@@ -234,7 +234,7 @@ def _migrations_dir(args: argparse.Namespace) -> Path:
 
 
 def _migration_status(args: argparse.Namespace) -> int:
-    target = Settings.from_env().target()
+    target = BackupConfig.from_env(env_refs=False).target()
     result = plan(target, load_migrations(_migrations_dir(args)))
     print(f"{target.redacted}: PostgreSQL {result.server_version}")
     print(f"applied: {len(result.applied)}")
@@ -244,7 +244,7 @@ def _migration_status(args: argparse.Namespace) -> int:
 
 
 def _migration_resolve(args: argparse.Namespace) -> int:
-    target = Settings.from_env().target()
+    target = BackupConfig.from_env(env_refs=False).target()
     if args.rolled_back:
         with postgres.connect(target) as conn:
             resolve_rolled_back(conn, args.rolled_back)
@@ -344,7 +344,7 @@ def _deploy_runs(environment: str, first_error: datetime | None) -> tuple[list, 
     """sage_ops' own deploy runs around the first error, when a Dagster instance is at hand."""
     if not os.environ.get("DAGSTER_HOME") or first_error is None:
         return [], ["set DAGSTER_HOME to include this instance's deploy runs as suspects"]
-    from sage_ops.incidents.defs import recent_changes
+    from sage_ops.lineage.changes import recent_changes
     from sage_ops.lineage.instance import open_instance
 
     since = first_error - timedelta(hours=2)
@@ -352,7 +352,7 @@ def _deploy_runs(environment: str, first_error: datetime | None) -> tuple[list, 
 
 
 def _list(_: argparse.Namespace) -> int:
-    settings = Settings.from_env()
+    settings = BackupConfig.from_env(env_refs=False)
     store = settings.store()
     manifests = load_manifests(store, settings.target().redacted, _warn)[0]
     if not manifests:
@@ -373,7 +373,7 @@ def _restore(args: argparse.Namespace) -> int:
             f"set {args.target_env} to the URL of the (empty) database to restore into"
         )
     target = PgTarget.from_url(url, args.target_env)
-    settings = Settings.from_env()
+    settings = BackupConfig.from_env(env_refs=False)
     store = settings.store()
     choice = BackupChoice(
         source=named_source(args.source_database, settings.target(), "--source-database"),

@@ -10,20 +10,19 @@ from collections.abc import Callable, Sequence
 
 from sage_ops import postgres
 from sage_ops.backups import doctor_checks as backups
+from sage_ops.backups.resources import SCRATCH, VERIFY, BackupConfig
 from sage_ops.checks import CheckResult, Needs, run, run_all
 from sage_ops.deploy import doctor_checks as deploy
 from sage_ops.errors import ConfigError
 from sage_ops.incidents import doctor_checks as incidents
 from sage_ops.lineage import doctor_checks as lineage
-from sage_ops.migrations import doctor_checks as migrations
 from sage_ops.pgtools import tools_for_server
 from sage_ops.postgres import PgTarget
-from sage_ops.settings import SCRATCH, VERIFY, Settings
 
-CAPABILITIES = (backups, migrations, deploy, incidents, lineage)
+CAPABILITIES = (backups, deploy, incidents, lineage)  # deploy's list starts with its migrations
 
 
-def run_checks(settings: Settings, needs: Needs | None = None) -> list[CheckResult]:
+def run_checks(settings: BackupConfig, needs: Needs | None = None) -> list[CheckResult]:
     needs = needs or Needs()
     results: list[CheckResult] = []
 
@@ -49,7 +48,7 @@ def run_checks(settings: Settings, needs: Needs | None = None) -> list[CheckResu
     return results
 
 
-def _scratch(settings: Settings, source: PgTarget, needs: Needs) -> str:
+def _scratch(settings: BackupConfig, source: PgTarget, needs: Needs) -> str:
     """A configured scratch server must not be the source's: a full restore there competes with
     (and on a mistake, overwrites into) production."""
     needs.setting(VERIFY, "the stack states how backups are verified")
@@ -77,7 +76,7 @@ def _reachable(server: PgTarget) -> str:
     return f"{server.redacted} reachable, PostgreSQL {version}"
 
 
-def _writable(settings: Settings, needs: Needs) -> str:
+def _writable(settings: BackupConfig, needs: Needs) -> str:
     needs.setting("SAGE_OPS_BACKUP_URL", "backups would stay in the task's own directory")
     store = settings.store()
     store.check_writable()
@@ -89,7 +88,7 @@ def capability_checks(needs: Needs) -> list[CheckResult]:
 
 
 def report(
-    settings: Settings, problems: Sequence[str] = (), strict: bool = False
+    settings: BackupConfig, problems: Sequence[str] = (), strict: bool = False
 ) -> tuple[str, int]:
     """The text to print and the exit code (1 if a setting is refused or any check failed).
 

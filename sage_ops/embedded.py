@@ -60,11 +60,19 @@ def embedded_target() -> PgTarget:
         if not exists:
             conn.execute(f'CREATE DATABASE "{DATABASE}"')
     target = server.with_database(DATABASE)
+    seed_sample_data(target)
+    return target
+
+
+def seed_sample_data(target: PgTarget) -> bool:
+    """Load the sample schema and data into `target` unless it has them; True if it loaded them.
+    The embedded default's seed, also used for the docker-compose stack's database."""
     with postgres.connect(target) as conn:
         seeded = conn.execute("SELECT to_regclass('public.messages')").fetchone()
-        if not (seeded and seeded[0]):
-            conn.execute(resources.files("sage_ops").joinpath("sample_data.sql").read_text())
-    return target
+        if seeded and seeded[0]:
+            return False
+        conn.execute(resources.files("sage_ops").joinpath("sample_data.sql").read_text())
+    return True
 
 
 def stop(timeout_s: float = 30.0) -> bool:

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
+from sage_ops.backups.resources import BackupConfig
 from sage_ops.doctor import run_checks
 from sage_ops.postgres import PgTarget
-from sage_ops.settings import Settings
 
 
-def _settings(source: PgTarget, scratch: str | None, tmp_path) -> Settings:
-    return replace(
-        Settings.from_env(),
+def _settings(source: PgTarget, scratch: str | None, tmp_path) -> BackupConfig:
+    return BackupConfig(
         database_url=source.secret_url(),
         scratch_database_url=scratch,
         backup_url=f"file://{tmp_path}/backups",

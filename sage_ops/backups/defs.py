@@ -67,7 +67,6 @@ STORE_CLEAN = "backup_store_clean"
     "store as backup_YYYYMMDD_HHMMSS.sql.gz with a JSON manifest. Late after 26 h.",
 )
 def db_backup(context: AssetExecutionContext, backups: BackupConfig) -> MaterializeResult:
-    settings = backups.settings()
 
     def progress(raw: int, stored: int, seconds: float) -> None:
         context.log.info(
@@ -76,12 +75,12 @@ def db_backup(context: AssetExecutionContext, backups: BackupConfig) -> Material
         )
 
     with operator_errors():
-        target = settings.target()
-        store = settings.store()
+        target = backups.target()
+        store = backups.store()
         stale = store.remove_stale_partials()  # before the dump: a killed one's space is back
         if stale:
             context.log.warning(f"removed partial files left by killed backups: {stale}")
-        options = DumpOptions(fmt=settings.backup_format, level=settings.compression_level)
+        options = DumpOptions(fmt=backups.format, level=backups.compression_level)
         manifest = backup_database(target, store, options, context.run.run_id, progress)
     context.log.info(manifest.tool_choice)
     return MaterializeResult(
@@ -115,15 +114,14 @@ def db_backup(context: AssetExecutionContext, backups: BackupConfig) -> Material
     "backup restores into a scratch database with the same row count in every table.",
 )
 def backup_verified(context: AssetCheckExecutionContext, backups: BackupConfig) -> AssetCheckResult:
-    settings = backups.settings()
     with operator_errors():
-        store = settings.store()
-        target = settings.target()
+        store = backups.store()
+        target = backups.target()
         manifest = _backup_to_verify(
             store, context.run.run_id, target.redacted, context.log.warning
         )
-        scratch = settings.scratch_server(target)
-        report = verify_backup(store, manifest, settings.verify_level, scratch, context.run.run_id)
+        scratch = backups.scratch_server(target)
+        report = verify_backup(store, manifest, backups.verify_level, scratch, context.run.run_id)
     return AssetCheckResult(
         passed=report.passed,
         description=report.detail,
@@ -169,18 +167,17 @@ def _backup_to_verify(store: BackupStore, run_id: str, database: str, warn: OnSk
     ],
 )
 def backup_retention(context: AssetExecutionContext, backups: BackupConfig) -> MaterializeResult:
-    settings = backups.settings()
     with operator_errors():
-        store = settings.store()
-        database = settings.target().redacted
-        result = apply_retention(store, settings.backup_keep, database, context.run.run_id)
+        store = backups.store()
+        database = backups.target().redacted
+        result = apply_retention(store, backups.keep, database, context.run.run_id)
     context.log.info(f"retention kept {len(result.kept)}, deleted {len(result.deleted)}")
     warnings = result.warnings()
     for warning in warnings:
         context.log.warning(warning)
     return MaterializeResult(
         metadata={
-            "keep": settings.backup_keep,
+            "keep": backups.keep,
             "kept": MetadataValue.json(result.kept),
             "deleted": MetadataValue.json(result.deleted),
             "corrupt": MetadataValue.json(result.corrupt),
@@ -227,9 +224,8 @@ class RestoreRequest(Config):
 def restore_backup_op(
     context: OpExecutionContext, config: RestoreRequest, backups: BackupConfig
 ) -> None:
-    settings = backups.settings()
     with operator_errors():
-        store = settings.store()
+        store = backups.store()
         url = os.environ.get(config.target_database_url_env)
         if not url:
             raise ConfigError(f"{config.target_database_url_env} is not set")

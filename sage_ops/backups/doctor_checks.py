@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import os
 
+from sage_ops.backups.resources import BackupConfig
 from sage_ops.backups.s3_store import KMS_KEY_ENV, S3Store
 from sage_ops.checks import Needs, Probe
 from sage_ops.errors import ConfigError
 from sage_ops.platforms import aws
-from sage_ops.settings import Settings
 from sage_ops.state import state_dir
 
 
@@ -22,7 +22,7 @@ def doctor_checks(needs: Needs) -> list[tuple[str, Probe]]:
 
 def _encryption(needs: Needs) -> str:
     needs.capability(KMS_KEY_ENV, "backups would get the bucket's default encryption only")
-    store = Settings.read_env()[0].store()
+    store = BackupConfig.read_env()[0].store()
     if not isinstance(store, S3Store):
         raise ConfigError(f"{KMS_KEY_ENV} is set, but SAGE_OPS_BACKUP_URL is not an s3:// store")
     key = aws.client("kms").describe_key(KeyId=store.encryption["SSEKMSKeyId"])["KeyMetadata"]

@@ -188,7 +188,7 @@ def _schema_asset(environment: str, upstream: Sequence[object]):
                 context.partition_key,
                 subdir,
                 url_env,
-                backups.settings(),
+                backups.recipe(),
                 migrations.allow,
                 context.run.run_id,
                 context.log.info,
@@ -200,9 +200,7 @@ def _schema_asset(environment: str, upstream: Sequence[object]):
                 "commit": context.partition_key,
                 "environment": environment,
                 "migrations_applied": MetadataValue.json([a.name for a in outcome.applied]),
-                "pre_migration_backup": steps.backup_reference(
-                    outcome.backup, backups.settings().store()
-                ),
+                "pre_migration_backup": steps.backup_reference(outcome.backup, backups.store()),
                 "pre_migration_backup_sha256": outcome.backup.sha256 if outcome.backup else "",
             }
         )

@@ -1,9 +1,11 @@
-"""Doctor checks of build-push-deploy: the builder, the registry, each environment's target with
-the health source its smoke check judges by, and the git sensor's repository and credential."""
+"""Doctor checks of build-push-deploy: each environment's database for its deploy-time migrations,
+the builder, the registry, each environment's target with the health source its smoke check
+judges by, and the git sensor's repository and credential."""
 
 from __future__ import annotations
 
-from sage_ops.checks import Needs, Probe, readable_prefix
+from sage_ops import postgres
+from sage_ops.checks import Needs, NotConfigured, Probe, readable_prefix
 from sage_ops.deploy import steps
 from sage_ops.deploy.resources import ENVIRONMENTS, DeployConfig
 from sage_ops.errors import ConfigError
@@ -21,12 +23,29 @@ LOCAL_BUILD = "images would be built on a local Docker Engine, which Fargate doe
 
 def doctor_checks(needs: Needs) -> list[tuple[str, Probe]]:
     return [
+        *[(f"migrations {env}", _database(env)) for env in ENVIRONMENTS],
         ("deploy builder", lambda: _builder(needs)),
         ("deploy registry", lambda: _registry(needs)),
         *[(f"deploy {env} target", _target(needs, env)) for env in ENVIRONMENTS],
         ("git sensor", lambda: _git_sensor(needs)),
         ("git credential", lambda: _git_credential(needs)),
     ]
+
+
+def _database(environment: str) -> Probe:
+    """The database the deploy migrates in `environment` (the migrations lines of doctor)."""
+
+    def probe() -> str:
+        variable = DeployConfig.from_env().database_env(environment)
+        target = steps.environment_database(variable)
+        if target is None:
+            why = f"{environment} migrations would be skipped"
+            raise NotConfigured(variable, why, optional=False)
+        with postgres.connect(target) as conn:
+            _, version = postgres.server_version(conn)
+        return f"{target.redacted} reachable, PostgreSQL {version}"
+
+    return probe
 
 
 def _builder(needs: Needs) -> str:

@@ -6,6 +6,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from sage_ops.backups.dump_and_verify import BackupRecipe
 from sage_ops.backups.manifest import Manifest
 from sage_ops.backups.store import BackupStore
 from sage_ops.errors import ConfigError
@@ -20,7 +21,6 @@ from sage_ops.platforms.git_source import export_tree
 from sage_ops.platforms.registry import PushedImage
 from sage_ops.platforms.targets import open_deployer
 from sage_ops.postgres import PgTarget
-from sage_ops.settings import Settings
 from sage_ops.state import state_dir
 
 SMOKE_TIMEOUT_S = 60.0
@@ -60,7 +60,7 @@ def migrate_commit(
     sha: str,
     migrations_subdir: str,
     url_env: str,
-    backups: Settings,
+    backups: BackupRecipe,
     allow: dict[str, list[str]],
     run_id: str,
     log: Log,

@@ -12,29 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-DEPLOYMENT = "deployment"
-MIGRATION = "migration"
-IN_PROGRESS, SUCCESS, FAILURE, ROLLED_BACK = "IN_PROGRESS", "SUCCESS", "FAILURE", "ROLLED_BACK"
-_STATES = {IN_PROGRESS: "in progress", FAILURE: "failed", ROLLED_BACK: "rolled back"}
-
-
-@dataclass(frozen=True)
-class Change:
-    kind: str  # deployment | migration
-    name: str  # asset, job or ECS service that recorded it
-    finished_at: datetime | None  # None: still in progress
-    run_id: str  # Dagster run id, or the ECS deployment id
-    status: str = SUCCESS
-    environment: str = ""
-    commit: str = ""
-    image: str = ""
-    started_at: datetime | None = None
-    source: str = "dagster"  # or "ecs": a deploy sage_ops did not make
-
-    @property
-    def at(self) -> datetime:
-        """When it took effect: finished, else started."""
-        return self.finished_at or self.started_at  # type: ignore[return-value]
+from sage_ops.lineage.changes import _STATES, Change
 
 
 @dataclass(frozen=True)

@@ -19,15 +19,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sage_ops.incidents.aws import AWS_ERRORS, aws_client, describe
-from sage_ops.incidents.changes import (
-    DEPLOYMENT,
-    FAILURE,
-    IN_PROGRESS,
-    ROLLED_BACK,
-    SUCCESS,
-    Change,
-)
 from sage_ops.incidents.errors import EvidenceError
+from sage_ops.lineage.changes import DEPLOYMENT, FAILURE, IN_PROGRESS, ROLLED_BACK, SUCCESS, Change
 
 _SERVICE = re.compile(r"\(service ([\w.-]+)\)")
 _DEPLOYMENT_ID = re.compile(r"\b(ecs-svc/\d+)")

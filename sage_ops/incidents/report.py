@@ -10,9 +10,9 @@ from datetime import datetime
 
 import pandas as pd
 
-from sage_ops.incidents.changes import DEPLOYMENT
 from sage_ops.incidents.root_causes import Finding
 from sage_ops.incidents.triage import Triage
+from sage_ops.lineage.changes import DEPLOYMENT
 
 TOP_TEMPLATES = 10
 

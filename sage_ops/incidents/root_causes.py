@@ -20,9 +20,10 @@ from sage_ops.incidents import categories as c
 from sage_ops.incidents.alarms import Alarm
 from sage_ops.incidents.budget import ConnectionBudget
 from sage_ops.incidents.categories import classify_text
-from sage_ops.incidents.changes import DEPLOYMENT, Correlated
+from sage_ops.incidents.changes import Correlated
 from sage_ops.incidents.remedies import DEPLOY_5XX, MEDIUM, NONE, REMEDIES, Remedy
 from sage_ops.incidents.templates import template_of
+from sage_ops.lineage.changes import DEPLOYMENT
 
 POOL_LIMIT = re.compile(r"connection[ _]limit\W{1,3}(\d+)")
 

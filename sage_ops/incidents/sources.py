@@ -14,7 +14,6 @@ from pathlib import Path
 from sage_ops.errors import ConfigError
 from sage_ops.incidents.alarms import AlarmSource
 from sage_ops.incidents.budget import ConnectionBudget
-from sage_ops.incidents.changes import Change
 from sage_ops.incidents.cloudwatch import CloudWatchAlarms, CloudWatchMetrics
 from sage_ops.incidents.cloudwatch_logs import ECS_EVENTS_PATTERN, CloudWatchLogs
 from sage_ops.incidents.containers import ContainerLogs
@@ -25,6 +24,7 @@ from sage_ops.incidents.notify import Notifier, RunLogNotifier, SnsNotifier
 from sage_ops.incidents.postgres_log import PostgresLogFile
 from sage_ops.incidents.probe_history import ProbeHistory
 from sage_ops.incidents.triage import Window
+from sage_ops.lineage.changes import Change
 from sage_ops.postgres import PgTarget
 
 CLOUDWATCH, LOCAL = "cloudwatch", "local"

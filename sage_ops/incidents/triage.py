@@ -17,12 +17,13 @@ from sage_ops.errors import SageOpsError
 from sage_ops.incidents.alarms import Alarm, episode_key
 from sage_ops.incidents.budget import ConnectionBudget
 from sage_ops.incidents.categories import UNKNOWN
-from sage_ops.incidents.changes import Change, Correlated, correlate
+from sage_ops.incidents.changes import Correlated, correlate
 from sage_ops.incidents.evidence import LOG_COLUMNS, METRIC_COLUMNS, LogSource, MetricSource
 from sage_ops.incidents.plot import metric_plot
 from sage_ops.incidents.probes import PG_MAX_CONNECTIONS, PG_RESERVED
 from sage_ops.incidents.root_causes import POOL_LIMIT, Evidence, Finding, categorized, classify
 from sage_ops.incidents.templates import is_error, summarize
+from sage_ops.lineage.changes import Change
 
 
 @dataclass(frozen=True)

@@ -25,10 +25,10 @@ from sage_ops.backups.resources import BackupConfig
 from sage_ops.lineage.failures import operator_errors
 from sage_ops.lineage.names import DATABASE_POOL, DB_BACKUP, MIGRATE_DATABASE, OWNERS
 from sage_ops.lineage.tags import DATABASE_WRITER_TAG
-from sage_ops.migrations.container import ContainerMigrationFailed, PrismaRunner
 from sage_ops.migrations.discovery import MigrationFile, load_migrations
 from sage_ops.migrations.lint import lint
 from sage_ops.migrations.preflight import Plan, plan
+from sage_ops.migrations.prisma_runner import ContainerMigrationFailed, PrismaRunner
 from sage_ops.migrations.resources import MigrationConfig
 from sage_ops.migrations.runner import (
     NON_TRANSACTIONAL_RISK,
@@ -113,13 +113,14 @@ def migration_lint(
 def pre_migration_backup(
     context: AssetExecutionContext, migrations: MigrationConfig, backups: BackupConfig
 ) -> MaterializeResult:
-    settings = backups.settings()
     with operator_errors():
         target = migrations.target()
         if not _plan(migrations).pending:
             return MaterializeResult(metadata={"skipped": "no pending migrations"})
-        manifest, detail = verified_backup(settings, target, PRE_MIGRATION, context.run.run_id)
-    store = settings.store()
+        manifest, detail = verified_backup(
+            backups.recipe(), target, PRE_MIGRATION, context.run.run_id
+        )
+    store = backups.store()
     return MaterializeResult(
         metadata={
             "key": manifest.key,
@@ -204,7 +205,7 @@ def _apply(
 
 
 def _pre_migration_backup(backups: BackupConfig, run_id: str) -> str:
-    store = backups.settings().store()
+    store = backups.store()
     manifest = run_manifest(store, run_id)
     return store.location(manifest.key) if manifest else "none (nothing was pending)"
 

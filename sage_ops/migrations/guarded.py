@@ -7,14 +7,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from sage_ops.backups.dump_and_verify import verified_backup
+from sage_ops.backups.dump_and_verify import BackupRecipe, verified_backup
 from sage_ops.backups.manifest import PRE_MIGRATION, Manifest
 from sage_ops.migrations.discovery import load_migrations
 from sage_ops.migrations.lint import LintReport, lint
 from sage_ops.migrations.preflight import MigrationRefused, Plan, plan
 from sage_ops.migrations.runner import AppliedMigration, Event, RunOptions, apply_pending
 from sage_ops.postgres import PgTarget
-from sage_ops.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -30,7 +29,7 @@ def guarded_migrate(
     migrations_dir: Path,
     allow: dict[str, list[str]],
     options: RunOptions,
-    backups: Settings,
+    backups: BackupRecipe,
     run_id: str | None,
     log: Event,
 ) -> GuardedOutcome:

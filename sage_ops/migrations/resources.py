@@ -4,11 +4,11 @@ import os
 
 from dagster import ConfigurableResource
 
+from sage_ops.embedded import embedded_target
 from sage_ops.errors import ConfigError
 from sage_ops.migrations.discovery import DEFAULT_MIGRATIONS_DIR
 from sage_ops.migrations.runner import RunOptions
 from sage_ops.postgres import PgTarget
-from sage_ops.settings import Settings
 
 
 class MigrationConfig(ConfigurableResource):
@@ -37,7 +37,7 @@ class MigrationConfig(ConfigurableResource):
         if url:
             return PgTarget.from_url(url, self.database_url_env)
         if self.database_url_env == "DATABASE_URL":
-            return Settings.from_env().target()  # the embedded default, as for backups
+            return embedded_target()  # the embedded default, as for backups
         raise ConfigError(f"{self.database_url_env} is not set")
 
     def options(self) -> RunOptions:

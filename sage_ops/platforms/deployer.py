@@ -11,7 +11,6 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 from sage_ops.errors import SageOpsError
 
@@ -43,9 +42,12 @@ class DeployResult:
     seconds: float
 
 
-class OneOffRunner(Protocol):
+class OneOffRunner(abc.ABC):
+    """Where a command can run once: every deploy target, and docker:// (the local Engine)."""
+
     url: str
 
+    @abc.abstractmethod
     def run_once(
         self,
         command: Sequence[str],
@@ -61,8 +63,8 @@ class OneOffRunner(Protocol):
         through the platform's API, never its argv."""
 
 
-class Deployer(abc.ABC):
-    url: str
+class Deployer(OneOffRunner):
+    """A service that runs images: roll one out, check it, and (inherited) run a command once."""
 
     @abc.abstractmethod
     def current_image(self) -> str | None:
@@ -75,15 +77,3 @@ class Deployer(abc.ABC):
     @abc.abstractmethod
     def smoke_check(self, timeout_s: float) -> None:
         """Raise DeployError unless the service's health endpoint answers 200."""
-
-    @abc.abstractmethod
-    def run_once(
-        self,
-        command: Sequence[str],
-        timeout_s: float,
-        log: Log,
-        *,
-        release: str | None = None,
-        environment: Mapping[str, str] | None = None,
-    ) -> None:
-        """As OneOffRunner.run_once, on the target's own platform and network."""

@@ -13,7 +13,7 @@ import docker.errors
 
 from sage_ops.child_env import DOCKER, blanked
 from sage_ops.errors import SageOpsError
-from sage_ops.platforms.deployer import Log, OneOffFailed
+from sage_ops.platforms.deployer import Log, OneOffFailed, OneOffRunner
 
 
 class DockerUnavailable(SageOpsError):
@@ -70,7 +70,7 @@ def run_container(
         container.remove(force=True)
 
 
-class DockerEngine:
+class DockerEngine(OneOffRunner):
     """One-off runs on the local Engine (`docker://`): the image is the release to run."""
 
     url = "docker://"

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from sage_ops import doctor
-from sage_ops.settings import Settings
+from sage_ops.backups.resources import BackupConfig
 from tests.aws_sandbox import stack
 from tests.aws_sandbox.conftest import Sandbox
 
@@ -47,7 +47,7 @@ OPTIONAL = {"SAGE_OPS_REPO_CREDENTIAL_SECRET"}
 
 
 def checks() -> tuple[list[str], int, str]:
-    text, code = doctor.report(*Settings.read_env(), strict=True)
+    text, code = doctor.report(*BackupConfig.read_env(), strict=True)
     lines = text.split("checks:\n", 1)[1].splitlines()
     return [line.strip() for line in lines], code, text
 

@@ -20,7 +20,8 @@ from dagster import DagsterInstance, Definitions, build_sensor_context
 
 from sage_ops.backups import defs as backups
 from sage_ops.backups.resources import BackupConfig
-from sage_ops.incidents.defs import IncidentConfig, alarm_sensor
+from sage_ops.incidents.defs import alarm_sensor
+from sage_ops.incidents.resources import IncidentConfig
 from sage_ops.postgres import PgTarget
 from tests.aws_sandbox.conftest import Sandbox
 from tests.incidents import seed_alarms as seed
@@ -50,7 +51,7 @@ def test_nightly_backup_to_s3_under_the_stacks_kms_key_verified_on_the_embedded_
     [check] = [e for e in result.get_asset_check_evaluations() if e.check_name == "backup_verified"]
     meta = {k: v.value for k, v in check.metadata.items()}
     assert check.passed and meta["level"] == "full" and meta["restored_row_counts"]
-    assert PgTarget.from_url(config.settings().scratch_server(source_db).secret_url()).host != (
+    assert PgTarget.from_url(config.scratch_server(source_db).secret_url()).host != (
         source_db.host
     )  # restored on the embedded server in this "task", not on DATABASE_URL's
 

@@ -18,7 +18,6 @@ from sage_ops import postgres
 from sage_ops.backups.resources import BackupConfig
 from sage_ops.embedded import scratch_data_dir
 from sage_ops.postgres import PgTarget
-from sage_ops.settings import Settings
 from tests import pg
 from tests.backups.test_defs import _run
 
@@ -64,7 +63,7 @@ def test_nightly_full_restore_runs_on_an_embedded_server_not_the_source(
     ]
     assert check.passed and check.metadata["level"].value == "full"
     assert check.metadata["restored_row_counts"].value  # a real restore, table by table
-    scratch = PgTarget.from_url(config.settings().scratch_server(source).secret_url())
+    scratch = PgTarget.from_url(config.scratch_server(source).secret_url())
     assert check.metadata["scratch_server"].value == scratch.redacted
     assert scratch.host != source.host and (scratch_data_dir() / "postmaster.pid").exists()
     logged = log.read_bytes()[offset:].decode(errors="replace")
@@ -75,7 +74,7 @@ def test_nightly_full_restore_runs_on_an_embedded_server_not_the_source(
 def test_embedded_and_a_scratch_url_together_are_refused(monkeypatch):
     monkeypatch.setenv("SAGE_OPS_SCRATCH", "embedded")
     monkeypatch.setenv("SAGE_OPS_SCRATCH_DATABASE_URL", "postgresql://u@scratch.example/db")
-    _, problems = Settings.read_env()
+    _, problems = BackupConfig.read_env()
     assert problems == [
         "SAGE_OPS_SCRATCH and SAGE_OPS_SCRATCH_DATABASE_URL are both set: choose one"
     ]
@@ -83,5 +82,5 @@ def test_embedded_and_a_scratch_url_together_are_refused(monkeypatch):
 
 def test_an_unknown_scratch_kind_is_refused(monkeypatch):
     monkeypatch.setenv("SAGE_OPS_SCRATCH", "rds")
-    _, problems = Settings.read_env()
+    _, problems = BackupConfig.read_env()
     assert problems == ["SAGE_OPS_SCRATCH='rds' is not allowed: it must be unset or embedded"]

@@ -5,11 +5,11 @@ import os
 import pytest
 
 from sage_ops.backups.dump import backup_database
+from sage_ops.backups.resources import BackupConfig
 from sage_ops.backups.store import LocalStore
 from sage_ops.backups.stores import open_store
 from sage_ops.errors import ConfigError, DatabaseError, DumpError, StoreError
 from sage_ops.postgres import PgTarget
-from sage_ops.settings import Settings
 
 
 def _assert_nothing_published(store: LocalStore) -> None:
@@ -45,7 +45,7 @@ def test_nonexistent_database(pg_server, store):
 def test_malformed_database_url(monkeypatch):
     monkeypatch.setenv("DATABASE_URL", "postgresql://app:hunter2@db:54x2/sage")
     with pytest.raises(ConfigError, match="DATABASE_URL is malformed") as err:
-        Settings.from_env().target()
+        BackupConfig.from_env(env_refs=False).target()
     assert "hunter2" not in str(err.value)
 
 

@@ -16,7 +16,8 @@ from dagster import (
 from sage_ops.backups import defs as backups
 from sage_ops.backups.resources import BackupConfig
 from sage_ops.incidents import defs as incidents
-from sage_ops.incidents.defs import IncidentConfig, alarm_sensor
+from sage_ops.incidents.defs import alarm_sensor
+from sage_ops.incidents.resources import IncidentConfig
 from sage_ops.migrations import defs as migrations
 from sage_ops.migrations.resources import MigrationConfig
 from tests.incidents.test_e2e_connection_exhaustion import with_config

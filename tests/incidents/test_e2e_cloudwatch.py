@@ -11,11 +11,12 @@ from datetime import UTC, datetime, timedelta
 import boto3
 from dagster import build_sensor_context
 
-from sage_ops.incidents.defs import IncidentConfig, alarm_sensor
+from sage_ops.incidents.defs import alarm_sensor
+from sage_ops.incidents.resources import IncidentConfig
 from tests.incidents import seed_alarms as seed
-from tests.incidents.deploy_runs import deploy
 from tests.incidents.test_e2e_connection_exhaustion import with_config
 from tests.incidents.test_llm_summary import messages_api
+from tests.lineage.deploy_runs import deploy
 
 RDS_GROUP = f"/aws/rds/instance/{seed.DB}/postgresql"
 APP_GROUP = "/ecs/sage-production/backend"

@@ -20,9 +20,10 @@ from sage_ops import postgres
 from sage_ops.errors import DatabaseError
 from sage_ops.incidents import defs as incidents
 from sage_ops.incidents.alarms import parse_episode_key
-from sage_ops.incidents.defs import IncidentConfig, alarm_sensor
-from tests.incidents.deploy_runs import COMMIT, deploy
+from sage_ops.incidents.defs import alarm_sensor
+from sage_ops.incidents.resources import IncidentConfig
 from tests.incidents.small_pg import MAX_CONNECTIONS, RESERVED, SmallServer
+from tests.lineage.deploy_runs import COMMIT, deploy
 
 PERIOD_S = 2
 REPORT_COPY = os.environ.get("SAGE_TEST_REPORT_COPY")  # write the report there to read it

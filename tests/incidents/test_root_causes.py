@@ -8,9 +8,10 @@ import pytest
 
 from sage_ops.incidents.budget import ConnectionBudget
 from sage_ops.incidents.categories import classify_text
-from sage_ops.incidents.changes import DEPLOYMENT, MIGRATION, Change, correlate
+from sage_ops.incidents.changes import correlate
 from sage_ops.incidents.root_causes import Evidence, classify
 from sage_ops.incidents.templates import is_error
+from sage_ops.lineage.changes import DEPLOYMENT, MIGRATION, Change
 from tests.incidents.factories import T0, alarm, logs, metrics
 
 PG_53300_FORMS = [

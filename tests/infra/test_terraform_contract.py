@@ -18,13 +18,13 @@ from ipaddress import ip_network
 import pytest
 
 from sage_ops.backups import s3_store
+from sage_ops.backups.resources import EMBEDDED_SCRATCH, BackupConfig
 from sage_ops.deploy import steps
 from sage_ops.deploy.resources import ENVIRONMENTS, DeployConfig
-from sage_ops.incidents.defs import IncidentConfig
+from sage_ops.incidents.resources import IncidentConfig
 from sage_ops.platforms.builders import open_builder
 from sage_ops.platforms.codebuild import CodeBuildBuilder
 from sage_ops.platforms.ecs_target import parse_target
-from sage_ops.settings import EMBEDDED_SCRATCH, Settings
 from tests.infra.test_terraform import MODULES, TF, Config, tfvars
 
 SAGE_OPS = Config(MODULES / "sage_ops")
@@ -97,14 +97,14 @@ def terraform_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[set[str]]:
 
 
 def _backups() -> str:
-    s = Settings.from_env()
+    s = BackupConfig.from_env(env_refs=False)
     assert s.database_url, "DATABASE_URL: the embedded database would be backed up"
     assert s.backup_url.startswith("s3://"), f"SAGE_OPS_BACKUP_URL: local store {s.backup_url}"
     return s.backup_url
 
 
 def _verification() -> str:
-    s = Settings.from_env()
+    s = BackupConfig.from_env(env_refs=False)
     assert s.verify_level == "full", "the restore would never be tried"
     if s.scratch == EMBEDDED_SCRATCH:
         daemon = SAGE_OPS.resources["aws_ecs_task_definition"]["service"]

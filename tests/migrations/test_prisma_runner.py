@@ -1,7 +1,7 @@
-"""The Prisma runner's container mechanics on the real Docker Engine. Prisma itself cannot run
-here (its schema engine is downloaded at install time from a host this machine cannot reach), so
-the container runs a shell command in its place; what is tested is how sage_ops starts it, passes
-the database, reads its result and fails the run."""
+"""The Prisma runner's container mechanics on the real Docker Engine: how sage_ops starts the
+container, passes the database, reads its result, times it out and fails the run. A busybox image
+runs a shell command in Prisma's place so these stay fast and in the main suite; the real Prisma
+CLI runs through the same runner in tests/infra/test_prisma_cli.py (marker `stack`)."""
 
 import shutil
 
@@ -10,8 +10,8 @@ from dagster import DagsterInstance, Definitions
 
 from sage_ops.backups.resources import BackupConfig
 from sage_ops.migrations import defs as migrations
-from sage_ops.migrations.container import ContainerMigrationFailed, run_prisma
 from sage_ops.migrations.discovery import load_migrations
+from sage_ops.migrations.prisma_runner import ContainerMigrationFailed, run_prisma
 from sage_ops.migrations.resources import MigrationConfig
 from sage_ops.platforms.docker_image import build_image
 from sage_ops.platforms.targets import open_one_off
@@ -92,7 +92,7 @@ def test_failing_prisma_runner_fails_migrate_database_after_the_backup(
 def test_ecs_runner_places_its_task_like_the_service(aws, write_migrations, empty_db, monkeypatch):  # noqa: F811
     """Fargate's run_task needs the service's network configuration; moto cannot finish a task,
     so the run_task call is captured instead of awaited."""
-    from sage_ops.migrations.container import PrismaRunner
+    from sage_ops.migrations.prisma_runner import PrismaRunner
     from sage_ops.platforms import ecs_tasks
     from tests.platforms.test_ecs import make_service
 

@@ -3,16 +3,16 @@ runs with the deploy pipeline's own tags, finished, failed, rolled back and stil
 
 from datetime import UTC, datetime, timedelta
 
-from sage_ops.incidents.changes import (
+from sage_ops.incidents.changes import correlate
+from sage_ops.lineage.changes import (
     DEPLOYMENT,
     FAILURE,
     IN_PROGRESS,
     MIGRATION,
     ROLLED_BACK,
-    correlate,
+    recent_changes,
 )
-from sage_ops.incidents.defs import recent_changes
-from tests.incidents.deploy_runs import (
+from tests.lineage.deploy_runs import (
     COMMIT,
     IMAGE,
     deploy,
