@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # The compose stack on this machine, with the images build-images.sh makes and the sample backend
 # and frontend stand-in as the apps:
-#   bash infra/local/stack.sh up      # build (cached), start, wait until every service is healthy
+#   bash infra/local/stack.sh up      # build (cached), start, wait until every service is
+#                                     # healthy, load the sample data (once)
+#   bash infra/local/stack.sh up --no-build   # the same with the images as they are
 #   bash infra/local/stack.sh down    # stop; volumes (Dagster history, backups) are kept
 #   bash infra/local/stack.sh ps | logs [SERVICE] | compose ARGS...
+# The Dagster UI: http://127.0.0.1:3300, through the sage_ops gate as dev@localhost (an admin).
 # Settings live in an env file made once (.state/local-stack/stack.env): a generated password,
 # the apps' directories and the host ports, which default to the compose file's (backend 3000,
 # frontend 5173, Dagster UI 3300) except PostgreSQL and the registry, whose usual ports the
@@ -41,8 +44,10 @@ compose() {
 }
 
 # docker-compose 1.29 has no `up --wait`: poll every container's health (or running state).
+# On timeout, each container that is not healthy is shown with its last health check output and
+# the end of its log.
 wait_healthy() {
-    local deadline=$((SECONDS + HEALTH_TIMEOUT_S)) waiting
+    local deadline=$((SECONDS + HEALTH_TIMEOUT_S)) waiting name
     while true; do
         waiting="$(compose ps -q | xargs docker inspect --format \
             '{{.Name}} {{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' \
@@ -50,19 +55,38 @@ wait_healthy() {
         [ -z "$waiting" ] && return 0
         if [ "$SECONDS" -ge "$deadline" ]; then
             echo "not healthy after ${HEALTH_TIMEOUT_S} s:" $waiting >&2
+            for name in $(cut -d' ' -f1 <<<"$waiting"); do
+                echo "--- ${name#/}: last health check, then its log" >&2
+                docker inspect --format \
+                    '{{if .State.Health}}{{range .State.Health.Log}}{{.Output}}{{end}}{{end}}' \
+                    "$name" | tail -5 >&2
+                docker logs --tail 40 "$name" >&2 2>&1
+            done
             return 1
         fi
         sleep 2
     done
 }
 
+# The embedded demo's sample data (sage_ops' own seed) in the stack's application database, so
+# nightly_backup has rows to back up; a database that has it already is left alone.
+seed() {
+    compose exec -T dagster-code python3 -c '
+import os
+from sage_ops.embedded import seed_sample_data
+from sage_ops.postgres import PgTarget
+loaded = seed_sample_data(PgTarget.from_url(os.environ["DATABASE_URL"]))
+print("sample data:", "loaded" if loaded else "already there")'
+}
+
 case "${1:-up}" in
     up)
         bash "$ROOT/infra/local/services.sh" >/dev/null
-        bash "$ROOT/infra/local/build-images.sh"
+        [ "${2:-}" = --no-build ] || bash "$ROOT/infra/local/build-images.sh"
         write_env
         compose up -d --no-build
         wait_healthy
+        seed
         compose ps
         ;;
     down) compose down ;;
@@ -70,5 +94,5 @@ case "${1:-up}" in
     logs) shift; compose logs --tail 100 "$@" ;;
     env) write_env; echo "$ENV_FILE" ;;
     compose) shift; write_env; compose "$@" ;;
-    *) sed -n '2,11p' "$0" >&2; exit 2 ;;
+    *) sed -n '2,14p' "$0" >&2; exit 2 ;;
 esac

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from sage_ops.cli import _parser
+
 INFRA = Path(__file__).resolve().parents[2] / "infra"
 
 
@@ -87,6 +89,23 @@ def test_ports_match_the_seed(compose_config):
     assert published["backend"] == ["3000"] or published["backend"] == [3000]
     assert str(published["frontend"][0]) == "5173"
     assert str(published["dagster-webserver"][0]) not in ("3000", "5173")
+
+
+def test_webserver_is_the_gate_with_a_local_admin(compose_config):
+    """The UI behind the sage_ops gate, as in production, with a local identity; the command is
+    parsed by sage-ops' own CLI, so a flag it does not know fails here, not in the container."""
+    web = compose_config["services"]["dagster-webserver"]
+    args = _parser().parse_args(web["command"][1:])
+    assert web["command"][0] == "sage-ops" and args.func.__name__ == "_gate"
+    assert (args.local_user, args.local_admin, args.local_any_interface) == (
+        "dev@localhost",
+        True,
+        True,
+    )
+    assert args.host == "0.0.0.0" and args.workspace == "/opt/dagster/workspace.yaml"
+    [port] = web["ports"]  # docker-compose 1.29 prints "127.0.0.1:3300:3300/tcp"
+    assert str(port).split("/")[0].rsplit(":", 1)[1] == str(args.port)
+    assert "/_gate/health" in " ".join(web["healthcheck"]["test"])
 
 
 def test_backend_runs_the_dev_target(compose_config):

@@ -26,25 +26,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Locator, Page, sync_playwright
+from playwright.sync_api import Page
 
 from sage_ops.postgres import PgTarget
 from tests import pg
+from tests.ui.journey import open_page
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent  # the venv running pytest holds dagster-webserver/-daemon
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 OPERATOR = "operator@localhost"  # the gate's local identity: an ordinary user, not an admin
 START_TIMEOUT_S = 120
 STOP_TIMEOUT_S = 30
-UI_TIMEOUT_MS = 30_000
 
 # Ready = the code location loaded without error and every required daemon sends heartbeats.
 READY_QUERY = """{
@@ -121,27 +113,8 @@ def dagster_ui(source_db: PgTarget, tmp_path: Path) -> Iterator[DagsterUI]:
 
 @pytest.fixture
 def page(dagster_ui: DagsterUI) -> Iterator[Page]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(
-                base_url=dagster_ui.url, viewport={"width": 1600, "height": 1000}
-            )
-            page = context.new_page()
-            page.set_default_timeout(UI_TIMEOUT_MS)
-
-            # A first visit may greet with "Join the Dagster community"; skip it whenever it shows.
-            def skip_community_modal(_: Locator) -> None:
-                page.get_by_role("button", name="Skip").click()
-
-            page.add_locator_handler(
-                page.get_by_text("Join the Dagster community"), skip_community_modal
-            )
-            yield page
-        finally:
-            browser.close()
+    with open_page(dagster_ui.url) as page:
+        yield page
 
 
 def _child_env(db: PgTarget, workdir: Path, backup_dir: Path, state_dir: Path) -> dict[str, str]:

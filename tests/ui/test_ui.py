@@ -1,65 +1,19 @@
-"""The operator's path through the Dagster UI, in headless Chromium against a live instance.
-
-Webserver + daemon on a temporary instance (see conftest.py); the test clicks through the UI:
-asset graph -> launch a nightly_backup partition -> run succeeds -> materialization metadata ->
-the blocking check -> schedule and sensors running. Screenshots of each step go to the test's
-tmp_path (use --basetemp to choose where); their paths are printed at the end.
+"""The operator's journey (tests/ui/journey.py) in headless Chromium against a throw-away
+instance: webserver behind the gate + daemon (see conftest.py). Screenshots of each step go to the
+test's tmp_path (use --basetemp to choose where); their paths are printed at the end.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Error as PlaywrightError
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Page
 
-from tests.ui.conftest import UI_TIMEOUT_MS, DagsterUI
-
-RUN_TIMEOUT_MS = 150_000  # queued -> dequeued by the daemon -> dump, full verify, retention
-TICK_TIMEOUT_S = 75  # sensors tick every 30 s
-
-# Each capability's asset group and assets the operator must find on the asset graph.
-CAPABILITIES = {
-    "backups": ["db_backup", "backup_retention"],
-    "migrations": ["migration_plan", "pre_migration_backup", "applied_migrations"],
-    "deploy": ["backend_image", "production_deployment"],
-    "incidents": ["incident_report"],
-}
-AUTOMATIONS = ["nightly_backup_schedule", "git_push_sensor", "alarm_sensor"]
-
-
-class Screenshots:
-    def __init__(self, page: Page, directory: Path) -> None:
-        self.page = page
-        self.directory = directory
-        self.paths: list[Path] = []
-        directory.mkdir(parents=True, exist_ok=True)
-
-    def take(self, name: str) -> Path:
-        path = self.directory / f"{len(self.paths) + 1:02d}_{name}.png"
-        self.page.screenshot(path=path)
-        self.paths.append(path)
-        print(f"screenshot: {path}")
-        return path
-
-    @contextmanager
-    def on_failure(self) -> Iterator[None]:
-        try:
-            yield
-        except BaseException:
-            try:
-                self.take("FAILURE")
-            except PlaywrightError as exc:
-                print(f"no failure screenshot: {exc}")
-            raise
+from tests.ui.conftest import DagsterUI
+from tests.ui.journey import backup_is_in_store, operator_journey
 
 
 @pytest.mark.slow
@@ -67,197 +21,18 @@ def test_operator_journey_in_the_ui(
     dagster_ui: DagsterUI, page: Page, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     started = time.monotonic()
-    shots = Screenshots(page, tmp_path / "screenshots")
     # Two days back: inside the launch dialog's default 90-day window, and never the partition
     # nightly_backup_schedule would launch should the test run across 03:00 UTC.
     partition = (datetime.now(UTC) - timedelta(days=2)).date().isoformat()
     try:
-        with shots.on_failure():
-            see_every_capability_on_the_asset_graph(page, shots)
-            run_id = launch_nightly_backup_partition(page, shots, partition)
-            metadata = read_backup_materialization(page, shots, partition, run_id)
-            see_the_backup_verified(page, shots, metadata["key"])
-            see_schedule_and_sensors_running(page, shots)
-        backup_is_on_disk(dagster_ui.backup_dir, metadata, run_id)
+        journey = operator_journey(page, tmp_path / "screenshots", partition)
+        backup_is_in_store(
+            dagster_ui.backup_dir, dagster_ui.backup_dir.as_uri(), journey.metadata, journey.run_id
+        )
     except BaseException:
         print(dagster_ui.log_tails())
         raise
     with capsys.disabled():
         print(f"\nUI journey took {time.monotonic() - started:.0f} s; screenshots:")
-        for path in shots.paths:
+        for path in journey.screenshots:
             print(f"  {path}")
-
-
-def see_every_capability_on_the_asset_graph(page: Page, shots: Screenshots) -> None:
-    page.goto("/asset-groups")
-    expect(page.get_by_text("Global asset lineage")).to_be_visible(timeout=UI_TIMEOUT_MS)
-    for group in CAPABILITIES:
-        expect(page.get_by_title(group, exact=True)).to_be_visible(timeout=UI_TIMEOUT_MS)
-    # Groups start collapsed: expand them all in the graph (the graph menu's "Expand all
-    # groups", shortcut Alt+E) and see one asset node drawn per capability.
-    page.keyboard.press("Alt+e")
-    for assets in CAPABILITIES.values():
-        expect(page.get_by_text(assets[0], exact=True)).to_be_visible(timeout=UI_TIMEOUT_MS)
-    # The sidebar tree names every asset in full under its group (the graph's small nodes
-    # shorten long names): open each group there too.
-    for group in CAPABILITIES:
-        row = (
-            page.locator("div")
-            .filter(has=page.get_by_title(group, exact=True))
-            .filter(has=page.get_by_role("img", name="arrow_drop_down"))
-            .last
-        )
-        row.get_by_role("img", name="arrow_drop_down").click()
-    for assets in CAPABILITIES.values():
-        for asset in assets:
-            expect(page.get_by_title(asset, exact=True)).to_be_visible(timeout=UI_TIMEOUT_MS)
-    group_of: dict[str, str] = {}
-    current = None
-    for title in page.locator("[title]").evaluate_all("els => els.map(e => e.title)"):
-        if title in CAPABILITIES:
-            current = title
-        elif current:
-            group_of.setdefault(title, current)
-    for group, assets in CAPABILITIES.items():
-        for asset in assets:
-            assert group_of.get(asset) == group, f"{asset} is listed under {group_of.get(asset)}"
-    shots.take("asset_graph_all_groups")
-
-
-def link(page: Page, text: str) -> Locator:
-    """The link showing `text` (its accessible name may start with its icon's label)."""
-    return page.get_by_role("link", name=re.compile(rf"(^|\s){re.escape(text)}$"))
-
-
-def launch_nightly_backup_partition(page: Page, shots: Screenshots, partition: str) -> str:
-    """Jobs > nightly_backup > Materialize all... > one partition > Launch; returns the run id."""
-    link(page, "Jobs").click()
-    link(page, "nightly_backup").click()
-    expect(page.get_by_text("Back up the database, verify the backup")).to_be_visible(
-        timeout=UI_TIMEOUT_MS
-    )
-    page.get_by_role("button", name="Materialize all…").click()
-    dialog = page.get_by_role("dialog")
-    expect(dialog.get_by_text("Launch runs to materialize")).to_be_visible(timeout=UI_TIMEOUT_MS)
-    partitions = dialog.get_by_role("textbox")
-    partitions.fill(partition)
-    partitions.press("Enter")
-    expect(dialog.get_by_text("1 partition", exact=True)).to_be_visible(timeout=UI_TIMEOUT_MS)
-    launch = dialog.get_by_role("button", name="Launch 1 run")
-    expect(launch).to_be_enabled(timeout=UI_TIMEOUT_MS)
-    shots.take("launch_dialog_one_partition")
-    launch.click()
-
-    toast = page.get_by_text(re.compile(r"Launched run [0-9a-f]{8}")).first
-    expect(toast).to_be_visible(timeout=UI_TIMEOUT_MS)
-    short_id = re.search(r"Launched run ([0-9a-f]{8})", toast.inner_text()).group(1)  # type: ignore[union-attr]
-    page.locator(f"a[href^='/runs/{short_id}']").first.click()
-    expect(page).to_have_url(re.compile(rf"/runs/{short_id}[0-9a-f-]{{28}}"), timeout=UI_TIMEOUT_MS)
-    run_id = re.search(r"/runs/([0-9a-f-]{36})", page.url).group(1)  # type: ignore[union-attr]
-
-    # The run is queued; the daemon's run coordinator starts it. Wait for a final status.
-    final = page.get_by_text(re.compile(r"^(Success|Failure|Canceled)$")).first
-    expect(final).to_be_visible(timeout=RUN_TIMEOUT_MS)
-    status = final.inner_text()
-    expect(page.get_by_text(f"partition: {partition}", exact=True)).to_be_visible()
-    shots.take("run_finished")
-    assert status == "Success", f"run {run_id} ended with {status}"
-    return run_id
-
-
-def read_backup_materialization(
-    page: Page, shots: Screenshots, partition: str, run_id: str
-) -> dict[str, str]:
-    """The db_backup materialization of that partition, as its Events tab shows it."""
-    page.goto(f"/assets/db_backup?view=events&partition={partition}")
-    expect(page.get_by_text("materialized in run")).to_be_visible(timeout=UI_TIMEOUT_MS)
-    expect(page.get_by_role("link", name=run_id[:8], exact=True)).to_be_visible()
-    metadata = {
-        key: metadata_value(page, key)
-        for key in ("location", "key", "sha256", "size_bytes", "row_counts", "pg_dump")
-    }
-    assert re.fullmatch(r"backup_\d{8}_\d{6}\.sql\.gz", metadata["key"]), metadata
-    assert re.fullmatch(r"[0-9a-f]{64}", metadata["sha256"]), metadata
-    assert int(metadata["size_bytes"]) > 0, metadata
-    assert metadata["location"].endswith("/" + metadata["key"]), metadata
-    assert '"public.messages": 2000' in metadata["row_counts"], metadata
-    assert metadata["pg_dump"].startswith("pg_dump "), metadata
-    shots.take("db_backup_materialization_metadata")
-    return metadata
-
-
-def metadata_value(page: Page, key: str) -> str:
-    row = page.get_by_role("row").filter(has=page.get_by_role("cell", name=key, exact=True))
-    value = row.get_by_role("cell").nth(1)
-    expect(value).to_be_visible(timeout=UI_TIMEOUT_MS)
-    return value.inner_text().strip()
-
-
-def see_the_backup_verified(page: Page, shots: Screenshots, key: str) -> None:
-    page.get_by_role("tab", name="Checks", exact=True).click()
-    expect(page.get_by_text("backup_verified").first).to_be_visible(timeout=UI_TIMEOUT_MS)
-    expect(page.get_by_text("Passed", exact=True).first).to_be_visible(timeout=UI_TIMEOUT_MS)
-    expect(page.get_by_text(key, exact=True).first).to_be_visible()
-    expect(page.get_by_text("full", exact=True).first).to_be_visible()
-    shots.take("backup_verified_check_passed")
-
-
-def see_schedule_and_sensors_running(page: Page, shots: Screenshots) -> None:
-    link(page, "Automation").click()
-    for name in AUTOMATIONS:
-        row = automation_row(page, name)
-        expect(row).to_be_visible(timeout=UI_TIMEOUT_MS)
-        # The row's on/off switch (the other checkbox selects the row for bulk actions).
-        expect(row.locator("label[class*='formatSwitch'] input")).to_be_checked()
-    shots.take("automation_schedule_and_sensors_on")
-    # Running means ticking: both sensors have evaluated, and git_push_sensor (no SAGE_OPS_REPO
-    # here) says why it skipped.
-    alarm_tick = latest_tick(page, "alarm_sensor")
-    assert "Latest tick failed" not in alarm_tick, alarm_tick
-    page.mouse.move(1, 1)
-    expect(tick_popover(page)).to_have_count(0, timeout=UI_TIMEOUT_MS)
-    git_tick = latest_tick(page, "git_push_sensor")
-    assert "Latest tick skipped" in git_tick, git_tick
-    assert "SAGE_OPS_REPO is not set" in git_tick, git_tick
-    shots.take("git_push_sensor_skip_reason")
-
-
-def automation_row(page: Page, name: str) -> Locator:
-    return page.locator("[data-index]").filter(has=page.get_by_text(name, exact=True))
-
-
-def tick_popover(page: Page) -> Locator:
-    """The hover card of a latest tick: "Latest tick skipped|succeeded|failed", time, reason."""
-    return page.locator(".bp5-popover").filter(has_text="Latest tick")
-
-
-def latest_tick(page: Page, sensor: str) -> str:
-    """What the popover of the sensor's latest-tick status says, once it has ticked."""
-    deadline = time.monotonic() + TICK_TIMEOUT_S
-    while True:
-        try:
-            automation_row(page, sensor).get_by_role("button").hover(timeout=5_000)
-            expect(tick_popover(page)).to_be_visible(timeout=5_000)
-            return tick_popover(page).inner_text()
-        except (AssertionError, PlaywrightError):
-            if time.monotonic() > deadline:
-                raise
-            page.reload()  # no tick yet: poll
-
-
-def backup_is_on_disk(backup_dir: Path, metadata: dict[str, str], run_id: str) -> None:
-    backup = backup_dir / metadata["key"]
-    manifest_path = backup_dir / (metadata["key"] + ".manifest.json")
-    assert backup.is_file(), sorted(p.name for p in backup_dir.iterdir())
-    assert manifest_path.is_file(), sorted(p.name for p in backup_dir.iterdir())
-    assert not list(backup_dir.glob("*.partial"))
-    assert metadata["location"] == backup.as_uri()
-    assert backup.stat().st_size == int(metadata["size_bytes"])
-    assert hashlib.sha256(backup.read_bytes()).hexdigest() == metadata["sha256"]
-    manifest = json.loads(manifest_path.read_text())
-    assert manifest["key"] == metadata["key"]
-    assert manifest["sha256"] == metadata["sha256"]
-    assert manifest["size"] == int(metadata["size_bytes"])
-    assert manifest["run_id"] == run_id
-    assert manifest["verification"]["status"] == "passed", manifest["verification"]
-    assert manifest["verification"]["level"] == "full", manifest["verification"]
