@@ -7,8 +7,8 @@
 #   bash infra/local/stack.sh down    # stop; volumes (Dagster history, backups) are kept
 #   bash infra/local/stack.sh ps | logs [SERVICE] | compose ARGS...
 # The Dagster UI: http://127.0.0.1:3300, through the sage_ops gate as dev@localhost (an admin).
-# Settings live in an env file made once (.state/local-stack/stack.env): a generated password,
-# the apps' directories and the host ports, which default to the compose file's (backend 3000,
+# Settings live in an env file made once (.state/local-stack/stack.env): a generated password
+# (kept per machine and project, see password()), the apps' directories and the host ports, which default to the compose file's (backend 3000,
 # frontend 5173, Dagster UI 3300) except PostgreSQL and the registry, whose usual ports the
 # machine's own PostgreSQL and infra/local/services.sh already hold. Override any of them with
 # the environment, e.g. SAGE_STACK_PROJECT=sage-ci BACKEND_PORT=13000 bash infra/local/stack.sh up.
@@ -19,12 +19,29 @@ STATE="${SAGE_STACK_STATE:-$ROOT/.state/local-stack}"
 ENV_FILE="$STATE/stack.env"
 HEALTH_TIMEOUT_S="${HEALTH_TIMEOUT_S:-300}"
 
+# PostgreSQL keeps the password its volume was initialised with, and Docker keeps the project's
+# volumes per machine, not per checkout: the password lives beside them, one file per project for
+# every checkout (a fresh CI clone included). A checkout's env file from before this keeps its own.
+PASSWORD_FILE="${SAGE_STACK_PASSWORD_FILE:-${XDG_STATE_HOME:-$HOME/.local/state}/sage-ops/stack-$PROJECT.password}"
+
+password() {
+    if [ ! -s "$PASSWORD_FILE" ]; then
+        mkdir -p "$(dirname "$PASSWORD_FILE")"
+        { sed -n 's/^POSTGRES_PASSWORD=//p' "$ENV_FILE" 2>/dev/null | grep . \
+            || head -c 18 /dev/urandom | base64 | tr -d '/+='; } >"$PASSWORD_FILE.tmp"
+        mv "$PASSWORD_FILE.tmp" "$PASSWORD_FILE"
+    fi
+    cat "$PASSWORD_FILE"
+}
+
 write_env() {
+    local pw
     mkdir -p "$STATE"
-    [ -f "$ENV_FILE" ] && return
     umask 077
+    pw="$(password)"
+    [ -f "$ENV_FILE" ] && return
     cat >"$ENV_FILE" <<ENV
-POSTGRES_PASSWORD=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+POSTGRES_PASSWORD=$pw
 SAGE_ENV_FILE=$ENV_FILE
 BACKEND_DIR=$ROOT/infra/sample-backend
 BACKEND_DOCKERFILE=Dockerfile.debian
