@@ -80,7 +80,10 @@ def tools_for_server(
 
     `reads_dump_of`: the pg_dump version that wrote the dump to restore. Minor releases add
     meta-commands to plain dumps (`\\restrict`, from 17.6/16.10/15.14), which an older psql of the
-    same major rejects, so tools at least that version are preferred among those that fit."""
+    same major rejects, so tools at least that version are preferred among those that fit. Only
+    the dump's own major orders by that number (16.2 predates 15.20 and rejects what it wrote),
+    and psql and pg_restore load into servers of a newer major, so the dump's own major at its
+    minor or later comes first, also below `server_major`."""
     found = []
     for d in candidate_bin_dirs():
         major, version = tool_version(d)
@@ -88,14 +91,17 @@ def tools_for_server(
     if not found:
         raise ToolError(f"no pg_dump found (install postgresql-client or set {BIN_DIR_ENV})")
     fitting = sorted((f for f in found if f[0] >= server_major), key=lambda f: f[0])
+    if reads_dump_of:
+        dump = _numbers(reads_dump_of)
+        readers = [f for f in found if f[0] == dump[0] and _numbers(f[1]) >= dump]
+        fitting.sort(key=lambda f: _numbers(f[1]) < dump)  # stable: by major
+        fitting = readers + [f for f in fitting if f not in readers]
     if not fitting:
         seen = ", ".join(f"{v} at {d}" for _, v, d in found)
         raise ToolError(
             f"server is PostgreSQL {server_version} but the newest pg_dump found is older "
             f"({seen}); install a pg_dump {server_major} or newer, or set {BIN_DIR_ENV}"
         )
-    if reads_dump_of:
-        fitting.sort(key=lambda f: _numbers(f[1]) < _numbers(reads_dump_of))  # stable: by major
     major, version, bin_dir = fitting[0]
     default = found[0]
     if (major, bin_dir) == (default[0], default[2]):

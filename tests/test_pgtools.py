@@ -42,6 +42,21 @@ def test_a_newer_major_is_taken_only_when_the_fitting_major_is_older_than_the_du
     assert pgtools.tools_for_server(16, "16.4", "16.10").bin_dir == newer_17
 
 
+def test_a_dump_of_an_older_major_is_read_by_its_own_major_also_below_the_server(
+    tmp_path, monkeypatch
+):
+    """The embedded scratch (16.2) verifying a backup of a PostgreSQL 15 database: 16.2 predates
+    15.20's `\\restrict`, the 15.20 psql reads it and loads into 16."""
+    newer_16, own_15 = _fake_bin(tmp_path, "16.2"), _fake_bin(tmp_path, "15.20")
+    monkeypatch.setattr(pgtools, "candidate_bin_dirs", lambda: [newer_16, own_15])
+    assert pgtools.tools_for_server(16, "16.2", "15.20").bin_dir == own_15
+    assert pgtools.tools_for_server(16, "16.2", "15.2").bin_dir == own_15
+    assert pgtools.tools_for_server(16, "16.2").bin_dir == newer_16  # pg_dump: the server's major
+    older_15 = _fake_bin(tmp_path / "old", "15.10")
+    monkeypatch.setattr(pgtools, "candidate_bin_dirs", lambda: [older_15, newer_16])
+    assert pgtools.tools_for_server(16, "16.2", "15.20").bin_dir == newer_16  # none reads it surely
+
+
 def test_an_older_psql_rejecting_restrict_names_what_to_install():
     stderr = "psql:<stdin>:2: error: invalid command \\restrict\n"
     hint = _older_client_hint(stderr, "16.2", "15.20")
