@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from sage_ops import postgres
 from sage_ops.postgres import PgTarget
 from tests import pg
 from tests.aws_sandbox import stack
@@ -39,16 +40,19 @@ def sandbox_stack(
     root = tmp_path_factory.mktemp("sandbox")
     with pytest.MonkeyPatch.context() as mp, ExitStack() as databases:
         _aws(moto_endpoint, mp)
+        stack.keep_service_tasks_running(moto_endpoint)
         repo, commit = stack.git_repo(root / "repo")
         source = databases.enter_context(pg.sample_database(password_server))
+        # Dagster's storage of its own, so what the sandbox's runs record is all it holds.
+        storage = databases.enter_context(postgres.scratch_database(pg_server, "sage_ops_dagster"))
         local = {
             "DATABASE_URL": source.secret_url(),
             "SAGE_OPS_STATE_DIR": str(root / "task-volume"),  # the task's ephemeral volume
             "DAGSTER_HOME": str(stack.dagster_home(root / "dagster-home")),
-            "DAGSTER_PG_HOST": pg_server.host,
-            "DAGSTER_PG_PORT": str(pg_server.port),
-            "DAGSTER_PG_DB": pg_server.dbname,
-            "DAGSTER_PG_USER": pg_server.user,
+            "DAGSTER_PG_HOST": storage.host,
+            "DAGSTER_PG_PORT": str(storage.port),
+            "DAGSTER_PG_DB": storage.dbname,
+            "DAGSTER_PG_USER": storage.user,
         }
         for env in stack.ENVIRONMENTS:
             db = databases.enter_context(pg.sample_database(pg_server))

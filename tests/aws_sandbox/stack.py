@@ -7,10 +7,14 @@ them; `terraform_environment` returns a value for every name the sage_ops task d
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
+import urllib.request
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import boto3
 
@@ -29,7 +33,6 @@ ACCOUNT = "123456789012"  # moto's account
 REGISTRY = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"
 ENVIRONMENTS = ("staging", "production")
 PORT = 3000  # the backend's container port, as in the task, the ALB and the seed
-TASK_IPS = {"staging": "10.0.1.10", "production": "10.0.2.10"}  # one task per service
 
 
 def terraform_names() -> set[str]:
@@ -57,9 +60,11 @@ def aws_resources(repo: Path) -> dict[str, str]:
     secret = boto3.client("secretsmanager").create_secret(
         Name=f"sage-production/repo-credential-{suffix}", SecretString=f"ghp_{uuid.uuid4().hex}"
     )["ARN"]
-    vpc = boto3.client("ec2").create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    network = _private_network(suffix)
     targets = {
-        f"SAGE_OPS_{env.upper()}_TARGET": _ecs_service(env, suffix, vpc, f"{REGISTRY}/{repository}")
+        f"SAGE_OPS_{env.upper()}_TARGET": _ecs_service(
+            env, suffix, network, f"{REGISTRY}/{repository}"
+        )
         for env in ENVIRONMENTS
     }
     return {
@@ -79,6 +84,8 @@ def aws_resources(repo: Path) -> dict[str, str]:
 
 
 def _codebuild_project(name: str, bucket: str) -> None:
+    group = f"/aws/codebuild/{name}"  # the module's log group, named after the project
+    boto3.client("logs").create_log_group(logGroupName=group)
     boto3.client("codebuild").create_project(
         name=name,
         source={"type": "S3", "location": f"{bucket}/builds/placeholder.zip"},
@@ -90,25 +97,43 @@ def _codebuild_project(name: str, bucket: str) -> None:
             "privilegedMode": True,
         },
         serviceRole=f"arn:aws:iam::{ACCOUNT}:role/sage-production-codebuild",
+        logsConfig={"cloudWatchLogs": {"status": "ENABLED", "groupName": group}},
     )
 
 
-def _ecs_service(environment: str, suffix: str, vpc: str, repository_uri: str) -> str:
-    """A cluster with the backend service on revision 1, registered in an ALB target group
-    where its one task's address is registered (moto reports registered targets healthy)."""
+def _private_network(suffix: str) -> dict[str, Any]:
+    """The VPC's private subnet and the backend's security group: an awsvpc placement."""
+    ec2 = boto3.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})  # as the module's
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(
+        GroupName=f"sage-backend-{suffix}", Description="backend tasks", VpcId=vpc
+    )["GroupId"]
+    return {
+        "vpc": vpc,
+        "awsvpcConfiguration": {
+            "subnets": [subnet],
+            "securityGroups": [group],
+            "assignPublicIp": "DISABLED",
+        },
+    }
+
+
+def _ecs_service(
+    environment: str, suffix: str, network: Mapping[str, Any], repository_uri: str
+) -> str:
+    """A cluster with the backend service (Fargate, awsvpc, behind an ALB target group, as the
+    ecs_backend module makes it) on revision 1, its one task running and registered."""
     cluster, service = f"sage-{environment}-{suffix}", "sage-backend"
-    elbv2 = boto3.client("elbv2")
-    group = elbv2.create_target_group(
+    group = boto3.client("elbv2").create_target_group(
         Name=f"sage-{environment}-{suffix}",
         Protocol="HTTP",
         Port=PORT,
-        VpcId=vpc,
+        VpcId=network["vpc"],
         TargetType="ip",
         HealthCheckPath="/health",
     )["TargetGroups"][0]["TargetGroupArn"]
-    elbv2.register_targets(
-        TargetGroupArn=group, Targets=[{"Id": TASK_IPS[environment], "Port": PORT}]
-    )
     ecs = boto3.client("ecs")
     ecs.create_cluster(clusterName=cluster)
     revision = ecs.register_task_definition(
@@ -127,14 +152,64 @@ def _ecs_service(environment: str, suffix: str, vpc: str, repository_uri: str) -
         cpu="256",
         memory="512",
     )["taskDefinition"]["taskDefinitionArn"]
-    ecs.create_service(
+    created = ecs.create_service(
         cluster=cluster,
         serviceName=service,
         taskDefinition=revision,
         desiredCount=1,
+        launchType="FARGATE",
+        networkConfiguration={"awsvpcConfiguration": network["awsvpcConfiguration"]},
         loadBalancers=[{"targetGroupArn": group, "containerName": service, "containerPort": PORT}],
-    )
+    )["service"]
+    start_service_task(created, revision, started_by=created["deployments"][0]["id"])
     return f"ecs://{cluster}/{service}"
+
+
+def start_service_task(service: Mapping[str, Any], revision: str, started_by: str) -> str:
+    """What ECS does for a service and moto does not (moto never launches a service's tasks):
+    run a task of `revision` placed like the service and register its address in the service's
+    target groups (moto then reports it healthy there); returns the task's ARN."""
+    [task] = boto3.client("ecs").run_task(
+        cluster=service["clusterArn"],
+        taskDefinition=revision,
+        launchType="FARGATE",
+        networkConfiguration=service["networkConfiguration"],
+        startedBy=started_by,
+        group=f"service:{service['serviceName']}",
+    )["tasks"]
+    address = task_address(task)
+    for balancer in service["loadBalancers"]:
+        boto3.client("elbv2").register_targets(
+            TargetGroupArn=balancer["targetGroupArn"],
+            Targets=[{"Id": address, "Port": balancer["containerPort"]}],
+        )
+    return str(task["taskArn"])
+
+
+def task_address(task: Mapping[str, Any]) -> str:
+    """The awsvpc task's private IP, which is its target id in an ip target group."""
+    [address] = [
+        detail["value"]
+        for attachment in task["attachments"]
+        for detail in attachment["details"]
+        if detail["name"] == "privateIPv4Address"
+    ]
+    return str(address)
+
+
+def keep_service_tasks_running(endpoint: str) -> None:
+    """moto moves a task one state towards STOPPED per describe_tasks (right for one-off tasks);
+    a service's tasks run until replaced, so on this server they stay RUNNING when looked at."""
+    request = urllib.request.Request(
+        f"{endpoint}/moto-api/state-manager/set-transition",
+        data=json.dumps(
+            {"model_name": "ecs::task", "transition": {"progression": "manual", "times": 10**9}}
+        ).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10):
+        pass
 
 
 def git_repo(root: Path) -> tuple[Path, str]:
