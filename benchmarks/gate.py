@@ -41,9 +41,9 @@ LAUNCH = """mutation($p: ExecutionParams!) { launchRun(executionParams: $p) { __
   ... on LaunchRunSuccess { run { runId } } ... on PythonError { message } } }"""
 
 
-def requests(partition: str) -> dict[str, tuple[str, str, dict[str, Any] | None]]:
+def requests() -> dict[str, tuple[str, str, dict[str, Any] | None]]:
     """What the UI sends, by kind: (method, path, GraphQL body)."""
-    params = execution_params("nightly_backup", {"dagster/partition": partition})
+    params = execution_params("nightly_backup")
     return {
         "GraphQL query (version)": ("POST", "/graphql", {"query": "{ version }"}),
         "GraphQL query (20 runs)": ("POST", "/graphql", {"query": RUNS_QUERY}),
@@ -97,7 +97,7 @@ def end_to_end(rounds: int, home: Path) -> list[dict[str, Any]]:
             gated = http.client.HTTPConnection(gated_url.removeprefix("http://"), timeout=60)
             return [
                 _measure(kind, request, rounds, bare, gated, signer)
-                for kind, request in requests("2026-01-05").items()
+                for kind, request in requests().items()
             ]
 
 

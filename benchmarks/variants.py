@@ -26,7 +26,6 @@ from sage_ops.backups.manifest import MANIFEST_SUFFIX, Manifest
 log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parent.parent
-PARTITION = "2026-11-25"
 S3_URL = "s3://sage-bench/backups/"
 TREE_RSS = "largest process of the pipeline"
 SAGE_RSS = "sage_ops python process alone (VmHWM)"
@@ -136,7 +135,6 @@ def run_dagster(bench: Bench) -> Result:
     )
     dagster = Path(sys.executable).parent / "dagster"
     argv = [str(dagster), "job", "execute", "-m", "sage_ops.definitions", "-j", "nightly_backup"]
-    argv += ["--tags", json.dumps({"dagster/partition": PARTITION})]
     log.info("dagster: %s", shlex.join(argv))
     measured = run_measured(argv, env=env, cwd=REPO)
     _record(result, measured, measured.wall_s, measured.tree_peak_rss_bytes)

@@ -7,7 +7,7 @@ import getpass
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
@@ -159,10 +159,8 @@ def _demo(args: argparse.Namespace) -> int:
     env = dict(os.environ, DAGSTER_HOME=str(_repo_root()))
     target = BackupConfig.from_env(env_refs=False).target()
     print(f"database: {target.redacted}")
-    partition = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%d")
     run = [_bin("dagster"), "job", "execute", "-m", "sage_ops.definitions", "-j", NIGHTLY_BACKUP]
-    run += ["--tags", f'{{"dagster/partition": "{partition}"}}']
-    print(f"running nightly_backup for partition {partition} ...", flush=True)
+    print("running nightly_backup ...", flush=True)
     code = subprocess.run(run, env=env, check=False).returncode
     print("nightly_backup " + ("succeeded" if code == 0 else f"FAILED (exit {code})"))
     if args.no_ui:

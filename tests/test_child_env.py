@@ -110,7 +110,7 @@ def test_pg_dump_and_psql_get_only_the_allowlist(
     )
     definitions = Definitions.merge(backups.defs, Definitions(resources={"backups": config}))
     result = definitions.resolve_job_def("nightly_backup").execute_in_process(
-        partition_key="2026-11-25", instance=DagsterInstance.ephemeral(), raise_on_error=False
+        instance=DagsterInstance.ephemeral(), raise_on_error=False
     )
     assert result.success
     dumps, restores = _recorded(records, "pg_dump"), _recorded(records, "psql")

@@ -121,7 +121,7 @@ def _nightly_backup(database_url: str, store_url: str, monkeypatch: pytest.Monke
     definitions = Definitions.merge(backups.defs, Definitions(resources={"backups": config}))
     instance = DagsterInstance.ephemeral()
     result = definitions.resolve_job_def("nightly_backup").execute_in_process(
-        partition_key="2026-11-25", instance=instance, raise_on_error=False
+        instance=instance, raise_on_error=False
     )
     log = "\n".join(serialize_value(entry) for entry in instance.all_logs(result.run_id))
     return result, log

@@ -2,7 +2,7 @@
 
 import os
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from dagster import (
     AssetCheckExecutionContext,
@@ -11,7 +11,6 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     Config,
-    DailyPartitionsDefinition,
     DataVersion,
     DefaultScheduleStatus,
     Definitions,
@@ -19,9 +18,11 @@ from dagster import (
     MaterializeResult,
     MetadataValue,
     OpExecutionContext,
+    RunRequest,
+    ScheduleDefinition,
+    ScheduleEvaluationContext,
     asset,
     asset_check,
-    build_schedule_from_partitioned_job,
     define_asset_job,
     in_process_executor,
     job,
@@ -45,11 +46,14 @@ from sage_ops.backups.verify import verify_backup
 from sage_ops.errors import ConfigError
 from sage_ops.lineage.failures import operator_errors
 from sage_ops.lineage.names import DATABASE_POOL, NIGHTLY_BACKUP, OWNERS, RESTORE_DATABASE
-from sage_ops.lineage.tags import DATABASE_WRITER_TAG, launched_by
+from sage_ops.lineage.tags import DATABASE_WRITER_TAG, SCHEDULED_DAY_TAG, launched_by
 from sage_ops.postgres import PgTarget
 from sage_ops.units import human_bytes, human_seconds
 
-daily = DailyPartitionsDefinition(start_date="2026-01-01", timezone="UTC")
+# The backup assets have no partitions: a backup is identified by its own taken-at time (its key
+# and manifest), and a run can only back up the database as it is now, so a past day offered as
+# a "missing" partition could never be filled in, only backfilled into more backups of today.
+
 # db_backup goes late when no backup ran for 26 h; backup_retention, which materializes only
 # after the blocking verification passed, when no *verified* backup was made for 26 h.
 late_after_26h = FreshnessPolicy.time_window(fail_window=timedelta(hours=26))
@@ -57,7 +61,6 @@ STORE_CLEAN = "backup_store_clean"
 
 
 @asset(
-    partitions_def=daily,
     group_name="backups",
     owners=OWNERS,
     kinds={"postgres"},
@@ -147,7 +150,6 @@ def _backup_to_verify(store: BackupStore, run_id: str, database: str, warn: OnSk
 
 
 @asset(
-    partitions_def=daily,
     deps=[db_backup],
     group_name="backups",
     owners=OWNERS,
@@ -277,19 +279,27 @@ def restore_database() -> None:
 nightly_backup = define_asset_job(
     NIGHTLY_BACKUP,
     selection=[db_backup, backup_retention],
-    partitions_def=daily,
     tags=DATABASE_WRITER_TAG,
     executor_def=in_process_executor,
     description="Back up the database, verify the backup, then apply retention.",
 )
 
-nightly_backup_schedule = build_schedule_from_partitioned_job(
-    nightly_backup,
+
+def _tonights_backup(context: ScheduleEvaluationContext) -> RunRequest:
+    # The day is the run key: a daemon that restarts and evaluates the same 03:00 tick again
+    # finds that day's run already launched and takes no second backup.
+    day = context.scheduled_execution_time.astimezone(UTC).date().isoformat()
+    return RunRequest(run_key=day, tags={SCHEDULED_DAY_TAG: day})
+
+
+nightly_backup_schedule = ScheduleDefinition(
     name="nightly_backup_schedule",
-    hour_of_day=3,
-    minute_of_hour=0,
+    job=nightly_backup,
+    cron_schedule="0 3 * * *",
+    execution_timezone="UTC",
+    execution_fn=_tonights_backup,
     default_status=DefaultScheduleStatus.RUNNING,
-    description="Every day at 03:00 UTC, for the day that just ended.",
+    description="Every day at 03:00 UTC, one run per day, tagged with the day.",
 )
 
 defs = Definitions(

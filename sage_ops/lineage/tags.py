@@ -4,7 +4,7 @@ Defined once so writer and readers cannot drift apart: git_push_sensor tags a de
 the commit; every deploy job (deploy_backend, deploy_to_staging, promote_to_production,
 rollback_deployment) carries the deploy-lock tag, which is also what the instance's run queue
 limits to one at a time (dagster.yaml); a rollout that completed tags its run with the digest
-now serving the environment.
+now serving the environment. nightly_backup_schedule tags its run with the day it is for.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ DEPLOY_LOCK = "backend"
 LAUNCHED_BY_TAG = "sage_ops/launched_by"
 # Runs carrying this tag share a concurrency limit of 1 (dagster.yaml): backups and migrations.
 DATABASE_WRITER_TAG = {"sage_ops/database-writer": "primary"}
+# value: the UTC day (YYYY-MM-DD) nightly_backup_schedule launched the run for; one run per day.
+SCHEDULED_DAY_TAG = "sage_ops/scheduled_day"
 
 
 def environment_tag(environment: str) -> str:

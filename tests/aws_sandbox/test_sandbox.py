@@ -28,8 +28,6 @@ from tests.incidents import seed_alarms as seed
 from tests.incidents.test_e2e_cloudwatch import APP_LINES, RDS_GROUP, RDS_LINES, _put_logs
 from tests.incidents.test_e2e_connection_exhaustion import with_config
 
-PARTITION = "2026-11-25"
-
 
 def test_nightly_backup_to_s3_under_the_stacks_kms_key_verified_on_the_embedded_scratch(
     sandbox: Sandbox,
@@ -39,7 +37,7 @@ def test_nightly_backup_to_s3_under_the_stacks_kms_key_verified_on_the_embedded_
     assert config.verify_level == "full" and config.scratch == "embedded"
     job = Definitions.merge(backups.defs, Definitions(resources={"backups": config}))
     result = job.resolve_job_def("nightly_backup").execute_in_process(
-        partition_key=PARTITION, instance=DagsterInstance.ephemeral()
+        instance=DagsterInstance.ephemeral()
     )
 
     assert result.success

@@ -110,7 +110,7 @@ def test_nightly_backup_verifies_and_retains_past_a_bad_manifest(source_db, stor
     instance = DagsterInstance.ephemeral()
 
     result = definitions.resolve_job_def("nightly_backup").execute_in_process(
-        partition_key="2026-11-30", instance=instance, raise_on_error=False
+        instance=instance, raise_on_error=False
     )
 
     assert result.success

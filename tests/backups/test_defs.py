@@ -2,7 +2,7 @@
 
 import os
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from dagster import (
     AssetKey,
@@ -11,6 +11,7 @@ from dagster import (
     DefaultScheduleStatus,
     Definitions,
     EnvVar,
+    build_schedule_context,
     serialize_value,
 )
 
@@ -18,13 +19,11 @@ from sage_ops.backups import defs as backups
 from sage_ops.backups.catalog import load_manifests
 from sage_ops.backups.resources import BackupConfig
 
-PARTITION = "2026-11-25"
-
 
 def _run(config: BackupConfig, instance: DagsterInstance):
     definitions = Definitions.merge(backups.defs, Definitions(resources={"backups": config}))
     job = definitions.resolve_job_def("nightly_backup")
-    return job.execute_in_process(partition_key=PARTITION, instance=instance, raise_on_error=False)
+    return job.execute_in_process(instance=instance, raise_on_error=False)
 
 
 def _config(store, **overrides) -> BackupConfig:
@@ -60,7 +59,7 @@ def test_nightly_backup_run_publishes_verifies_and_applies_retention(
         "sha256",
         "row_counts",
     } <= set(meta)
-    assert backup.partition == PARTITION
+    assert backup.partition is None
     checks = result.get_asset_check_evaluations()
     assert [(c.check_name, c.passed) for c in checks] == [
         ("backup_verified", True),
@@ -106,19 +105,39 @@ def test_failure_names_the_cause(store):
     assert list(store.objects()) == []
 
 
-def test_definitions_schedule_partitions_and_freshness():
+def test_definitions_schedule_and_freshness_without_partitions():
     from sage_ops.definitions import defs
 
     schedule = defs.resolve_schedule_def("nightly_backup_schedule")
     assert schedule.cron_schedule == "0 3 * * *"
-    assert schedule.execution_timezone in (None, "UTC")
+    assert schedule.execution_timezone == "UTC"
     assert schedule.default_status == DefaultScheduleStatus.RUNNING
     job = defs.resolve_job_def("nightly_backup")
-    assert job.partitions_def == backups.daily
+    assert job.partitions_def is None  # nothing for a backfill to offer
+    assert all(a.partitions_def is None for a in (backups.db_backup, backups.backup_retention))
     assert job.tags["sage_ops/database-writer"] == "primary"
     spec = backups.db_backup.specs_by_key[AssetKey("db_backup")]
     assert spec.freshness_policy is not None
     assert spec.freshness_policy.fail_window.to_timedelta() == timedelta(hours=26)
+
+
+def test_the_schedule_launches_one_run_per_day_tagged_with_the_day():
+    """The day is the run key: Dagster launches one run per run key of a schedule, so a tick
+    evaluated again after a daemon restart takes no second backup that night."""
+    from sage_ops.definitions import defs
+
+    schedule = defs.resolve_schedule_def("nightly_backup_schedule")
+
+    def requested(day: int) -> list[tuple[str | None, str]]:
+        tick = build_schedule_context(
+            scheduled_execution_time=datetime(2026, 11, day, 3, tzinfo=UTC)
+        )
+        requests = schedule.evaluate_tick(tick).run_requests or []
+        assert all(r.partition_key is None for r in requests)
+        return [(r.run_key, r.tags["sage_ops/scheduled_day"]) for r in requests]
+
+    assert requested(26) == requested(26) == [("2026-11-26", "2026-11-26")]
+    assert requested(27) == [("2026-11-27", "2026-11-27")]
 
 
 def test_check_run_on_its_own_verifies_the_newest_backup(source_db, store):
@@ -133,7 +152,7 @@ def test_check_run_on_its_own_verifies_the_newest_backup(source_db, store):
         asset_check_selection={backups.backup_verified.check_key}, asset_selection=set()
     )
     result = check_only.execute_in_process(
-        partition_key=PARTITION, instance=DagsterInstance.ephemeral(), raise_on_error=False
+        instance=DagsterInstance.ephemeral(), raise_on_error=False
     )
     [evaluation] = result.get_asset_check_evaluations()
     assert evaluation.passed and evaluation.metadata["key"].value == manifest.key

@@ -15,7 +15,6 @@ from tests.gate.stack import execution_params, graphql, request
 
 ORDINARY = "ana@sage.test"
 ADMIN = "root@sage.test"
-PARTITION = "2026-01-05"
 
 # The UI's LaunchPipelineExecution mutation (ui-core RunUtils.tsx) as Apollo sends it, with the
 # __typename fields Apollo adds.
@@ -119,14 +118,12 @@ def test_the_load_balancer_health_check_needs_no_identity(gated_ui: GatedUI) -> 
 
 
 def test_an_ordinary_user_launches_nightly_backup_and_the_run_is_tagged(gated_ui: GatedUI) -> None:
-    params = execution_params("nightly_backup", {"dagster/partition": PARTITION})
-    result = launch(gated_ui, ORDINARY, params)
+    result = launch(gated_ui, ORDINARY, execution_params("nightly_backup"))
     assert result["__typename"] == "LaunchRunSuccess", result
-    tags = run_tags(gated_ui, result["run"]["id"])
-    assert tags[LAUNCHED_BY] == ORDINARY and tags["dagster/partition"] == PARTITION
+    assert run_tags(gated_ui, result["run"]["id"])[LAUNCHED_BY] == ORDINARY
     line = gated_ui.audit_lines()[-1]
     assert line["who"] == ORDINARY and line["action"] == "launchPipelineExecution"
-    assert (line["jobs"], line["partitions"]) == (["nightly_backup"], [PARTITION])
+    assert (line["jobs"], line["partitions"]) == (["nightly_backup"], [])
     assert (line["decision"], line["destructive"]) == ("allowed", False)
 
 
@@ -167,9 +164,7 @@ def test_an_admin_launches_restore_database_tagged_and_audited(gated_ui: GatedUI
 
 
 def test_a_client_supplied_launched_by_tag_is_overwritten(gated_ui: GatedUI) -> None:
-    params = execution_params(
-        "nightly_backup", {"dagster/partition": PARTITION, LAUNCHED_BY: "someone-else@sage.test"}
-    )
+    params = execution_params("nightly_backup", {LAUNCHED_BY: "someone-else@sage.test"})
     result = launch(gated_ui, ORDINARY, params)
     assert result["__typename"] == "LaunchRunSuccess", result
     run = gated_ui.instance.get_run_by_id(result["run"]["id"])
@@ -182,7 +177,7 @@ def test_a_launch_sent_as_a_get_query_string_is_judged_and_tagged_too(gated_ui: 
         ("restore_database", "PythonError"),
         ("nightly_backup", "LaunchRunSuccess"),
     ):
-        variables = {"p": execution_params(job, {"dagster/partition": PARTITION})}
+        variables = {"p": execution_params(job)}
         query = "mutation($p: ExecutionParams!) { launchRun(executionParams: $p) { __typename ... on LaunchRunSuccess { run { id } } } }"
         qs = urllib.parse.urlencode({"query": query, "variables": json.dumps(variables)})
         status, text = request(f"{gated_ui.url}/graphql?{qs}", headers={"x-amzn-oidc-data": token})

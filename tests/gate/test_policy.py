@@ -58,7 +58,7 @@ def test_admin_jobs_are_the_destructive_jobs_and_every_job_that_reaches_producti
 @pytest.mark.parametrize(
     ("target", "reason"),
     [
-        (Target(job="nightly_backup", partition="2026-01-05"), ""),
+        (Target(job="nightly_backup"), ""),
         (Target(job="deploy_to_staging", assets=("staging_deployment",)), ""),
         (Target(job="restore_database"), "restore_database is a destructive job"),
         (Target(job="deploy_backend"), "deploy_backend is a destructive job"),

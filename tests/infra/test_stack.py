@@ -20,7 +20,6 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -194,12 +193,6 @@ def get(url: str) -> str:
         return response.read().decode()
 
 
-def partition() -> str:
-    """Two days back: inside the launch dialog's 90-day window, never the partition
-    nightly_backup_schedule launches (yesterday's) should the test run across 03:00 UTC."""
-    return (datetime.now(UTC) - timedelta(days=2)).date().isoformat()
-
-
 def test_every_service_is_healthy(running):
     ids = running.sh("compose", "ps", "-q").split()
     fmt = '{{index .Config.Labels "com.docker.compose.service"}} {{.State.Health.Status}}'
@@ -247,7 +240,7 @@ def test_operator_journey_in_the_browser_through_the_gate(running, tmp_path, cap
     try:
         with open_page(running.ui) as page:
             journey = operator_journey(
-                page, tmp_path / "screenshots", partition(), run_timeout_ms=RUN_TIMEOUT_S * 1000
+                page, tmp_path / "screenshots", run_timeout_ms=RUN_TIMEOUT_S * 1000
             )
     except BaseException:
         print(running.logs(*DAGSTER_SERVICES))
@@ -272,7 +265,7 @@ def test_nightly_backup_runs_in_its_own_container_and_survives_a_restart(running
             "jobName": "nightly_backup",
         },
         "runConfigData": {},
-        "executionMetadata": {"tags": [{"key": "dagster/partition", "value": partition()}]},
+        "executionMetadata": {"tags": []},
     }
     launched = running.graphql(LAUNCH, params=params)["launchRun"]
     assert launched["__typename"] == "LaunchRunSuccess", launched

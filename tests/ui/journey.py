@@ -1,5 +1,5 @@
-"""The operator's path through the Dagster UI, in headless Chromium: asset graph -> launch a
-nightly_backup partition -> run succeeds -> materialization metadata -> the blocking check ->
+"""The operator's path through the Dagster UI, in headless Chromium: asset graph -> launch
+nightly_backup -> run succeeds -> materialization metadata -> the blocking check ->
 schedule and sensors running. One journey for every place the UI runs: a throw-away instance
 (tests/ui/test_ui.py) and the docker-compose stack, where the run has its own container
 (tests/infra/test_stack.py).
@@ -76,14 +76,14 @@ class Journey:
 
 
 def operator_journey(
-    page: Page, screenshots: Path, partition: str, run_timeout_ms: int = RUN_TIMEOUT_MS
+    page: Page, screenshots: Path, run_timeout_ms: int = RUN_TIMEOUT_MS
 ) -> Journey:
     """The whole journey; screenshots of each step (and of a failure) go to `screenshots`."""
     shots = Screenshots(page, screenshots)
     with shots.on_failure():
         see_every_capability_on_the_asset_graph(page, shots)
-        run_id = launch_nightly_backup_partition(page, shots, partition, run_timeout_ms)
-        metadata = read_backup_materialization(page, shots, partition, run_id)
+        run_id = launch_nightly_backup(page, shots, run_timeout_ms)
+        metadata = read_backup_materialization(page, shots, run_id)
         see_the_backup_verified(page, shots, metadata["key"])
         see_schedule_and_sensors_running(page, shots)
     return Journey(run_id, metadata, shots.paths)
@@ -156,25 +156,16 @@ def link(page: Page, text: str) -> Locator:
     return page.get_by_role("link", name=re.compile(rf"(^|\s){re.escape(text)}$"))
 
 
-def launch_nightly_backup_partition(
-    page: Page, shots: Screenshots, partition: str, run_timeout_ms: int
-) -> str:
-    """Jobs > nightly_backup > Materialize all... > one partition > Launch; returns the run id."""
+def launch_nightly_backup(page: Page, shots: Screenshots, run_timeout_ms: int) -> str:
+    """Jobs > nightly_backup > Materialize all (no partition to pick); returns the run id."""
     link(page, "Jobs").click()
     link(page, "nightly_backup").click()
     expect(page.get_by_text("Back up the database, verify the backup")).to_be_visible(
         timeout=UI_TIMEOUT_MS
     )
-    page.get_by_role("button", name="Materialize all…").click()
-    dialog = page.get_by_role("dialog")
-    expect(dialog.get_by_text("Launch runs to materialize")).to_be_visible(timeout=UI_TIMEOUT_MS)
-    partitions = dialog.get_by_role("textbox")
-    partitions.fill(partition)
-    partitions.press("Enter")
-    expect(dialog.get_by_text("1 partition", exact=True)).to_be_visible(timeout=UI_TIMEOUT_MS)
-    launch = dialog.get_by_role("button", name="Launch 1 run")
+    launch = page.get_by_role("button", name="Materialize all")
     expect(launch).to_be_enabled(timeout=UI_TIMEOUT_MS)
-    shots.take("launch_dialog_one_partition")
+    shots.take("nightly_backup_job")
     launch.click()
 
     toast = page.get_by_text(re.compile(r"Launched run [0-9a-f]{8}")).first
@@ -188,17 +179,14 @@ def launch_nightly_backup_partition(
     final = page.get_by_text(re.compile(r"^(Success|Failure|Canceled)$")).first
     expect(final).to_be_visible(timeout=run_timeout_ms)
     status = final.inner_text()
-    expect(page.get_by_text(f"partition: {partition}", exact=True)).to_be_visible()
     shots.take("run_finished")
     assert status == "Success", f"run {run_id} ended with {status}"
     return run_id
 
 
-def read_backup_materialization(
-    page: Page, shots: Screenshots, partition: str, run_id: str
-) -> dict[str, str]:
-    """The db_backup materialization of that partition, as its Events tab shows it."""
-    page.goto(f"/assets/db_backup?view=events&partition={partition}")
+def read_backup_materialization(page: Page, shots: Screenshots, run_id: str) -> dict[str, str]:
+    """The newest db_backup materialization (the run's), as its Events tab shows it."""
+    page.goto("/assets/db_backup?view=events")
     expect(page.get_by_text("materialized in run")).to_be_visible(timeout=UI_TIMEOUT_MS)
     expect(page.get_by_role("link", name=run_id[:8], exact=True)).to_be_visible()
     metadata = {

@@ -6,7 +6,6 @@ test's tmp_path (use --basetemp to choose where); their paths are printed at the
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,11 +20,8 @@ def test_operator_journey_in_the_ui(
     dagster_ui: DagsterUI, page: Page, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     started = time.monotonic()
-    # Two days back: inside the launch dialog's default 90-day window, and never the partition
-    # nightly_backup_schedule would launch should the test run across 03:00 UTC.
-    partition = (datetime.now(UTC) - timedelta(days=2)).date().isoformat()
     try:
-        journey = operator_journey(page, tmp_path / "screenshots", partition)
+        journey = operator_journey(page, tmp_path / "screenshots")
         backup_is_in_store(
             dagster_ui.backup_dir, dagster_ui.backup_dir.as_uri(), journey.metadata, journey.run_id
         )
