@@ -14,7 +14,7 @@ from sage_ops.migrations.guarded import GuardedOutcome, guarded_migrate
 from sage_ops.migrations.runner import RunOptions
 from sage_ops.platforms.build_spec import BuildSpec
 from sage_ops.platforms.builders import open_builder
-from sage_ops.platforms.deployer import DeployResult, Log
+from sage_ops.platforms.deployer import DeployError, DeployResult, Log
 from sage_ops.platforms.docker_image import BuiltImage, ImageCheck
 from sage_ops.platforms.git import commit_dir
 from sage_ops.platforms.git_source import export_tree
@@ -80,10 +80,14 @@ def deploy_commit(target_url: str, timeout_s: float, image: str, log: Log) -> De
     return open_deployer(target_url).deploy(image, timeout_s, log)
 
 
-def smoke_check(target_url: str) -> str:
-    """The service's health endpoint answers 200; returns what it checked."""
-    open_deployer(target_url).smoke_check(SMOKE_TIMEOUT_S)
-    return f"{target_url} is healthy"
+def smoke_check(target_url: str) -> tuple[bool, str]:
+    """Whether the service's health endpoint answers 200, and what was seen: a failing endpoint
+    is a failed check recorded as such, not an error without one."""
+    try:
+        open_deployer(target_url).smoke_check(SMOKE_TIMEOUT_S)
+    except DeployError as exc:
+        return False, str(exc)
+    return True, f"{target_url} is healthy"
 
 
 def backup_reference(manifest: Manifest | None, store: BackupStore) -> str:

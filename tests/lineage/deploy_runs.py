@@ -1,7 +1,7 @@
 """Deploy runs as the deploy pipeline records them, without Docker or ECS: real Dagster runs
-carrying the deploy jobs' own tags (sage_ops.deploy.defs.DEPLOY_TAGS, the sensor's commit tag)
+carrying the deploy jobs' own tags (sage_ops.deploy.run_tags.DEPLOY_TAGS, the sensor's commit tag)
 and a `<environment>_deployment` step that, like the real one, tags its run with the deploy
-code's own `_tag_run` once the rollout completed - and not when it rolled back."""
+code's own `tag_run` once the rollout completed - and not when it rolled back."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from dagster import DagsterInstance, MaterializeResult, asset, job, materialize, op
 
-from sage_ops.deploy.defs import DEPLOY_TAGS, _tag_run
+from sage_ops.deploy.run_tags import DEPLOY_TAGS, tag_run
 from sage_ops.lineage.tags import COMMIT_TAG
 from sage_ops.platforms.deployer import DeployRolledBack
 
@@ -24,7 +24,7 @@ def deployment_asset(environment: str, fail: bool, during: Callable[[], None]):
         during()  # the rollout is under way: the step has started, the run is not finished
         if fail:
             raise DeployRolledBack("the circuit breaker rolled the deployment back")
-        _tag_run(context, environment, COMMIT, IMAGE)
+        tag_run(context, environment, COMMIT, IMAGE)
         return MaterializeResult(
             metadata={"commit": COMMIT, "image": IMAGE, "environment": environment}
         )
@@ -66,7 +66,7 @@ def migrate_in_deploy(instance: DagsterInstance, skipped: bool = False) -> str:
 
 @op(config_schema={"environment": str})
 def rollback_op(context) -> None:
-    _tag_run(context, context.op_config["environment"], COMMIT, IMAGE)
+    tag_run(context, context.op_config["environment"], COMMIT, IMAGE)
 
 
 @job(name="rollback_deployment", tags=DEPLOY_TAGS)

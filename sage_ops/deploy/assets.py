@@ -1,0 +1,267 @@
+"""The assets of build-push-deploy, one partition per commit: backend_image -> registry_image
+-> staging_schema -> staging_deployment -> production_schema -> production_deployment, with the
+image policy and each environment's health as blocking checks."""
+
+from collections.abc import Sequence
+
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetExecutionContext,
+    AssetKey,
+    AssetRecordsFilter,
+    Backoff,
+    DataVersion,
+    DynamicPartitionsDefinition,
+    MaterializeResult,
+    MetadataValue,
+    RetryPolicy,
+    asset,
+    asset_check,
+)
+
+from sage_ops.backups.resources import BackupConfig
+from sage_ops.deploy import steps
+from sage_ops.deploy.resources import DeployConfig
+from sage_ops.deploy.run_tags import tag_run
+from sage_ops.errors import ConfigError
+from sage_ops.lineage.deployments import Rollout, healthy_now, rollouts
+from sage_ops.lineage.failures import operator_errors
+from sage_ops.lineage.names import (
+    APPLIED_MIGRATIONS,
+    BACKEND_IMAGE,
+    OWNERS,
+    REGISTRY_IMAGE,
+    deployment_asset,
+    healthy_check,
+    schema_asset,
+)
+from sage_ops.lineage.tags import launched_by
+from sage_ops.migrations.resources import MigrationConfig
+from sage_ops.platforms.targets import open_deployer
+from sage_ops.units import human_bytes, human_seconds
+
+GROUP = "deploy"
+PROMOTED_FROM = {"production": "staging"}  # an environment receives only what the other proved
+commits = DynamicPartitionsDefinition(name="commits")
+# Transient registry/daemon hiccups only: build and push errors that are not transient fail fast.
+TRANSIENT_RETRY = RetryPolicy(max_retries=2, delay=5, backoff=Backoff.EXPONENTIAL)
+
+
+@asset(
+    partitions_def=commits,
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"docker"},
+    description="docker build of the backend's Dockerfile at the commit (the partition), "
+    "labelled with the commit and build time, tagged <sha> and latest; layer cache reused.",
+)
+def backend_image(context: AssetExecutionContext, deploy: DeployConfig) -> MaterializeResult:
+    sha = context.partition_key
+    with operator_errors():
+        built, checks = steps.build_commit(deploy.build_spec(), deploy.repo, sha, context.log.info)
+    return MaterializeResult(
+        metadata={
+            "commit": sha,
+            "image_id": built.id,
+            "tags": MetadataValue.json(list(built.tags)),
+            "size_mb": round(built.size_bytes / 1e6, 1),
+            "size": human_bytes(built.size_bytes),
+            "build_seconds": built.build_seconds,
+            "build_time": human_seconds(built.build_seconds),
+            "cached_steps": f"{built.cached_steps}/{built.total_steps}",
+            "checks": MetadataValue.json([c._asdict() for c in checks]),
+        },
+        data_version=DataVersion(built.id),
+    )
+
+
+@asset_check(
+    asset=backend_image,
+    blocking=True,
+    description="Image under the size limit (SAGE_OPS_IMAGE_MAX_MB), non-root user, HEALTHCHECK.",
+)
+def image_policy(context: AssetCheckExecutionContext) -> AssetCheckResult:
+    record = _latest_materialization(context, BACKEND_IMAGE)
+    checks = record["checks"] if record else []
+    failed = [c for c in checks if not c["passed"]]
+    return AssetCheckResult(
+        passed=bool(checks) and not failed,
+        description="; ".join(f"{c['name']}: {c['detail']}" for c in checks) or "no build found",
+        metadata={c["name"]: c["detail"] for c in checks},
+    )
+
+
+def _latest_materialization(context: AssetCheckExecutionContext, key: str) -> dict | None:
+    """Metadata of this run's materialization of `key` (checks run in the same run)."""
+    records = context.instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=AssetKey(key)), limit=20
+    ).records
+    for record in records:
+        if record.run_id == context.run.run_id:
+            meta = record.asset_materialization.metadata if record.asset_materialization else {}
+            return {k: v.value for k, v in meta.items()}
+    return None
+
+
+@asset(
+    partitions_def=commits,
+    group_name=GROUP,
+    owners=OWNERS,
+    deps=[backend_image],
+    kinds={"docker"},
+    retry_policy=TRANSIENT_RETRY,
+    description="The image pushed to SAGE_OPS_REGISTRY (ECR or any registry) under <sha> and "
+    "latest; its immutable digest is the data version and what deployments use.",
+)
+def registry_image(context: AssetExecutionContext, deploy: DeployConfig) -> MaterializeResult:
+    sha = context.partition_key
+    with operator_errors():
+        pushed = steps.push_commit(deploy.build_spec(), sha, context.log.info)
+    return MaterializeResult(
+        metadata={
+            "commit": sha,
+            "image": pushed.reference,
+            "digest": pushed.digest,
+            "tags": MetadataValue.json(list(pushed.tags)),
+            "push_seconds": pushed.push_seconds,
+        },
+        data_version=DataVersion(pushed.digest),
+    )
+
+
+def _schema_asset(environment: str, upstream: Sequence[object]):
+    @asset(
+        name=schema_asset(environment),
+        partitions_def=commits,
+        group_name=GROUP,
+        owners=OWNERS,
+        deps=list(upstream),  # type: ignore[arg-type]
+        kinds={"postgres", "prisma"},
+        description=f"Guarded migrations of the commit's prisma/migrations against the "
+        f"{environment} database (preflight, lint, verified backup, apply) before its rollout.",
+    )
+    def schema(
+        context: AssetExecutionContext,
+        deploy: DeployConfig,
+        backups: BackupConfig,
+        migrations: MigrationConfig,
+    ) -> MaterializeResult:
+        url_env = deploy.database_env(environment)
+        subdir = f"{deploy.context_path.strip('/')}/{deploy.migrations_path.strip('/')}"
+        with operator_errors():
+            _require_promotable(context, deploy, environment)
+            outcome = steps.migrate_commit(
+                deploy.repo,
+                context.partition_key,
+                subdir,
+                url_env,
+                backups.recipe(),
+                migrations.allow,
+                context.run.run_id,
+                context.log.info,
+            )
+        if outcome is None:
+            return MaterializeResult(metadata={"skipped": f"{url_env} not set"})
+        return MaterializeResult(
+            metadata={
+                "commit": context.partition_key,
+                "environment": environment,
+                "migrations_applied": MetadataValue.json([a.name for a in outcome.applied]),
+                "pre_migration_backup": steps.backup_reference(outcome.backup, backups.store()),
+                "pre_migration_backup_sha256": outcome.backup.sha256 if outcome.backup else "",
+            }
+        )
+
+    return schema
+
+
+def _deployment_asset(environment: str, upstream: Sequence[object]):
+    @asset(
+        name=deployment_asset(environment),
+        partitions_def=commits,
+        group_name=GROUP,
+        owners=OWNERS,
+        deps=list(upstream),  # type: ignore[arg-type]
+        kinds={"docker", "ecs"},
+        description=f"Rolling deployment of the pushed digest to {environment} "
+        "(SAGE_OPS_"
+        + environment.upper()
+        + "_TARGET), followed until it completed or rolled back.",
+    )
+    def deployment(context: AssetExecutionContext, deploy: DeployConfig) -> MaterializeResult:
+        with operator_errors():
+            proof = _require_promotable(context, deploy, environment)
+            result = steps.deploy_commit(
+                deploy.target(environment),
+                deploy.deploy_timeout_s,
+                _pushed_image(context),
+                context.log.info,
+            )
+        tag_run(context, environment, context.partition_key, result.image)
+        promoted = {f"{proof.environment}_run": proof.run_id} if proof else {}
+        return MaterializeResult(
+            metadata={
+                "commit": context.partition_key,
+                "environment": environment,
+                "image": result.image,
+                "revision": result.revision,
+                "previous_image": result.previous_image or "",
+                "target": result.target,
+                "rollout_seconds": round(result.seconds, 1),
+                "rollout_time": human_seconds(result.seconds),
+                "launched_by": launched_by(context.run.tags),
+                **promoted,
+            },
+            data_version=DataVersion(result.image.split("@")[-1]),
+        )
+
+    @asset_check(
+        asset=deployment,
+        name=healthy_check(environment),
+        blocking=True,
+        description=f"Post-deploy smoke check: the {environment} health endpoint answers 200.",
+    )
+    def healthy(context: AssetCheckExecutionContext, deploy: DeployConfig) -> AssetCheckResult:
+        with operator_errors():
+            passed, detail = steps.smoke_check(deploy.target(environment))
+        return AssetCheckResult(passed=passed, description=detail)
+
+    return deployment, healthy
+
+
+def _require_promotable(
+    context: AssetExecutionContext, deploy: DeployConfig, environment: str
+) -> Rollout | None:
+    """Production only receives the digest staging runs now and found healthy, whatever job or
+    asset selection got here; returns the staging rollout that proves it."""
+    source = PROMOTED_FROM.get(environment)
+    if source is None:
+        return None
+    serving = open_deployer(deploy.target(source)).current_image()
+    return healthy_now(source, rollouts(context.instance, source), serving, _pushed_image(context))
+
+
+def _pushed_image(context: AssetExecutionContext) -> str:
+    records = context.instance.fetch_materializations(
+        AssetRecordsFilter(
+            asset_key=AssetKey(REGISTRY_IMAGE), asset_partitions=[context.partition_key]
+        ),
+        limit=1,
+    ).records
+    if not records or records[0].asset_materialization is None:
+        raise ConfigError(
+            f"commit {context.partition_key} has no pushed image; run registry_image first"
+        )
+    return str(records[0].asset_materialization.metadata["image"].value)
+
+
+# applied_migrations: the schemas run the migrations capability's guarded sequence; linked for
+# the UI's lineage only (deps trigger no run without an automation condition).
+staging_schema = _schema_asset("staging", [registry_image, AssetKey(APPLIED_MIGRATIONS)])
+staging_deployment, staging_healthy = _deployment_asset("staging", [staging_schema])
+production_schema = _schema_asset("production", [staging_deployment])
+production_deployment, production_healthy = _deployment_asset("production", [production_schema])
+
+DEPLOY_ASSETS = [backend_image, registry_image, staging_schema, staging_deployment]
+PRODUCTION_ASSETS = [production_schema, production_deployment]
