@@ -87,18 +87,6 @@ class Stack:
     def sh(self, *args: str) -> str:
         return stack_sh(self.image, *args)
 
-    def logs(self, *services: str) -> str:
-        """The last 100 lines of each service's log."""
-        result = subprocess.run(
-            ["bash", "infra/local/stack.sh", "logs", *services],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        return result.stdout + result.stderr
-
     def graphql(self, query: str, **variables: object) -> dict:
         request = urllib.request.Request(
             f"{self.ui}/graphql",
@@ -137,7 +125,7 @@ class Stack:
             + (f"\n    {e['error']['message']}" if e.get("error") else "")
             for e in events[-30:]
         ]
-        return "--- run events\n" + "\n".join(lines) + "\n" + self.logs(*DAGSTER_SERVICES)
+        return "--- run events\n" + "\n".join(lines) + "\n" + stack_logs(*DAGSTER_SERVICES)
 
     def tags(self, run: dict) -> dict[str, str]:
         return {t["key"]: t["value"] for t in run["tags"]}
@@ -162,19 +150,25 @@ def stack_sh(image: str, *args: str) -> str:
         check=False,
     )
     if result.returncode != 0:
-        logs = subprocess.run(
-            ["bash", "infra/local/stack.sh", "logs"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
         pytest.fail(
             f"stack.sh {' '.join(args)} exited {result.returncode}:\n"
-            f"{(result.stdout + result.stderr)[-6000:]}\n{logs.stdout[-8000:]}",
+            f"{(result.stdout + result.stderr)[-6000:]}\n{stack_logs()[-8000:]}",
             pytrace=False,
         )
     return result.stdout
+
+
+def stack_logs(*services: str) -> str:
+    """The last 100 lines of each service's log (all services by default)."""
+    result = subprocess.run(
+        ["bash", "infra/local/stack.sh", "logs", *services],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    return result.stdout + result.stderr
 
 
 @pytest.fixture(scope="module")
@@ -243,7 +237,7 @@ def test_operator_journey_in_the_browser_through_the_gate(running, tmp_path, cap
                 page, tmp_path / "screenshots", run_timeout_ms=RUN_TIMEOUT_S * 1000
             )
     except BaseException:
-        print(running.logs(*DAGSTER_SERVICES))
+        print(stack_logs(*DAGSTER_SERVICES))
         raise
     run = running.wait_for_run(journey.run_id)
     tags = running.tags(run)
@@ -308,7 +302,7 @@ def test_daemon_ticks_the_sensors_and_runs_the_scheduler(running):
         )["ticks"]:
             if time.monotonic() > deadline:
                 pytest.fail(
-                    f"{sensor} has not ticked in 90 s\n{running.logs('dagster-daemon')}",
+                    f"{sensor} has not ticked in 90 s\n{stack_logs('dagster-daemon')}",
                     pytrace=False,
                 )
             time.sleep(3)
