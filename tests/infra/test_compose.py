@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from sage_ops.cli import _parser
+from sage_ops.cli.gate import gate
 
 INFRA = Path(__file__).resolve().parents[2] / "infra"
 
@@ -96,7 +97,7 @@ def test_webserver_is_the_gate_with_a_local_admin(compose_config):
     parsed by sage-ops' own CLI, so a flag it does not know fails here, not in the container."""
     web = compose_config["services"]["dagster-webserver"]
     args = _parser().parse_args(web["command"][1:])
-    assert web["command"][0] == "sage-ops" and args.func.__name__ == "_gate"
+    assert web["command"][0] == "sage-ops" and args.func is gate
     assert (args.local_user, args.local_admin, args.local_any_interface) == (
         "dev@localhost",
         True,
