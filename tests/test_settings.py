@@ -109,7 +109,6 @@ def test_backup_resource_refuses_a_bad_value_before_any_dump(override, store, so
     )
     instance = DagsterInstance.ephemeral()
     result = definitions.resolve_job_def("nightly_backup").execute_in_process(
-        partition_key="2026-11-30",
         instance=instance,
         raise_on_error=False,
         run_config={"resources": {"backups": {"config": {"backup_url": store.url, **override}}}},
