@@ -1,10 +1,11 @@
 """What changed before an incident: deployments and migrations, and which ones are suspects.
 
-The changes come from Dagster's own records (deploy runs, see defs.py) and from ECS service
-events (ecs_events.py, for deploys sage_ops did not make); here they are plain values, so the
-correlation is testable without an instance. A change is a suspect when it finished within the
-window before the episode, or started within the window before the first error (still in
-progress, failed or rolled back included): the classic "it broke during the deploy".
+The changes come from Dagster's own records (deploy runs, read in lineage/changes.py) and from
+ECS service events (ecs_events.py, for deploys sage_ops did not make); here they are plain
+values, so the correlation is testable without an instance. A change is a suspect when it
+finished within the window before the episode, or started within the window before the first
+error (still in progress, failed or rolled back included): the classic "it broke during the
+deploy".
 """
 
 from __future__ import annotations
