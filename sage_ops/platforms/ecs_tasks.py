@@ -21,8 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
-from dagster import OpExecutionContext
-from dagster._core.pipes.utils import PipesLogReader
+from dagster import OpExecutionContext, PipesLogReader
 from dagster_aws.pipes import PipesCloudWatchMessageReader, PipesECSClient
 from dagster_aws.pipes.clients.utils import WaiterConfig
 from dagster_aws.pipes.message_readers import PipesCloudWatchLogReader

@@ -8,15 +8,13 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import pytest
-
 from sage_ops.incidents import categories as c
 from sage_ops.incidents.categories import classify_text
 from sage_ops.incidents.entries import group
 from tests.incidents import pg_provoke
 from tests.incidents.corpus import labelled
 from tests.incidents.small_pg import small_server
-from tests.pg import MACHINE_SERVER, machine_server_up
+from tests.pg import MACHINE_SERVER
 
 EXPECTED = {
     "55P03": c.LOCK_TIMEOUT,
@@ -42,7 +40,6 @@ def provoke_all(target) -> list[tuple[str, str]]:
     return [found for provoke in pg_provoke.ALL for found in provoke(target)]
 
 
-@pytest.mark.skipif(not machine_server_up(), reason="no PostgreSQL on 127.0.0.1:5432")
 def test_postgresql_15_messages_are_in_the_corpus_with_their_category():
     corpus = {text: label for label, text in labelled()}
     for sqlstate, message in provoke_all(MACHINE_SERVER):
