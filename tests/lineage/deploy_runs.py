@@ -1,7 +1,7 @@
 """Deploy runs as the deploy pipeline records them, without Docker or ECS: real Dagster runs
-carrying the deploy jobs' own tags (sage_ops.deploy.run_tags.DEPLOY_TAGS, the sensor's commit tag)
-and a `<environment>_deployment` step that, like the real one, tags its run with the deploy
-code's own `tag_run` once the rollout completed - and not when it rolled back."""
+carrying the deploy jobs' own tags (sage_ops.deploy.defs.run_tags.DEPLOY_TAGS, the sensor's
+commit tag) and a `<environment>_deployment` step that, like the real one, tags its run with the
+deploy code's own `tag_run` once the rollout completed - and not when it rolled back."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from dagster import DagsterInstance, MaterializeResult, asset, job, materialize, op
 
-from sage_ops.deploy.run_tags import DEPLOY_TAGS, tag_run
+from sage_ops.deploy.defs.run_tags import DEPLOY_TAGS, tag_run
 from sage_ops.lineage.tags import COMMIT_TAG
 from sage_ops.platforms.deployer import DeployRolledBack
 

@@ -22,8 +22,8 @@ from dagster import (
 
 from sage_ops.backups.resources import BackupConfig
 from sage_ops.deploy import steps
+from sage_ops.deploy.defs.run_tags import tag_run
 from sage_ops.deploy.resources import DeployConfig
-from sage_ops.deploy.run_tags import tag_run
 from sage_ops.errors import ConfigError
 from sage_ops.lineage.deployments import Rollout, healthy_now, rollouts
 from sage_ops.lineage.failures import operator_errors

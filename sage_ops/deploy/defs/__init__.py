@@ -3,16 +3,16 @@
 
 from dagster import Definitions
 
-from sage_ops.deploy.assets import (
+from sage_ops.deploy.defs.assets import (
     DEPLOY_ASSETS,
     PRODUCTION_ASSETS,
     image_policy,
     production_healthy,
     staging_healthy,
 )
-from sage_ops.deploy.jobs import deploy_backend, deploy_to_staging, promote_to_production
-from sage_ops.deploy.rollback import rollback_deployment
-from sage_ops.deploy.sensors import git_push_sensor
+from sage_ops.deploy.defs.jobs import deploy_backend, deploy_to_staging, promote_to_production
+from sage_ops.deploy.defs.rollback import rollback_deployment
+from sage_ops.deploy.defs.sensors import git_push_sensor
 
 defs = Definitions(
     assets=[*DEPLOY_ASSETS, *PRODUCTION_ASSETS],

@@ -3,8 +3,8 @@ staging only (approval mode), and the approval itself."""
 
 from dagster import define_asset_job, in_process_executor
 
-from sage_ops.deploy.assets import DEPLOY_ASSETS, PRODUCTION_ASSETS
-from sage_ops.deploy.run_tags import DEPLOY_TAGS
+from sage_ops.deploy.defs.assets import DEPLOY_ASSETS, PRODUCTION_ASSETS
+from sage_ops.deploy.defs.run_tags import DEPLOY_TAGS
 from sage_ops.lineage.names import DEPLOY_BACKEND, DEPLOY_TO_STAGING, PROMOTE_TO_PRODUCTION
 
 deploy_backend = define_asset_job(

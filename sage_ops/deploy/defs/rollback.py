@@ -14,8 +14,8 @@ from dagster import (
 from pydantic import Field
 
 from sage_ops.deploy import steps
+from sage_ops.deploy.defs.run_tags import DEPLOY_TAGS, tag_run
 from sage_ops.deploy.resources import ENVIRONMENTS, DeployConfig
-from sage_ops.deploy.run_tags import DEPLOY_TAGS, tag_run
 from sage_ops.errors import ConfigError
 from sage_ops.lineage.deployments import rollback_target, rollouts
 from sage_ops.lineage.failures import operator_errors
