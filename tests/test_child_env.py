@@ -27,7 +27,7 @@ from sage_ops.deploy.demo import demo_repo
 from sage_ops.migrations.discovery import load_migrations
 from sage_ops.migrations.lint import lint
 from sage_ops.pgtools import tools_for_server
-from sage_ops.platforms.git import scan
+from sage_ops.platforms.git_push_scan import scan
 from sage_ops.platforms.git_source import export_tree
 from tests.secret_values import PASSWORDS, assert_no_fragment, url
 

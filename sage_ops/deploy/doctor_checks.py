@@ -14,8 +14,8 @@ from sage_ops.platforms.builders import open_builder
 from sage_ops.platforms.codebuild import CodeBuildBuilder
 from sage_ops.platforms.ecr import ensure_repository, is_ecr_host
 from sage_ops.platforms.ecs_target import parse_target
-from sage_ops.platforms.git import scan
 from sage_ops.platforms.git_credentials import SECRET_ENV, fetch_secret, parse
+from sage_ops.platforms.git_push_scan import scan
 from sage_ops.platforms.targets import open_deployer
 
 LOCAL_BUILD = "images would be built on a local Docker Engine, which Fargate does not have"

@@ -16,7 +16,7 @@ from sage_ops.platforms.build_spec import BuildSpec
 from sage_ops.platforms.builders import open_builder
 from sage_ops.platforms.deployer import DeployError, DeployResult, Log
 from sage_ops.platforms.docker_image import BuiltImage, ImageCheck
-from sage_ops.platforms.git import commit_dir
+from sage_ops.platforms.git_repo import commit_dir
 from sage_ops.platforms.git_source import export_tree
 from sage_ops.platforms.registry import PushedImage
 from sage_ops.platforms.targets import open_deployer

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from sage_ops.deploy import steps
-from sage_ops.platforms import git
+from sage_ops.platforms import git_push_scan, git_repo
 from sage_ops.platforms.git import GitSourceError
 from sage_ops.platforms.git_source import export_tree
 from tests.platforms.test_git_credentials import (  # noqa: F401 - fixtures
@@ -68,7 +68,7 @@ def test_a_fresh_run_task_fetches_only_its_commit(remote, tmp_path, monkeypatch)
     assert (source / "shallow").read_text().split() == [middle]  # that commit, no history
     assert run(["git", "-C", str(source), "cat-file", "-e", shas[0]], check=False).returncode != 0
     # The sensor's mirror is neither created nor made shallow by a run.
-    assert not git.repo_dir(url, steps.git_cache_dir()).exists()
+    assert not git_repo.repo_dir(url, steps.git_cache_dir()).exists()
 
 
 def test_a_second_run_in_the_same_task_fetches_nothing(remote, tmp_path, monkeypatch, recorded):  # noqa: F811
@@ -83,11 +83,11 @@ def test_a_second_run_in_the_same_task_fetches_nothing(remote, tmp_path, monkeyp
 def test_the_sensors_mirror_is_used_when_it_has_the_commit(remote, tmp_path, monkeypatch):
     url, shas = remote
     monkeypatch.setenv("SAGE_OPS_STATE_DIR", str(tmp_path / "state"))
-    git.scan(url, "main", ["apps/backend/**"], None, steps.git_cache_dir())
+    git_push_scan.scan(url, "main", ["apps/backend/**"], None, steps.git_cache_dir())
 
     source = steps._source(url, shas[0])
 
-    assert source == git.repo_dir(url, steps.git_cache_dir())
+    assert source == git_repo.repo_dir(url, steps.git_cache_dir())
     assert not (source / "shallow").exists()
     assert not (steps.git_cache_dir() / "commits").exists()
 

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from sage_ops.platforms import git
-from sage_ops.platforms.git import GitSourceError, PushScan, scan
+from sage_ops.platforms import git_repo
+from sage_ops.platforms.git import GitSourceError
+from sage_ops.platforms.git_push_scan import PushScan, scan
 
 WATCH = ["apps/backend/**"]
 EPOCH = 1_700_000_000
@@ -269,7 +270,7 @@ def test_unknown_cursor_is_a_rewrite_and_considers_only_the_head(
 def test_file_url_is_mirrored_into_the_cache_and_updated(repo: Repo, tmp_path: Path) -> None:
     url = f"file://{repo.path}"
     first = _scan(url, None, tmp_path)
-    mirror = git.repo_dir(url, tmp_path / "cache")
+    mirror = git_repo.repo_dir(url, tmp_path / "cache")
     assert mirror.parent == tmp_path / "cache" and (mirror / "HEAD").exists()
     assert first.deploy is not None and first.deploy.sha == repo.head()
 
@@ -377,14 +378,14 @@ def test_credentials_stay_out_of_messages_and_the_mirror(tmp_path: Path) -> None
         _scan(url, None, tmp_path, timeout_s=5)
 
     assert "s3cr" not in str(failure.value) and "deploy" not in str(failure.value)
-    mirror = git.repo_dir(url, tmp_path / "cache")
+    mirror = git_repo.repo_dir(url, tmp_path / "cache")
     assert mirror.name.startswith("x-")
     files = [p for p in mirror.rglob("*") if p.is_file()]
     assert files and not any(b"s3cr" in p.read_bytes() for p in files)
 
 
 def test_https_credentials_become_a_host_scoped_header() -> None:
-    remote = git._Remote.of("https://x-access-token:tok@github.com/org/app.git")
+    remote = git_repo._Remote.of("https://x-access-token:tok@github.com/org/app.git")
 
     assert remote.url == remote.label == "https://github.com/org/app.git"
     assert remote.env["GIT_CONFIG_KEY_0"] == "http.https://github.com/.extraHeader"
@@ -404,4 +405,4 @@ def test_https_credentials_become_a_host_scoped_header() -> None:
     ],
 )
 def test_is_remote(repo_arg: str, remote: bool) -> None:
-    assert git.is_remote(repo_arg) is remote
+    assert git_repo.is_remote(repo_arg) is remote

@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from sage_ops.errors import ConfigError
-from sage_ops.platforms import aws, git
+from sage_ops.platforms import aws, git, git_push_scan
 from sage_ops.platforms.git_credentials import SECRET_ENV, parse
 from tests.backups.s3 import apply_env, aws_env, moto_server
 
@@ -144,7 +144,7 @@ def test_token_reaches_git_through_askpass_only(secret, http_repo, bare_repo, re
     _, head = bare_repo
     secret(json.dumps({"token": TOKEN}))
 
-    result = git.scan(http_repo, "main", [], None, tmp_path / "cache")
+    result = git_push_scan.scan(http_repo, "main", [], None, tmp_path / "cache")
 
     assert result.deploy is not None and result.deploy.sha == head
     assert any(h.startswith("Basic ") for h in _Private.seen)  # the token was asked for and sent
@@ -159,7 +159,7 @@ def test_token_reaches_git_through_askpass_only(secret, http_repo, bare_repo, re
 def test_wrong_token_is_a_skip_reason_without_the_token(secret, http_repo, recorded, tmp_path):
     secret("not-the-token")
     with pytest.raises(git.GitSourceError) as failure:
-        git.scan(http_repo, "main", [], None, tmp_path / "cache")
+        git_push_scan.scan(http_repo, "main", [], None, tmp_path / "cache")
     assert "not-the-token" not in str(failure.value)
     assert_secret_nowhere(recorded, "not-the-token")
 
@@ -187,7 +187,9 @@ def test_deploy_key_reaches_ssh_as_a_0600_file(secret, bare_repo, recorded, tmp_
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
 
-    result = git.scan(f"ssh://git@git.example.invalid{bare}", "main", [], None, tmp_path / "c")
+    result = git_push_scan.scan(
+        f"ssh://git@git.example.invalid{bare}", "main", [], None, tmp_path / "c"
+    )
 
     assert result.deploy is not None and result.deploy.sha == head
     assert Path(f"{seen}.mode").read_text().strip() == "600"
@@ -202,7 +204,7 @@ def test_unreadable_secret_is_a_skip_reason(secret, moto_endpoint, monkeypatch, 
     secret("x")
     monkeypatch.setenv(SECRET_ENV, "sage-production/sage-ops/missing")
     with pytest.raises(git.GitSourceError, match="cannot read the repository credential"):
-        git.scan("https://git.example.invalid/r.git", "main", [], None, tmp_path / "c")
+        git_push_scan.scan("https://git.example.invalid/r.git", "main", [], None, tmp_path / "c")
 
 
 @pytest.mark.parametrize(
