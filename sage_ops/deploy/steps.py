@@ -31,7 +31,7 @@ def git_cache_dir() -> Path:
 
 
 def _source(repo: str | None, sha: str) -> Path:
-    """A repository holding `sha`; a run task fetches the commit itself (see git_repo.commit_dir)."""
+    """A repository holding `sha`; a run task fetches the commit itself (git_repo.commit_dir)."""
     if not repo:
         raise ConfigError("SAGE_OPS_REPO is not set: no repository to build from")
     return commit_dir(repo, sha, git_cache_dir())
