@@ -82,13 +82,14 @@ def end_to_end(rounds: int, home: Path) -> list[dict[str, Any]]:
     with (
         key_server(signer) as keys,
         dagster_instance(home) as instance,
-        webserver_app(instance, in_process_target()) as app,
+        webserver_app(instance, in_process_target()) as webserver,
     ):
+        app = webserver.app
         verifier = AlbVerifier(ALB_ARN, PublicKeys(keys.url), ISSUER, CLIENT_ID)
         gate = Gate(
             app,
             AlbAuthenticator(verifier, "groups", frozenset()),
-            Policy([], []),
+            Policy([], [], webserver.catalog),
             AuditLog(str(home / "audit.jsonl")),
             InstanceLookup(instance),
         )
@@ -141,6 +142,12 @@ def gate_alone(rounds: int, home: Path) -> list[dict[str, Any]]:
     signer = AlbSigner()
     n = rounds * 10
     audit = AuditLog(str(home / "alone.jsonl"))
+    with (
+        dagster_instance(home / "catalog") as instance,
+        webserver_app(instance, in_process_target()) as webserver,
+    ):
+        catalog = webserver.catalog()  # the definitions as the policy reads them
+    policy = Policy([], [], lambda: catalog)
     body = json.dumps({"query": RUNS_QUERY}).encode()
     fresh = [signer.token(f"b{i}@sage.test", expires_in=3600).encode() for i in range(n + 50)]
     seen = [fresh[0]] * (n + 50)
@@ -149,12 +156,12 @@ def gate_alone(rounds: int, home: Path) -> list[dict[str, Any]]:
 
         def alb_gate() -> Gate:
             authenticator = AlbAuthenticator(verifier, "groups", frozenset())
-            return Gate(_instant, authenticator, Policy([], []), audit, None)  # type: ignore[arg-type]
+            return Gate(_instant, authenticator, policy, audit, None)  # type: ignore[arg-type]
 
         local_gate = Gate(
             _instant,
             LocalAuthenticator(local("b@localhost")),
-            Policy([], []),
+            policy,
             audit,
             None,  # type: ignore[arg-type]
         )

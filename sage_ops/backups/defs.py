@@ -44,6 +44,7 @@ from sage_ops.backups.selection import BackupChoice, choose_backup, named_source
 from sage_ops.backups.store import BackupStore
 from sage_ops.backups.verify import verify_backup
 from sage_ops.errors import ConfigError
+from sage_ops.lineage.effects import BACKS_UP, RESTORES, effect
 from sage_ops.lineage.failures import operator_errors
 from sage_ops.lineage.names import DATABASE_POOL, NIGHTLY_BACKUP, OWNERS, RESTORE_DATABASE
 from sage_ops.lineage.tags import DATABASE_WRITER_TAG, SCHEDULED_DAY_TAG, launched_by
@@ -64,6 +65,7 @@ STORE_CLEAN = "backup_store_clean"
     group_name="backups",
     owners=OWNERS,
     kinds={"postgres"},
+    tags=effect(BACKS_UP),
     pool=DATABASE_POOL,
     freshness_policy=late_after_26h,
     description="pg_dump of DATABASE_URL, streamed through gzip and SHA-256 into the backup "
@@ -154,6 +156,7 @@ def _backup_to_verify(store: BackupStore, run_id: str, database: str, warn: OnSk
     group_name="backups",
     owners=OWNERS,
     kinds={"postgres"},
+    tags=effect(BACKS_UP),
     pool=DATABASE_POOL,
     freshness_policy=late_after_26h,
     description="Keeps the newest SAGE_OPS_BACKUP_KEEP verified backups (by manifest time) and "
@@ -269,7 +272,7 @@ def launch_source(tags: Mapping[str, str]) -> str:
 
 @job(
     name=RESTORE_DATABASE,
-    tags=DATABASE_WRITER_TAG,
+    tags={**DATABASE_WRITER_TAG, **effect(RESTORES)},
     description="Restore a chosen backup into a chosen database.",
 )
 def restore_database() -> None:

@@ -1,7 +1,8 @@
-"""The audit trail: one JSON line per mutation (who, what, on which job / partition / config
-digest, allowed or refused, why), appended before the mutation is forwarded, so a crash never
-leaves an action without its line. In ECS the lines go to stdout, which the task ships to
-CloudWatch Logs; `"sage_ops_audit": 1` finds them there."""
+"""The audit trail: one JSON line per mutation (who, what, on which job / assets / partition,
+the run config's digest and the keys it sets (never their values), allowed or refused, why),
+appended before the mutation is forwarded, so a crash never leaves an action without its line.
+In ECS the lines go to stdout, which the task ships to CloudWatch Logs; `"sage_ops_audit": 1`
+finds them there."""
 
 from __future__ import annotations
 
@@ -38,9 +39,14 @@ class AuditEvent:
             "action": self.action,
             "jobs": _unique(t.job for t in self.targets),
             "partitions": _unique(t.partition for t in self.targets),
-            "assets": _unique(a for t in self.targets for a in t.assets),
+            "assets": _unique(
+                [*(a for t in self.targets for a in t.assets), *self.decision.assets]
+            ),
             "names": _unique(t.name for t in self.targets),
             "config_digests": _unique(t.config_digest() for t in self.targets),
+            "config_keys": _unique(
+                k for t in self.targets for k in _or_unreadable(t.config_keys())
+            ),
             "decision": "allowed" if self.decision.allowed else "refused",
             "destructive": self.decision.destructive,
             "reason": self.decision.reason or None,
@@ -70,6 +76,10 @@ class AuditLog:
     def close(self) -> None:
         if self._file is not None:
             self._file.close()
+
+
+def _or_unreadable(keys: list[str] | None) -> list[str]:
+    return ["(unreadable run config)"] if keys is None else keys
 
 
 def _unique(values: Iterable[object]) -> list[str]:

@@ -16,6 +16,7 @@ import anyio.to_thread
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from sage_ops.gate import alb
 from sage_ops.gate.audit import AuditEvent, AuditLog
 from sage_ops.gate.authenticators import Authenticator
 from sage_ops.gate.identity import Identity, IdentityError
@@ -27,6 +28,8 @@ from sage_ops.gate.targets import Lookup, Target, targets
 
 HEALTH_PATH = "/_gate/health"  # the load balancer's target health check: no identity, no data
 MAX_BODY = 16 * 1024 * 1024
+# The load balancer sends each once; a second copy can only come from the caller.
+IDENTITY_HEADERS = (alb.HEADER, "x-amzn-oidc-accesstoken", "x-amzn-oidc-identity")
 
 
 class Gate:
@@ -37,12 +40,14 @@ class Gate:
         policy: Policy,
         audit: AuditLog,
         lookup: Lookup,
+        trusted_proxy_hops: int = 1,
     ) -> None:
         self.app = app
         self.authenticator = authenticator
         self.policy = policy
         self.audit = audit
         self.lookup = lookup
+        self.trusted_proxy_hops = trusted_proxy_hops
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -52,6 +57,12 @@ class Gate:
             await _respond(send, 200, b'{"status":"ok"}', "application/json")
             return
         headers = Headers(scope=scope)
+        duplicated = _duplicated_identity(headers)
+        if duplicated:
+            reason = f"the request carries {duplicated} more than once"
+            self.audit.write(self._refused(None, "request", reason, scope))
+            await _deny(scope, receive, send, 400, f"Refused by the sage_ops gate: {reason}.", "")
+            return
         try:
             identity = await self.authenticator.identify(headers)
         except IdentityError as exc:
@@ -81,6 +92,7 @@ class Gate:
                 scope["method"], headers.get("content-type", ""), scope["query_string"], body
             )
         except BadRequest as exc:
+            self.audit.write(self._refused(identity, "unreadable GraphQL request", str(exc), scope))
             await _respond(send, 400, str(exc).encode(), "text/plain")
             return
         found = mutations(request) if request else []
@@ -89,7 +101,7 @@ class Gate:
             return
         # Lookups of runs and backfills hit the instance's database: off the event loop.
         verdict = await anyio.to_thread.run_sync(
-            self._judge, identity, request, found, _client(scope)
+            self._judge, identity, request, found, self._client(scope)
         )
         if isinstance(verdict, dict):
             await _respond(send, 200, json.dumps(verdict).encode(), "application/json")
@@ -125,10 +137,30 @@ class Gate:
         decision = self.policy.decide(identity, action, found)
         return AuditEvent(identity, action, tuple(found), decision, client)
 
+    def _refused(
+        self, identity: Identity | None, action: str, reason: str, scope: Scope
+    ) -> AuditEvent:
+        return AuditEvent(
+            identity, action, (), Decision(False, False, reason, ""), self._client(scope)
+        )
+
+    def _client(self, scope: Scope) -> str:
+        """The address the outermost trusted proxy saw: the entry it appended to
+        X-Forwarded-For (entries before it are the caller's to write), else the peer."""
+        forwarded = [
+            entry.strip()
+            for value in Headers(scope=scope).getlist("x-forwarded-for")
+            for entry in value.split(",")
+        ]
+        if self.trusted_proxy_hops and len(forwarded) >= self.trusted_proxy_hops:
+            return forwarded[-self.trusted_proxy_hops]
+        client = scope.get("client")
+        return str(client[0]) if client else ""
+
     async def _report(self, scope: Scope, receive: Receive, send: Send, identity: Identity) -> None:
         asset = scope["path"].split("/report_asset_", 1)[1].split("/", 1)[-1]
         event = self._event(
-            identity, f"POST {scope['path']}", [Target(assets=(asset,))], _client(scope)
+            identity, f"POST {scope['path']}", [Target(assets=(asset,))], self._client(scope)
         )
         self.audit.write(event)
         if event.decision.allowed:
@@ -143,15 +175,8 @@ class Gate:
         async def guarded() -> Message:
             message = await receive()
             if message["type"] == "websocket.receive" and _socket_mutation(message.get("text")):
-                self.audit.write(
-                    AuditEvent(
-                        identity,
-                        "websocket mutation",
-                        (),
-                        Decision(False, False, "a mutation over the websocket", ""),
-                        _client(scope),
-                    )
-                )
+                reason = "a mutation over the websocket"
+                self.audit.write(self._refused(identity, "websocket mutation", reason, scope))
                 return {"type": "websocket.disconnect", "code": 1008}
             return message
 
@@ -209,12 +234,8 @@ def _as_json_post(scope: Scope, body: bytes) -> Scope:
     return {**scope, "method": "POST", "query_string": b"", "headers": headers}
 
 
-def _client(scope: Scope) -> str:
-    forwarded = Headers(scope=scope).get("x-forwarded-for")
-    if forwarded:
-        return forwarded.split(",")[0].strip()
-    client = scope.get("client")
-    return str(client[0]) if client else ""
+def _duplicated_identity(headers: Headers) -> str:
+    return next((name for name in IDENTITY_HEADERS if len(headers.getlist(name)) > 1), "")
 
 
 async def _deny(

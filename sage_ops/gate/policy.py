@@ -1,29 +1,33 @@
-"""Who may do what. Everyone signed in reads and launches ordinary runs; destructive jobs, anything
-whose target is production, and changes to the records operators rely on are for admins only.
+"""Who may do what. Everyone signed in reads and launches runs whose effects are ordinary; admins
+alone launch what writes a database, a deployment or a restore, change resource configuration at
+launch, run the automations and limits, and rewrite the records operators rely on. A mutation the
+gate does not know is refused.
 
-"Targets production" means, for a run that would start or stop:
-- its job is one of DESTRUCTIVE_JOBS (lineage.names: the destructive jobs, and deploy_backend,
-  whose selection ends in production_schema and production_deployment);
-- or it selects an asset (or an asset check's asset) whose name starts with `production_`;
-- or it is an ad-hoc asset job (`__ASSET_JOB`) without an explicit selection, i.e. every asset;
-- or its run config names production anywhere (a key or value containing "production", any case:
-  `environment: production`, `database_url_env: PRODUCTION_DATABASE_URL`, ...).
+A run is judged by what it would execute, resolved against the code location's definitions
+(sage_ops.gate.catalog): the assets it selects (an explicit selection; else, or with an op or step
+subset, every asset of its job), with the assets that always execute with them, and, for a job of
+ops, the job itself. Each carries an effect mark (sage_ops.lineage.effects). A write whose
+environment is not one ordinary users may change, and anything unmarked or unknown, is for admins.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 
+from sage_ops.gate.catalog import Catalog, Mark
 from sage_ops.gate.identity import Identity
 from sage_ops.gate.targets import Target
-from sage_ops.lineage.names import DESTRUCTIVE_JOBS
+from sage_ops.lineage.effects import EFFECTS, WRITES
 
-PRODUCTION_ASSET_PREFIX = "production_"
-ASSET_JOB_PREFIX = "__ASSET_JOB"
+# Writes ordinary users may make: staging exists to receive any commit (deploy_to_staging).
+OPEN_ENVIRONMENTS = frozenset({"staging"})
+# Run config a non-admin may set: op config (checked against the job's own schema) and the
+# executor's and loggers' settings. Resources (database URLs, scratch servers, targets, lint
+# allow-lists, registries, ...) and anything else are set by deployment configuration only.
+ORDINARY_CONFIG = frozenset({"ops", "execution", "loggers"})
 
-# Mutations that start or stop runs: destructive when what they touch targets production.
+# Mutations that start or stop runs: judged by what those runs execute.
 RUN_MUTATIONS = frozenset(
     {
         "launchRun",
@@ -40,41 +44,38 @@ RUN_MUTATIONS = frozenset(
         "terminateRuns",
     }
 )
-# Always admin-only, whatever they name: each rewrites history operators and lineage trust
-# (rollback picks its image from production_deployment's materializations) or the code itself.
+AUTOMATION = "automations decide what runs unattended (git_push_sensor launches deploy_backend)"
+LIMITS = "concurrency limits and pools keep database writers and deploys one at a time"
+HISTORY = "it rewrites the history operators and lineage rely on"
+# Admin-only, whatever they name.
 ADMIN_MUTATIONS = {
-    "deleteRun": "it deletes a run's record",
-    "deletePipelineRun": "it deletes a run's record",
-    "wipeAssets": "it wipes asset history",
-    "deleteDynamicPartitions": "it deletes partitions (commits) and their history",
-    "reportRunlessAssetEvents": "it records asset events no run produced",
-    "reportAssetCheckEvaluations": "it records check results no run produced",
-    "setSensorCursor": "it moves a sensor's cursor (git_push_sensor's decides what deploys)",
+    "startSchedule": AUTOMATION,
+    "stopRunningSchedule": AUTOMATION,
+    "resetSchedule": AUTOMATION,
+    "startSensor": AUTOMATION,
+    "stopSensor": AUTOMATION,
+    "resetSensor": AUTOMATION,
+    "setSensorCursor": AUTOMATION,
+    "setAutoMaterializePaused": AUTOMATION,
+    "setConcurrencyLimit": LIMITS,
+    "deleteConcurrencyLimit": LIMITS,
+    "freeConcurrencySlotsForRun": LIMITS,
+    "freeConcurrencySlots": LIMITS,
+    "addDynamicPartition": "partitions name what may be deployed (commits) and triaged",
+    "deleteDynamicPartitions": HISTORY,
+    "deleteRun": HISTORY,
+    "deletePipelineRun": HISTORY,
+    "wipeAssets": HISTORY,
+    "reportRunlessAssetEvents": HISTORY,
+    "reportAssetCheckEvaluations": HISTORY,
+    "shutdownRepositoryLocation": "it stops the code server every run and sensor needs",
     "setAppManagedComponent": "it changes the code location's components",
     "deleteAppManagedComponent": "it changes the code location's components",
     "refreshComponentState": "it changes the code location's components",
 }
-# Signed-in users may; audited. Turning automations on or off, reloading code, concurrency.
+# Signed-in users may; audited. Evaluating an automation without acting, reloading the code.
 ORDINARY_MUTATIONS = frozenset(
-    {
-        "startSchedule",
-        "stopRunningSchedule",
-        "resetSchedule",
-        "startSensor",
-        "stopSensor",
-        "resetSensor",
-        "sensorDryRun",
-        "scheduleDryRun",
-        "reloadRepositoryLocation",
-        "reloadWorkspace",
-        "shutdownRepositoryLocation",
-        "addDynamicPartition",
-        "setAutoMaterializePaused",
-        "setConcurrencyLimit",
-        "deleteConcurrencyLimit",
-        "freeConcurrencySlotsForRun",
-        "freeConcurrencySlots",
-    }
+    {"sensorDryRun", "scheduleDryRun", "reloadRepositoryLocation", "reloadWorkspace"}
 )
 # The UI's own bookkeeping: changes nothing operators care about; not audited.
 HOUSEKEEPING_MUTATIONS = frozenset({"logTelemetry", "setNuxSeen"})
@@ -90,25 +91,51 @@ REPORT_PATHS = (
 class Decision:
     allowed: bool
     destructive: bool
-    reason: str  # why it is destructive (empty when it is not)
+    reason: str  # why it is for admins (empty when it is not)
     message: str  # what the user is told when refused
+    assets: tuple[str, ...] = ()  # what the runs would execute, as resolved for the audit line
 
 
 class Policy:
-    def __init__(self, admin_emails: Iterable[str], admin_groups: Iterable[str]) -> None:
+    def __init__(
+        self,
+        admin_emails: Iterable[str],
+        admin_groups: Iterable[str],
+        catalog: Callable[[], Catalog],
+    ) -> None:
         self.admin_emails = frozenset(e.lower() for e in admin_emails)
         self.admin_groups = frozenset(admin_groups)
+        self.catalog = catalog
 
     def is_admin(self, identity: Identity) -> bool:
         return identity.email in self.admin_emails or bool(identity.groups & self.admin_groups)
 
     def decide(self, identity: Identity, action: str, targets: list[Target]) -> Decision:
-        reason = destructive_reason(action, targets)
+        if not known(action):
+            message = (
+                f"Refused by the sage_ops gate: {action} is a mutation the gate does not know, "
+                "so nobody may use it until sage_ops/gate/policy.py classifies it. Nothing was "
+                "started or changed."
+            )
+            return Decision(False, True, f"{action} is not a known mutation", message)
+        reason, assets = self.admin_reason(action, targets)
         if not reason or self.is_admin(identity):
-            return Decision(True, bool(reason), reason, "")
-        return Decision(
-            False, True, reason, self._refusal(identity, describe(action, targets), reason)
-        )
+            return Decision(True, bool(reason), reason, "", assets)
+        message = self._refusal(identity, describe(action, targets), reason)
+        return Decision(False, True, reason, message, assets)
+
+    def admin_reason(self, action: str, targets: list[Target]) -> tuple[str, tuple[str, ...]]:
+        """Why the action is for admins ("" when it is not), and the assets its runs execute."""
+        if action in ADMIN_MUTATIONS:
+            return ADMIN_MUTATIONS[action], ()
+        if action.startswith("POST /report_asset"):
+            return HISTORY, ()
+        if action not in RUN_MUTATIONS:
+            return "", ()
+        catalog = self.catalog()
+        reasons = [r for t in targets for r in (effects_reason(t, catalog), config_reason(t)) if r]
+        assets = sorted({a for t in targets for a in executed_assets(t, catalog)})
+        return "; ".join(dict.fromkeys(reasons)), tuple(assets)
 
     def _refusal(self, identity: Identity, what: str, reason: str) -> str:
         who_may = []
@@ -121,6 +148,16 @@ class Policy:
             f"Only sage_ops admins may ({'; '.join(who_may) or 'none configured'}): ask one of "
             "them to do it. Nothing was started or changed."
         )
+
+
+def known(action: str) -> bool:
+    return (
+        action in RUN_MUTATIONS
+        or action in ADMIN_MUTATIONS
+        or action in ORDINARY_MUTATIONS
+        or action in HOUSEKEEPING_MUTATIONS
+        or action.startswith("POST /report_asset")
+    )
 
 
 VERBS = {
@@ -145,36 +182,48 @@ def describe(action: str, targets: list[Target]) -> str:
     return " ".join([VERBS.get(action, action), ", ".join(names)]).strip()
 
 
-def destructive_reason(action: str, targets: list[Target]) -> str:
-    if action in ADMIN_MUTATIONS:
-        return ADMIN_MUTATIONS[action]
-    if action.startswith("POST /report_asset"):
-        return "it records asset events no run produced"
-    if action not in RUN_MUTATIONS:
+def executed_assets(target: Target, catalog: Catalog) -> frozenset[str]:
+    """The assets a run would execute: its explicit selection, else (or when it subsets ops or
+    steps, which the gate does not resolve) every asset of its job."""
+    assets = set(target.assets)
+    job = catalog.jobs.get(target.job or "")
+    if job is not None and (not assets or target.subset):
+        assets |= job.assets
+    return catalog.with_execution_sets(assets)
+
+
+def effects_reason(target: Target, catalog: Catalog) -> str:
+    if target.job and target.job not in catalog.jobs:
+        return f"{target.job} is not a job of the code location the gate knows"
+    assets = executed_assets(target, catalog)
+    judged = {a: catalog.assets.get(a, Mark(None)) for a in sorted(assets)}
+    job = catalog.jobs.get(target.job or "")
+    if job is not None and not job.assets:
+        judged[str(target.job)] = job.mark  # a job of ops carries its own mark
+    found = [f"{name}: {why}" for name, mark in judged.items() if (why := mark_reason(mark))]
+    if not found:
         return ""
-    return "; ".join(r for r in (production_reason(t) for t in targets) if r)
+    production = any(m.environment == "production" for m in judged.values())
+    what = "it targets production" if production else "its effects are for admins"
+    return f"{what} ({'; '.join(found)})"
 
 
-def production_reason(target: Target) -> str:
-    if target.job in DESTRUCTIVE_JOBS:
-        return f"{target.job} is a destructive job"
-    production = [
-        a for a in target.assets if a.rsplit("/", 1)[-1].startswith(PRODUCTION_ASSET_PREFIX)
-    ]
-    if production:
-        return f"it targets production ({', '.join(production)})"
-    if target.job and target.job.startswith(ASSET_JOB_PREFIX) and not target.assets:
-        return "it targets every asset, production's included"
-    if mentions_production(target.run_config):
-        return "its run config names production"
+def mark_reason(mark: Mark) -> str:
+    """Why running something with this mark is for admins ("" when it is not)."""
+    if mark.effect is None:
+        return "declares no effect"
+    if mark.effect not in EFFECTS:
+        return f"declares an unknown effect {mark.effect}"
+    if mark.effect in WRITES and mark.environment not in OPEN_ENVIRONMENTS:
+        return f"{mark.effect} in {mark.environment or 'the configured target'}"
     return ""
 
 
-def mentions_production(value: Any) -> bool:
-    if isinstance(value, str):
-        return "production" in value.lower()
-    if isinstance(value, dict):
-        return any(mentions_production(k) or mentions_production(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(mentions_production(v) for v in value)
-    return False
+def config_reason(target: Target) -> str:
+    keys = target.config_keys()
+    if keys is None:
+        return "its run config cannot be read"
+    overridden = [k for k in keys if k.split(".", 1)[0] not in ORDINARY_CONFIG]
+    if not overridden:
+        return ""
+    return f"it sets {', '.join(overridden)} at launch (only admins override resources)"

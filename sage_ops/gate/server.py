@@ -9,7 +9,8 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import uvicorn
@@ -27,6 +28,7 @@ from starlette.applications import Starlette
 from sage_ops.gate import alb, identity
 from sage_ops.gate.audit import AuditLog
 from sage_ops.gate.authenticators import AlbAuthenticator, Authenticator, LocalAuthenticator
+from sage_ops.gate.catalog import Catalog, workspace_catalog
 from sage_ops.gate.middleware import Gate
 from sage_ops.gate.policy import Policy
 from sage_ops.gate.runs import InstanceLookup
@@ -46,13 +48,20 @@ def load_target(
     return WorkspaceFileTarget(paths=[workspace or "workspace.yaml"])
 
 
-def build_gate(app: Starlette, settings: GateSettings, instance: DagsterInstance) -> Gate:
+@dataclass(frozen=True)
+class Webserver:
+    app: Starlette
+    catalog: Callable[[], Catalog]  # the definitions it serves, as the policy reads them
+
+
+def build_gate(webserver: Webserver, settings: GateSettings, instance: DagsterInstance) -> Gate:
     return Gate(
-        app,
+        webserver.app,
         authenticator(settings),
-        Policy(settings.admin_emails, settings.admin_groups),
+        Policy(settings.admin_emails, settings.admin_groups, webserver.catalog),
         AuditLog(settings.audit_log),
         InstanceLookup(instance),
+        settings.trusted_proxy_hops,
     )
 
 
@@ -66,7 +75,7 @@ def authenticator(settings: GateSettings) -> Authenticator:
 
 
 @contextlib.contextmanager
-def webserver_app(instance: DagsterInstance, target: WorkspaceLoadTarget) -> Iterator[Starlette]:
+def webserver_app(instance: DagsterInstance, target: WorkspaceLoadTarget) -> Iterator[Webserver]:
     """dagster-webserver's app exactly as its CLI builds it (same instance tuning)."""
     instance.optimize_for_webserver(
         DB_STATEMENT_TIMEOUT_MS, DB_POOL_RECYCLE_S, DB_POOL_MAX_OVERFLOW
@@ -74,7 +83,8 @@ def webserver_app(instance: DagsterInstance, target: WorkspaceLoadTarget) -> Ite
     with WorkspaceProcessContext(
         instance, workspace_load_target=target, version=__version__
     ) as context:
-        yield create_app_from_workspace_process_context(context, lifespan=_lifespan)
+        app = create_app_from_workspace_process_context(context, lifespan=_lifespan)
+        yield Webserver(app, workspace_catalog(context))
 
 
 def serve(
@@ -85,10 +95,13 @@ def serve(
         instance = stack.enter_context(DagsterInstance.get())
         if daemon:
             stack.enter_context(_daemon(target))
-        app = stack.enter_context(webserver_app(instance, target))
+        webserver = stack.enter_context(webserver_app(instance, target))
         who = settings.local_user or "the load balancer's signed-in users"
         print(f"sage_ops gate: Dagster UI on http://{host}:{port} as {who}", flush=True)
-        uvicorn.run(build_gate(app, settings, instance), host=host, port=port, log_level="warning")
+        gate = build_gate(webserver, settings, instance)
+        # proxy_headers off: uvicorn would otherwise take the client from X-Forwarded-For for a
+        # loopback peer; the gate alone decides which entry a trusted proxy wrote.
+        uvicorn.run(gate, host=host, port=port, log_level="warning", proxy_headers=False)
 
 
 @contextlib.contextmanager

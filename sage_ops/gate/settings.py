@@ -49,6 +49,12 @@ class GateSettings:
             local_user=get("LOCAL_USER"),
         )
 
+    @property
+    def trusted_proxy_hops(self) -> int:
+        """Proxies in front of the gate that append to X-Forwarded-For: the load balancer (its
+        entry, the last one, is the address it saw), or none for a local identity on loopback."""
+        return 0 if self.local_user else 1
+
     def with_local_user(self, email: str, admin: bool) -> GateSettings:
         admins = self.admin_emails | {email.lower()} if admin else self.admin_emails
         return replace(self, local_user=email, admin_emails=admins)

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+import yaml
 
 from sage_ops.gate.mutations import GraphQLRequest, Mutation
 
@@ -21,6 +23,7 @@ class Target:
     partition: str | None = None
     run_config: Any = None
     name: str | None = None  # a schedule, sensor, run or backfill the mutation names
+    subset: bool = False  # an op or step subset of the job (solidSelection, stepKeys)
 
     def config_digest(self) -> str | None:
         """sha256 of the run config (canonical JSON): shows two launches used the same config
@@ -29,6 +32,21 @@ class Target:
             return None
         canonical = json.dumps(self.run_config, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+    def config_keys(self) -> list[str] | None:
+        """The run config's keys as dotted paths to their values (never the values): what the
+        launch overrides. A string is YAML, as Dagster reads it; None when it cannot be read."""
+        config = self.run_config
+        if isinstance(config, str):
+            try:
+                config = yaml.safe_load(config)
+            except yaml.YAMLError:
+                return None
+        if config in (None, "", {}):
+            return []
+        if not isinstance(config, dict):
+            return None
+        return list(_paths(config, ""))
 
 
 class Lookup(Protocol):
@@ -70,6 +88,7 @@ def from_execution_params(params: Any) -> Target:
         assets=_asset_keys([*_list(_get(selector, "assetSelection")), *checks]),
         partition=_tag(tags, PARTITION_TAG),
         run_config=_get(params, "runConfigData"),
+        subset=bool(_get(selector, "solidSelection") or _get(params, "stepKeys")),
     )
 
 
@@ -85,6 +104,7 @@ def from_backfill_params(params: Any) -> Target:
         assets=_asset_keys([*_list(_get(params, "assetSelection")), *by_asset]),
         partition=_partition_range(partitions),
         run_config=_get(params, "runConfigData"),
+        subset=bool(_get(params, "reexecutionSteps")),
     )
 
 
@@ -111,6 +131,15 @@ def _named(mutation: Mutation, request: GraphQLRequest) -> Target:
         partition=_partition_range(partitions),
         name=args.get("partitionsDefName") or args.get("repositoryLocationName"),
     )
+
+
+def _paths(config: dict[Any, Any], prefix: str) -> Iterator[str]:
+    for key, value in config.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            yield from _paths(value, f"{path}.")
+        else:
+            yield path
 
 
 def _found(fetch: Any, ids: Iterable[Any]) -> list[Target]:

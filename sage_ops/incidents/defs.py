@@ -45,6 +45,7 @@ from sage_ops.incidents.sources import (
 from sage_ops.incidents.transitions import evaluate_tick
 from sage_ops.incidents.triage import Triage, triage
 from sage_ops.lineage.changes import recent_changes
+from sage_ops.lineage.effects import READS, effect
 from sage_ops.lineage.failures import operator_errors
 from sage_ops.lineage.names import (
     INCIDENT_TRIAGE,
@@ -63,6 +64,7 @@ incident_partitions = DynamicPartitionsDefinition(name="incidents")
     group_name=GROUP,
     owners=OWNERS,
     kinds={"pandas"},
+    tags=effect(READS),
     check_specs=[
         AssetCheckSpec(
             "root_cause_named",

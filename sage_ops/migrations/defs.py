@@ -22,6 +22,7 @@ from sage_ops.backups.catalog import run_manifest
 from sage_ops.backups.dump_and_verify import verified_backup
 from sage_ops.backups.manifest import PRE_MIGRATION
 from sage_ops.backups.resources import BackupConfig
+from sage_ops.lineage.effects import BACKS_UP, READS, WRITES_DATABASE, effect
 from sage_ops.lineage.failures import operator_errors
 from sage_ops.lineage.names import DATABASE_POOL, DB_BACKUP, MIGRATE_DATABASE, OWNERS
 from sage_ops.lineage.tags import DATABASE_WRITER_TAG
@@ -51,6 +52,7 @@ def _plan(config: MigrationConfig) -> Plan:
     group_name=GROUP,
     owners=OWNERS,
     kinds={"postgres", "prisma"},
+    tags=effect(READS),
     description="Preflight: the database is reachable, writable (not a replica), no other "
     "migration holds the lock, no failed migration is unresolved, and every applied "
     "migration still matches its file (no drift). Lists the pending migrations.",
@@ -106,6 +108,7 @@ def migration_lint(
     # triggers nothing here (no automation condition), it only links the two groups.
     deps=[migration_plan, AssetKey(DB_BACKUP)],
     kinds={"postgres"},
+    tags=effect(BACKS_UP),
     pool=DATABASE_POOL,
     description="A fresh backup of the target database, verified like the nightly ones, taken "
     "only when migrations are pending. Nothing is applied unless it passes.",
@@ -138,6 +141,7 @@ def pre_migration_backup(
     owners=OWNERS,
     deps=[pre_migration_backup],
     kinds={"postgres", "prisma"},
+    tags=effect(WRITES_DATABASE),
     pool=DATABASE_POOL,
     description="Applies pending migrations one at a time, each in its own transaction with "
     "lock_timeout and statement_timeout, keeping Prisma's _prisma_migrations bookkeeping.",

@@ -44,13 +44,13 @@ def gated_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatedUI]:
     with (
         key_server(signer) as keys,
         dagster_instance(home) as instance,
-        webserver_app(instance, in_process_target()) as app,
+        webserver_app(instance, in_process_target()) as webserver,
     ):
         verifier = AlbVerifier(ALB_ARN, PublicKeys(keys.url), ISSUER, CLIENT_ID)
         gate = Gate(
-            app,
+            webserver.app,
             AlbAuthenticator(verifier, "groups", frozenset({"sage.test"})),
-            Policy(admin_emails=[], admin_groups=[ADMIN_GROUP]),
+            Policy(admin_emails=[], admin_groups=[ADMIN_GROUP], catalog=webserver.catalog),
             AuditLog(str(audit_path)),
             InstanceLookup(instance),
         )

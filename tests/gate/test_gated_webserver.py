@@ -138,7 +138,7 @@ def test_an_ordinary_user_is_refused_restore_database_and_the_refusal_is_audited
     assert set(result) == {"__typename", "message", "stack", "errorChain"}
     assert result["stack"] == [] and result["errorChain"] == []
     assert f"{ORDINARY} may not launch restore_database" in result["message"]
-    assert "destructive job" in result["message"] and ADMIN_GROUP in result["message"]
+    assert "restore_database: restores" in result["message"] and ADMIN_GROUP in result["message"]
     assert len(gated_ui.instance.get_run_records()) == runs_before
     line = gated_ui.audit_lines()[-1]
     assert (line["who"], line["jobs"], line["decision"]) == (
@@ -146,7 +146,11 @@ def test_an_ordinary_user_is_refused_restore_database_and_the_refusal_is_audited
         ["restore_database"],
         "refused",
     )
-    assert line["destructive"] is True and line["reason"] == "restore_database is a destructive job"
+    assert line["destructive"] is True
+    assert (
+        line["reason"]
+        == "its effects are for admins (restore_database: restores in the configured target)"
+    )
     assert len(line["config_digests"][0]) == 64 and "sage" not in json.dumps(line["config_digests"])
 
 
@@ -202,7 +206,7 @@ def test_production_assets_and_runs_of_destructive_jobs_are_for_admins_only(
     asset_job = execution_params("__ASSET_JOB", {"dagster/partition": "abc123"})
     asset_job["selector"]["assetSelection"] = [{"path": ["production_deployment"]}]
     result = launch(gated_ui, ORDINARY, asset_job)
-    assert "it targets production (production_deployment)" in result["message"]
+    assert "it targets production (production_deployment: deploys" in result["message"]
 
     restore = launch(gated_ui, ADMIN, execution_params("restore_database"), groups=[ADMIN_GROUP])
     run_id = restore["run"]["id"]

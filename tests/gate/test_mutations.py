@@ -9,6 +9,7 @@ import pytest
 
 from sage_ops.gate.audit import AuditLog
 from sage_ops.gate.authenticators import LocalAuthenticator
+from sage_ops.gate.catalog import Catalog
 from sage_ops.gate.identity import local
 from sage_ops.gate.launch_tags import LAUNCHED_BY, tag_launches
 from sage_ops.gate.middleware import Gate
@@ -78,7 +79,7 @@ def test_a_mutation_over_the_websocket_closes_it_and_is_audited(tmp_path) -> Non
     gate = Gate(
         app,
         LocalAuthenticator(local("ana@sage.test")),
-        Policy([], []),
+        Policy([], [], Catalog),
         AuditLog(str(audit)),
         None,  # type: ignore[arg-type]
     )

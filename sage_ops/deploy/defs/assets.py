@@ -26,6 +26,7 @@ from sage_ops.deploy.defs.run_tags import tag_run
 from sage_ops.deploy.resources import DeployConfig
 from sage_ops.errors import ConfigError
 from sage_ops.lineage.deployments import Rollout, healthy_now, rollouts
+from sage_ops.lineage.effects import BUILDS, DEPLOYS, WRITES_DATABASE, effect
 from sage_ops.lineage.failures import operator_errors
 from sage_ops.lineage.names import (
     APPLIED_MIGRATIONS,
@@ -53,6 +54,7 @@ TRANSIENT_RETRY = RetryPolicy(max_retries=2, delay=5, backoff=Backoff.EXPONENTIA
     group_name=GROUP,
     owners=OWNERS,
     kinds={"docker"},
+    tags=effect(BUILDS),
     description="docker build of the backend's Dockerfile at the commit (the partition), "
     "labelled with the commit and build time, tagged <sha> and latest; layer cache reused.",
 )
@@ -110,6 +112,7 @@ def _latest_materialization(context: AssetCheckExecutionContext, key: str) -> di
     owners=OWNERS,
     deps=[backend_image],
     kinds={"docker"},
+    tags=effect(BUILDS),
     retry_policy=TRANSIENT_RETRY,
     description="The image pushed to SAGE_OPS_REGISTRY (ECR or any registry) under <sha> and "
     "latest; its immutable digest is the data version and what deployments use.",
@@ -138,6 +141,7 @@ def _schema_asset(environment: str, upstream: Sequence[object]):
         owners=OWNERS,
         deps=list(upstream),  # type: ignore[arg-type]
         kinds={"postgres", "prisma"},
+        tags=effect(WRITES_DATABASE, environment),
         description=f"Guarded migrations of the commit's prisma/migrations against the "
         f"{environment} database (preflight, lint, verified backup, apply) before its rollout.",
     )
@@ -184,6 +188,7 @@ def _deployment_asset(environment: str, upstream: Sequence[object]):
         owners=OWNERS,
         deps=list(upstream),  # type: ignore[arg-type]
         kinds={"docker", "ecs"},
+        tags=effect(DEPLOYS, environment),
         description=f"Rolling deployment of the pushed digest to {environment} "
         "(SAGE_OPS_"
         + environment.upper()

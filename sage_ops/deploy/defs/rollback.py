@@ -18,6 +18,7 @@ from sage_ops.deploy.defs.run_tags import DEPLOY_TAGS, tag_run
 from sage_ops.deploy.resources import ENVIRONMENTS, DeployConfig
 from sage_ops.errors import ConfigError
 from sage_ops.lineage.deployments import rollback_target, rollouts
+from sage_ops.lineage.effects import DEPLOYS, effect
 from sage_ops.lineage.failures import operator_errors
 from sage_ops.lineage.names import ROLLBACK_DEPLOYMENT, deployment_asset, healthy_check
 from sage_ops.lineage.tags import launched_by
@@ -84,7 +85,7 @@ def _check_health(
 
 @job(
     name=ROLLBACK_DEPLOYMENT,
-    tags=DEPLOY_TAGS,
+    tags={**DEPLOY_TAGS, **effect(DEPLOYS)},
     description="Roll an environment back to its last healthy digest that was not rolled back.",
 )
 def rollback_deployment() -> None:
