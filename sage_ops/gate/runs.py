@@ -35,6 +35,6 @@ class InstanceLookup:
             job=backfill.job_name,
             assets=tuple(k.to_user_string() for k in backfill.asset_selection or ()),
             partition=partition,
-            run_config=None,
+            run_config=dict(backfill.run_config) if backfill.run_config else None,
             name=backfill_id,
         )

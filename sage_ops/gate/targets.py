@@ -109,10 +109,15 @@ def from_backfill_params(params: Any) -> Target:
 
 
 def _reexecution(mutation: Mutation, request: GraphQLRequest, lookup: Lookup) -> list[Target]:
+    """The parent run (reexecutionParams) and the new parameters (executionParams): Dagster takes
+    one of them, the gate judges whatever is passed."""
+    found = []
     reexecution = mutation.argument("reexecutionParams", request)
     if reexecution:
-        return _found(lookup.run, [_get(reexecution, "parentRunId")])
-    return [from_execution_params(mutation.argument("executionParams", request))]
+        found += _found(lookup.run, [_get(reexecution, "parentRunId")])
+    if mutation.passes("executionParams") or not reexecution:
+        found.append(from_execution_params(mutation.argument("executionParams", request)))
+    return found
 
 
 def _named(mutation: Mutation, request: GraphQLRequest) -> Target:
