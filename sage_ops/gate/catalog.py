@@ -24,6 +24,7 @@ class Mark:
 class Job:
     mark: Mark  # the job's own mark (jobs of ops); asset jobs are judged by their assets
     assets: frozenset[str]
+    tags: Mapping[str, str] = field(default_factory=dict)  # the definition's run tags
 
 
 @dataclass(frozen=True)
@@ -67,10 +68,10 @@ def from_repositories(repositories: Iterable[RemoteRepository]) -> Catalog:
                 for node in graph.asset_nodes
                 if remote_job.name in node.job_names
             )
-            job = Job(mark_of(remote_job.tags), members)
+            job = Job(mark_of(remote_job.tags), members, remote_job.tags)
             known = jobs.get(remote_job.name)
             if known is not None:
-                same = known.mark == job.mark
+                same = known.mark == job.mark and known.tags == job.tags
                 job = Job(job.mark if same else Mark(None), known.assets | members)
             jobs[remote_job.name] = job
     return Catalog(assets, jobs, executed_with)

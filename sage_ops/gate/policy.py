@@ -19,6 +19,7 @@ from sage_ops.gate.catalog import Catalog, Mark
 from sage_ops.gate.identity import Identity
 from sage_ops.gate.targets import Target
 from sage_ops.lineage.effects import EFFECTS, WRITES
+from sage_ops.lineage.tags import LAUNCHED_BY_TAG
 
 # Writes ordinary users may make: staging exists to receive any commit (deploy_to_staging).
 OPEN_ENVIRONMENTS = frozenset({"staging"})
@@ -26,6 +27,26 @@ OPEN_ENVIRONMENTS = frozenset({"staging"})
 # executor's and loggers' settings. Resources (database URLs, scratch servers, targets, lint
 # allow-lists, registries, ...) and anything else are set by deployment configuration only.
 ORDINARY_CONFIG = frozenset({"ops", "execution", "loggers"})
+# Run tags a non-admin may set: labels without a namespace, and the bookkeeping the UI sends.
+# Namespaced tags steer the run launcher (ecs/container_overrides sets the run's environment,
+# ecs/task_overrides its IAM role, dagster/image its image) or sage_ops' own locks and lineage
+# (sage_ops/database-writer, sage_ops/deploy-lock, sage_ops/commit); the gate sets
+# sage_ops/launched_by itself. A tag the job's definition sets, with the same value, is no change.
+ORDINARY_TAGS = frozenset(
+    {
+        "dagster/partition",
+        "dagster/partition_set",
+        "dagster/asset_partition_range_start",
+        "dagster/asset_partition_range_end",
+        "dagster/solid_selection",
+        "dagster/step_selection",
+        "dagster/parent_run_id",
+        "dagster/root_run_id",
+        "dagster/is_resume_retry",
+        "dagster/from_ui",
+        LAUNCHED_BY_TAG,
+    }
+)
 
 # Mutations that start or stop runs: judged by what those runs execute.
 RUN_MUTATIONS = frozenset(
@@ -133,7 +154,12 @@ class Policy:
         if action not in RUN_MUTATIONS:
             return "", ()
         catalog = self.catalog()
-        reasons = [r for t in targets for r in (effects_reason(t, catalog), config_reason(t)) if r]
+        reasons = [
+            reason
+            for t in targets
+            for reason in (effects_reason(t, catalog), config_reason(t), tags_reason(t, catalog))
+            if reason
+        ]
         assets = sorted({a for t in targets for a in executed_assets(t, catalog)})
         return "; ".join(dict.fromkeys(reasons)), tuple(assets)
 
@@ -217,6 +243,21 @@ def mark_reason(mark: Mark) -> str:
     if mark.effect in WRITES and mark.environment not in OPEN_ENVIRONMENTS:
         return f"{mark.effect} in {mark.environment or 'the configured target'}"
     return ""
+
+
+def tags_reason(target: Target, catalog: Catalog) -> str:
+    job = catalog.jobs.get(target.job or "")
+    own = job.tags if job is not None else {}
+    steering = sorted(
+        {
+            key
+            for key, value in target.tags
+            if "/" in key and key not in ORDINARY_TAGS and own.get(key) != value
+        }
+    )
+    if not steering:
+        return ""
+    return f"it sets the run tags {', '.join(steering)} (only admins steer how a run runs)"
 
 
 def config_reason(target: Target) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import yaml
@@ -24,6 +24,7 @@ class Target:
     run_config: Any = None
     name: str | None = None  # a schedule, sensor, run or backfill the mutation names
     subset: bool = False  # an op or step subset of the job (solidSelection, stepKeys)
+    tags: tuple[tuple[str, str], ...] = ()  # the run tags the request itself sets
 
     def config_digest(self) -> str | None:
         """sha256 of the run config (canonical JSON): shows two launches used the same config
@@ -69,7 +70,9 @@ def targets(mutation: Mutation, request: GraphQLRequest, lookup: Lookup) -> list
     if name == "launchPartitionBackfill":
         return [from_backfill_params(arg("backfillParams", request))]
     if name == "reexecutePartitionBackfill":
-        return _found(lookup.backfill, [_get(arg("reexecutionParams", request), "parentRunId")])
+        params = arg("reexecutionParams", request)
+        parents = _found(lookup.backfill, [_get(params, "parentRunId")])
+        return [replace(p, tags=_pairs(_get(params, "extraTags"))) for p in parents]
     if name in ("resumePartitionBackfill", "cancelPartitionBackfill"):
         return _found(lookup.backfill, [arg("backfillId", request)])
     if name in ("terminateRun", "terminatePipelineExecution", "deleteRun", "deletePipelineRun"):
@@ -89,6 +92,7 @@ def from_execution_params(params: Any) -> Target:
         partition=_tag(tags, PARTITION_TAG),
         run_config=_get(params, "runConfigData"),
         subset=bool(_get(selector, "solidSelection") or _get(params, "stepKeys")),
+        tags=_pairs(tags),
     )
 
 
@@ -105,6 +109,7 @@ def from_backfill_params(params: Any) -> Target:
         partition=_partition_range(partitions),
         run_config=_get(params, "runConfigData"),
         subset=bool(_get(params, "reexecutionSteps")),
+        tags=_pairs(_get(params, "tags")),
     )
 
 
@@ -114,7 +119,9 @@ def _reexecution(mutation: Mutation, request: GraphQLRequest, lookup: Lookup) ->
     found = []
     reexecution = mutation.argument("reexecutionParams", request)
     if reexecution:
-        found += _found(lookup.run, [_get(reexecution, "parentRunId")])
+        extra = _pairs(_get(reexecution, "extraTags"))
+        parents = _found(lookup.run, [_get(reexecution, "parentRunId")])
+        found += [replace(parent, tags=extra) for parent in parents]
     if mutation.passes("executionParams") or not reexecution:
         found.append(from_execution_params(mutation.argument("executionParams", request)))
     return found
@@ -173,6 +180,10 @@ def _partition_range(partitions: list[Any]) -> str | None:
     if len(partitions) == 1:
         return str(partitions[0])
     return f"{partitions[0]}...{partitions[-1]} ({len(partitions)} partitions)"
+
+
+def _pairs(tags: Any) -> tuple[tuple[str, str], ...]:
+    return tuple((str(_get(t, "key")), str(_get(t, "value"))) for t in _list(tags))
 
 
 def _tag(tags: Any, key: str) -> str | None:

@@ -366,3 +366,36 @@ def _post(ui: GatedUI, data: bytes, token: str) -> tuple[int, str]:
     )
     response = connection.getresponse()
     return response.status, response.read().decode()
+
+
+@pytest.mark.parametrize(
+    ("tag", "value"),
+    [
+        (
+            "ecs/container_overrides",
+            json.dumps(
+                [{"name": "run", "environment": [{"name": "DATABASE_URL", "value": OUTSIDE}]}]
+            ),
+        ),
+        ("ecs/task_overrides", json.dumps({"taskRoleArn": "arn:aws:iam::1:role/admin"})),
+        ("dagster/image", "attacker/sage:latest"),
+        ("sage_ops/database-writer", "not-primary"),
+    ],
+)
+def test_run_tags_that_steer_the_launcher_or_the_locks(
+    gated_ui: GatedUI, tag: str, value: str
+) -> None:
+    attempt = Attempt(gated_ui)
+    params = execution_params("nightly_backup", {tag: value})
+    line = attempt.refused(attempt.graphql(LAUNCH_RUN, {"p": params}), f"run tags {tag}")
+    assert "exfil" not in json.dumps(line) and "attacker" not in json.dumps(line)
+    # ... and as extra tags of a re-execution of an allowed run.
+    parent = Attempt(gated_ui).graphql(LAUNCH_RUN, {"p": execution_params("nightly_backup")})
+    attempt = Attempt(gated_ui)
+    reexecute = f"mutation($r: ReexecutionParams!) {{ launchRunReexecution(reexecutionParams: $r) {RESULT} }}"
+    extra = {
+        "parentRunId": parent["data"]["launchRun"]["run"]["id"],
+        "strategy": "ALL_STEPS",
+        "extraTags": [{"key": tag, "value": value}],
+    }
+    attempt.refused(attempt.graphql(reexecute, {"r": extra}), f"run tags {tag}")

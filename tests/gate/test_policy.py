@@ -166,6 +166,30 @@ STAGING_URL = {"resources": {"deploy": {"config": {"staging_database_url_env": "
         ),
         (Target(job="incident_triage", run_config="resources: [unclosed"), "cannot be read"),
         (Target(job="nightly_backup", run_config={"execution": {"config": {}}}), ""),
+        (
+            Target(job="nightly_backup", tags=(("ecs/container_overrides", "{}"),)),
+            "it sets the run tags ecs/container_overrides",
+        ),
+        (
+            Target(job="nightly_backup", tags=(("sage_ops/database-writer", "elsewhere"),)),
+            "it sets the run tags sage_ops/database-writer",
+        ),
+        (
+            Target(job="deploy_to_staging", tags=(("dagster/image", "evil:latest"),)),
+            "dagster/image",
+        ),
+        # The job's own tag with its own value, labels, and the UI's bookkeeping change nothing.
+        (
+            Target(
+                job="nightly_backup",
+                tags=(
+                    ("sage_ops/database-writer", "primary"),
+                    ("note", "rerun after the outage"),
+                    ("dagster/partition", "x"),
+                ),
+            ),
+            "",
+        ),
     ],
 )
 def test_a_launch_is_judged_by_what_it_would_execute(
