@@ -109,3 +109,27 @@ def test_a_mutation_over_the_websocket_closes_it_and_is_audited(tmp_path) -> Non
         "websocket mutation",
         "refused",
     )
+
+
+@pytest.mark.parametrize(
+    ("hops", "forwarded", "client"),
+    [
+        (1, [b"6.6.6.6, 10.8.0.12"], "10.8.0.12"),  # the caller wrote 6.6.6.6, the ALB appended
+        (1, [b"6.6.6.6", b"10.8.0.12"], "10.8.0.12"),  # as two headers: still the last entry
+        (1, [], "10.8.0.1"),  # no proxy header: the peer
+        (0, [b"6.6.6.6"], "10.8.0.1"),  # no trusted proxy: the header is the caller's
+    ],
+)
+def test_the_audit_client_is_what_the_trusted_proxy_saw(
+    tmp_path, hops: int, forwarded: list[bytes], client: str
+) -> None:
+    gate = Gate(
+        None,  # type: ignore[arg-type]
+        LocalAuthenticator(local("ana@sage.test")),
+        Policy([], [], Catalog),
+        AuditLog(str(tmp_path / "audit.jsonl")),
+        None,  # type: ignore[arg-type]
+        trusted_proxy_hops=hops,
+    )
+    headers = [(b"x-forwarded-for", value) for value in forwarded]
+    assert gate._client({"type": "http", "headers": headers, "client": ("10.8.0.1", 5)}) == client

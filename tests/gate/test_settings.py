@@ -51,3 +51,8 @@ def test_the_cli_refuses_a_local_identity_on_every_interface(
 def test_a_container_may_bind_every_interface_for_its_local_user_when_told() -> None:
     settings = GateSettings(local_user="dev@localhost", local_on_any_interface=True)
     settings.check("0.0.0.0")
+
+
+def test_the_load_balancer_is_the_one_trusted_proxy_and_a_local_user_has_none() -> None:
+    assert GateSettings(alb_arn=ALB_ARN).trusted_proxy_hops == 1
+    assert GateSettings(local_user="dev@localhost").trusted_proxy_hops == 0
