@@ -14,6 +14,7 @@ import yaml
 from sage_ops.gate.mutations import GraphQLRequest, Mutation
 
 PARTITION_TAG = "dagster/partition"
+JOB_KEYS = ("pipelineName", "jobName")
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ def from_execution_params(params: Any) -> Target:
     tags = _get(_get(params, "executionMetadata"), "tags") or []
     checks = [_get(c, "assetKey") for c in _list(_get(selector, "assetCheckSelection"))]
     return Target(
-        job=_get(selector, "jobName") or _get(selector, "pipelineName"),
+        job=_job_name(selector),
         assets=_asset_keys([*_list(_get(selector, "assetSelection")), *checks]),
         partition=_tag(tags, PARTITION_TAG),
         run_config=_get(params, "runConfigData"),
@@ -180,6 +181,13 @@ def _partition_range(partitions: list[Any]) -> str | None:
     if len(partitions) == 1:
         return str(partitions[0])
     return f"{partitions[0]}...{partitions[-1]} ({len(partitions)} partitions)"
+
+
+def _job_name(selector: Any) -> str | None:
+    """The job a selector names. Dagster's launch reads pipelineName first, its other selectors
+    jobName first: two different names are judged as one unknown job (refused), never as either."""
+    names = list(dict.fromkeys(n for n in (_get(selector, k) for k in JOB_KEYS) if n))
+    return " and ".join(str(n) for n in names) or None
 
 
 def _pairs(tags: Any) -> tuple[tuple[str, str], ...]:

@@ -399,3 +399,12 @@ def test_run_tags_that_steer_the_launcher_or_the_locks(
         "extraTags": [{"key": tag, "value": value}],
     }
     attempt.refused(attempt.graphql(reexecute, {"r": extra}), f"run tags {tag}")
+
+
+def test_a_selector_naming_two_jobs(gated_ui: GatedUI) -> None:
+    """Dagster's launch reads pipelineName before jobName: neither name may hide the other."""
+    attempt = Attempt(gated_ui)
+    params = execution_params("nightly_backup")
+    params["selector"]["pipelineName"] = "restore_database"
+    line = attempt.refused(attempt.graphql(LAUNCH_RUN, {"p": params}), "is not a job")
+    assert line["jobs"] == ["restore_database and nightly_backup"]
