@@ -276,33 +276,44 @@ def test_reexecuting_an_allowed_run_with_new_config(gated_ui: GatedUI) -> None:
 
 
 @pytest.mark.parametrize(
-    "params",
+    ("params", "reason"),
     [
-        {
-            "assetSelection": [{"path": ["staging_schema"]}, {"path": ["production_schema"]}],
-            "partitionNames": ["abc"],
-        },
-        {
-            "selector": {
-                "partitionSetName": "deploy_backend_partition_set",
-                "repositorySelector": {
-                    "repositoryName": REPOSITORY,
-                    "repositoryLocationName": LOCATION,
+        (
+            {
+                "assetSelection": [{"path": ["staging_schema"]}, {"path": ["production_schema"]}],
+                "partitionNames": ["abc"],
+            },
+            "it targets production (production_schema: writes-database",
+        ),
+        (
+            {
+                "selector": {
+                    "partitionSetName": "deploy_backend_partition_set",
+                    "repositorySelector": {
+                        "repositoryName": REPOSITORY,
+                        "repositoryLocationName": LOCATION,
+                    },
+                },
+                "partitionNames": ["abc"],
+            },
+            "it targets production (production_deployment: deploys",
+        ),
+        (
+            {
+                "assetSelection": [{"path": ["incident_report"]}],
+                "partitionNames": ["x"],
+                "runConfigData": {
+                    "resources": {"incidents": {"config": {"database_url_env": "X"}}}
                 },
             },
-            "partitionNames": ["abc"],
-        },
-        {
-            "assetSelection": [{"path": ["incident_report"]}],
-            "partitionNames": ["x"],
-            "runConfigData": {"resources": {"incidents": {"config": {"database_url_env": "X"}}}},
-        },
+            "it sets resources.incidents.config.database_url_env at launch",
+        ),
     ],
 )
-def test_a_backfill(gated_ui: GatedUI, params: dict[str, Any]) -> None:
+def test_a_backfill(gated_ui: GatedUI, params: dict[str, Any], reason: str) -> None:
     attempt = Attempt(gated_ui)
     query = f"mutation($b: LaunchBackfillParams!) {{ launchPartitionBackfill(backfillParams: $b) {RESULT} }}"
-    line = attempt.refused(attempt.graphql(query, {"b": params}))
+    line = attempt.refused(attempt.graphql(query, {"b": params}), reason)
     assert line["action"] == "launchPartitionBackfill"
 
 
@@ -408,3 +419,26 @@ def test_a_selector_naming_two_jobs(gated_ui: GatedUI) -> None:
     params["selector"]["pipelineName"] = "restore_database"
     line = attempt.refused(attempt.graphql(LAUNCH_RUN, {"p": params}), "is not a job")
     assert line["jobs"] == ["restore_database and nightly_backup"]
+
+
+def test_an_admins_backfill_named_by_id_is_judged_by_what_it_runs(gated_ui: GatedUI) -> None:
+    gated_ui.instance.add_dynamic_partitions("commits", ["feedface" * 5])
+    launch = "mutation($b: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $b) { __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } } }"
+    params = {
+        "assetSelection": [{"path": ["production_schema"]}],
+        "partitionNames": ["feedface" * 5],
+    }
+    body = Attempt(gated_ui).graphql(launch, {"b": params}, who=ADMIN)
+    backfill_id = body["data"]["launchPartitionBackfill"]["backfillId"]
+    for field, argument in (
+        ("cancelPartitionBackfill", "backfillId: $id"),
+        ("resumePartitionBackfill", "backfillId: $id"),
+        (
+            "reexecutePartitionBackfill",
+            "reexecutionParams: {parentRunId: $id, strategy: ALL_STEPS}",
+        ),
+    ):
+        attempt = Attempt(gated_ui)
+        query = f"mutation($id: String!) {{ {field}({argument}) {{ __typename ... on PythonError {{ message }} }} }}"
+        line = attempt.refused(attempt.graphql(query, {"id": backfill_id}), "production_schema")
+        assert (line["action"], line["names"]) == (field, [backfill_id])
