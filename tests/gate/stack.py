@@ -60,7 +60,14 @@ def serving(app: ASGIApp) -> Iterator[str]:
     """uvicorn in a thread; yields the base URL."""
     port = pg.free_port()
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="off",
+            proxy_headers=False,  # as `sage-ops gate` serves it: the gate reads X-Forwarded-For
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
