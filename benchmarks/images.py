@@ -1,0 +1,226 @@
+"""Image sizes per layer, and the cold start of a run container, against a baseline.
+
+    .venv/bin/python -m benchmarks.images [--baseline-ref main] [--no-cold-start] [--json PATH]
+
+Builds the images with infra/local/build-images.sh (cached), and the baseline sage-ops image from
+`git show REF:infra/docker/sage-ops.Dockerfile` with the same context and build arguments, in this
+invocation. Prints `docker history` of each (every layer's size and the instruction that made it)
+and the budgets: the backend under 200 MB, sage-ops at most half the baseline.
+
+Cold start: each sage-ops image is pushed to the local registry (127.0.0.1:5000) and run by a
+Docker daemon of the benchmark's own, started with an empty image store (as a Fargate task pulls
+afresh), as `docker run IMAGE dagster job execute -m sage_ops.definitions -j nightly_backup` with an
+ephemeral instance. Measured: `docker run` to the run's first event line (RUN_START), cold (pull
+included) and then warm (image cached). The daemon, its store and the registry tags go at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from tests.platforms.conftest import REGISTRY, delete_manifest, manifest_digest
+
+ROOT = Path(__file__).resolve().parents[1]
+CONTEXT = ROOT / "infra" / "local" / ".cache" / "contexts" / "sage-ops"
+BASE_IMAGE = "sage-local/debian:bookworm"
+IMAGES = {"backend": "sage-backend:local", "sage-ops": "sage-ops:local"}
+BASELINE = "sage-ops:images-baseline"
+DOCKERFILE = "infra/docker/sage-ops.Dockerfile"
+MB = 1e6
+BACKEND_BUDGET_MB = 200
+RUN_COMMAND = ["dagster", "job", "execute", "-m", "sage_ops.definitions", "-j", "nightly_backup"]
+FIRST_EVENT = re.compile(r" - [A-Z_]+ - ")
+COLD_START_TIMEOUT_S = 600
+
+
+@dataclass(frozen=True)
+class Layer:
+    size_mb: float
+    created_by: str
+
+
+@dataclass
+class ImageResult:
+    name: str
+    image: str
+    size_mb: float
+    layers: list[Layer]
+    cold_start_s: float | None = None
+    warm_start_s: float | None = None
+
+
+def sh(*args: str, env: dict[str, str] | None = None, timeout: float = 1800) -> str:
+    return subprocess.run(
+        args, capture_output=True, text=True, check=True, timeout=timeout, env=env
+    ).stdout
+
+
+def build(baseline_ref: str) -> None:
+    print("building the images (infra/local/build-images.sh base sage-ops backend) ...", flush=True)
+    sh("bash", str(ROOT / "infra/local/build-images.sh"), "base", "sage-ops", "backend")
+    dockerfile = sh("git", "-C", str(ROOT), "show", f"{baseline_ref}:{DOCKERFILE}")
+    with tempfile.NamedTemporaryFile("w", suffix=".Dockerfile") as file:
+        file.write(dockerfile)
+        file.flush()
+        print(f"building the baseline {BASELINE} from {baseline_ref}'s Dockerfile ...", flush=True)
+        sh(
+            "docker", "build", "-q", "-t", BASELINE, "-f", file.name,
+            "--build-arg", f"BASE_IMAGE={BASE_IMAGE}", "--build-arg", "PG_CLIENT=pgserver",
+            "--build-arg", "PIP_INSTALL_ARGS=--no-index --find-links /src", str(CONTEXT),
+        )  # fmt: skip
+
+
+def measure(name: str, image: str) -> ImageResult:
+    rows = sh("docker", "history", "--no-trunc", "--format", "{{json .}}", image).splitlines()
+    layers = [
+        Layer(_docker_size(row["Size"]), _instruction(row["CreatedBy"]))
+        for row in map(json.loads, rows)
+    ]
+    size = int(sh("docker", "image", "inspect", "--format", "{{.Size}}", image))
+    return ImageResult(name, image, round(size / MB, 1), [x for x in layers if x.size_mb > 0])
+
+
+def _docker_size(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)([kMG]?B)", text).groups()  # type: ignore[union-attr]
+    return round(float(number) * {"B": 1, "kB": 1e3, "MB": 1e6, "GB": 1e9}[unit] / MB, 1)
+
+
+def _instruction(created_by: str) -> str:
+    text = re.sub(r"^/bin/sh -c (#\(nop\) )?", "", created_by).strip()
+    return re.sub(r"\s+", " ", text)[:110]
+
+
+class ColdDaemon:
+    """A Docker daemon with its own, empty image store, on a socket of its own."""
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="sage-cold-docker-", dir="/var/tmp"))
+        self.env = {"DOCKER_HOST": f"unix://{self.dir}/docker.sock", "PATH": "/usr/bin:/bin"}
+        self.log = (self.dir / "dockerd.log").open("w")
+        self.process = subprocess.Popen(
+            [
+                "dockerd", "--data-root", str(self.dir / "data"),
+                "--exec-root", f"/run/{self.dir.name}", "--host", self.env["DOCKER_HOST"],
+                "--pidfile", str(self.dir / "dockerd.pid"), "--bridge", "none",
+                "--iptables=false", "--ip-masq=false",
+            ],
+            stdout=self.log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while subprocess.run(["docker", "info"], env=self.env, capture_output=True).returncode:
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise RuntimeError(f"the cold daemon did not start; see {self.dir}/dockerd.log")
+            time.sleep(0.5)
+
+    def first_event_s(self, image: str) -> float:
+        """`docker run` to the first event line of the run's output."""
+        name = f"sage-cold-{uuid.uuid4().hex[:8]}"
+        started = time.monotonic()
+        run = subprocess.Popen(
+            ["docker", "run", "--rm", "--name", name, "--network", "host",
+             "-e", "DAGSTER_HOME=", image, *RUN_COMMAND],
+            env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        try:
+            assert run.stdout is not None
+            for line in run.stdout:
+                if FIRST_EVENT.search(line):
+                    return time.monotonic() - started
+                if time.monotonic() - started > COLD_START_TIMEOUT_S:
+                    break
+            raise RuntimeError(f"no event from {image} (exit {run.poll()})")
+        finally:
+            subprocess.run(["docker", "rm", "-f", name], env=self.env, capture_output=True)
+            run.wait(timeout=60)
+
+    def forget_images(self) -> None:
+        sh("docker", "image", "prune", "-af", env=self.env)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=60)
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def cold_starts(results: list[ImageResult]) -> None:
+    repository = f"sage-bench-images-{uuid.uuid4().hex[:8]}"
+    daemon = ColdDaemon()
+    pushed: list[str] = []
+    try:
+        for result in results:
+            ref = f"{REGISTRY}/{repository}:{result.name}"
+            sh("docker", "tag", result.image, ref)
+            sh("docker", "push", "-q", ref)
+            pushed.append(result.name)
+            sh("docker", "rmi", ref)
+            print(f"cold start of {result.image} (pull included) ...", flush=True)
+            result.cold_start_s = round(daemon.first_event_s(ref), 1)
+            result.warm_start_s = round(daemon.first_event_s(ref), 1)
+            daemon.forget_images()  # the next image shares no cached layer with this one
+    finally:
+        daemon.stop()
+        for tag in pushed:
+            digest = manifest_digest(REGISTRY, repository, tag)
+            if digest:
+                delete_manifest(REGISTRY, repository, digest)
+
+
+def report(results: list[ImageResult]) -> list[tuple[str, bool]]:
+    for result in results:
+        print(f"\n{result.name}: {result.image}, {result.size_mb:.1f} MB")
+        print(f"  {'MB':>7}  layer (docker history, newest first; empty layers left out)")
+        for layer in result.layers:
+            print(f"  {layer.size_mb:>7.1f}  {layer.created_by}")
+    by_name = {r.name: r for r in results}
+    backend, new, old = by_name["backend"], by_name["sage-ops"], by_name["baseline"]
+    print(f"\n{'image':<10} {'MB':>7} {'cold start s':>13} {'warm start s':>13}")
+    for r in (old, new, backend):
+        cold = "" if r.cold_start_s is None else f"{r.cold_start_s:.1f}"
+        warm = "" if r.warm_start_s is None else f"{r.warm_start_s:.1f}"
+        print(f"{r.name:<10} {r.size_mb:>7.1f} {cold:>13} {warm:>13}")
+    targets = [
+        (f"backend {backend.size_mb:.1f} MB < {BACKEND_BUDGET_MB} MB", backend.size_mb < 200),
+        (
+            f"sage-ops {new.size_mb:.1f} MB <= half the baseline ({old.size_mb / 2:.1f} MB)",
+            new.size_mb <= old.size_mb / 2,
+        ),
+    ]
+    for name, passed in targets:
+        print(f"{'PASS' if passed else 'FAIL'}  {name}")
+    return targets
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline-ref", default="main")
+    parser.add_argument("--no-cold-start", action="store_true")
+    parser.add_argument("--json", type=Path, default=ROOT / "benchmarks/results/images-latest.json")
+    args = parser.parse_args()
+    build(args.baseline_ref)
+    results = [measure("baseline", BASELINE), *(measure(n, i) for n, i in IMAGES.items())]
+    if not args.no_cold_start:
+        cold_starts([r for r in results if r.name != "backend"])
+    targets = report(results)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    summary = {
+        "baseline_ref": args.baseline_ref,
+        "images": [asdict(r) for r in results],
+        "targets": [{"name": n, "passed": p} for n, p in targets],
+    }
+    args.json.write_text(json.dumps(summary, indent=2))
+    print(f"results: {args.json.relative_to(ROOT)}")
+    return 0 if all(passed for _, passed in targets) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
