@@ -1,6 +1,6 @@
 """Image sizes per layer, and the cold start of a run container, against a baseline.
 
-    .venv/bin/python -m benchmarks.images [--baseline-ref main] [--no-cold-start] [--json PATH]
+    .venv/bin/python -m benchmarks.images [--baseline-ref main] [--rounds 3] [--no-cold-start]
 
 Builds the images with infra/local/build-images.sh (cached), and the baseline sage-ops image from
 `git show REF:infra/docker/sage-ops.Dockerfile` with the same context and build arguments, in this
@@ -11,7 +11,8 @@ Cold start: each sage-ops image is pushed to the local registry (127.0.0.1:5000)
 Docker daemon of the benchmark's own, started with an empty image store (as a Fargate task pulls
 afresh), as `docker run IMAGE dagster job execute -m sage_ops.definitions -j nightly_backup` with an
 ephemeral instance. Measured: `docker run` to the run's first event line (RUN_START), cold (pull
-included) and then warm (image cached). The daemon, its store and the registry tags go at the end.
+included) and then warm (image cached), the median of --rounds. The daemon, its store and the
+registry manifests go at the end.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ import argparse
 import json
 import re
 import shutil
+import statistics
 import subprocess
 import tempfile
 import time
+import urllib.request
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -54,6 +57,7 @@ class ImageResult:
     image: str
     size_mb: float
     layers: list[Layer]
+    pushed_mb: float | None = None  # compressed layers, what a pull downloads
     cold_start_s: float | None = None
     warm_start_s: float | None = None
 
@@ -152,27 +156,45 @@ class ColdDaemon:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def cold_starts(results: list[ImageResult]) -> None:
+def cold_starts(results: list[ImageResult], rounds: int) -> None:
+    """Median cold and warm start of each image over `rounds`, the order alternating per round so
+    that load from elsewhere on the machine falls on both alike."""
     repository = f"sage-bench-images-{uuid.uuid4().hex[:8]}"
     daemon = ColdDaemon()
-    pushed: list[str] = []
+    refs: dict[str, str] = {}
+    times: dict[str, list[tuple[float, float]]] = {r.name: [] for r in results}
     try:
         for result in results:
-            ref = f"{REGISTRY}/{repository}:{result.name}"
+            ref = refs[result.name] = f"{REGISTRY}/{repository}:{result.name}"
             sh("docker", "tag", result.image, ref)
             sh("docker", "push", "-q", ref)
-            pushed.append(result.name)
             sh("docker", "rmi", ref)
-            print(f"cold start of {result.image} (pull included) ...", flush=True)
-            result.cold_start_s = round(daemon.first_event_s(ref), 1)
-            result.warm_start_s = round(daemon.first_event_s(ref), 1)
-            daemon.forget_images()  # the next image shares no cached layer with this one
+            result.pushed_mb = round(pushed_size(repository, result.name) / MB, 1)
+        for round_ in range(rounds):
+            for result in results if round_ % 2 == 0 else results[::-1]:
+                print(f"round {round_ + 1}: cold start of {result.image} ...", flush=True)
+                cold = daemon.first_event_s(refs[result.name])
+                times[result.name].append((cold, daemon.first_event_s(refs[result.name])))
+                daemon.forget_images()  # the next start pulls again, sharing no layer
+        for result in results:
+            result.cold_start_s = round(statistics.median(c for c, _ in times[result.name]), 1)
+            result.warm_start_s = round(statistics.median(w for _, w in times[result.name]), 1)
     finally:
         daemon.stop()
-        for tag in pushed:
-            digest = manifest_digest(REGISTRY, repository, tag)
+        for name in refs:
+            digest = manifest_digest(REGISTRY, repository, name)
             if digest:
                 delete_manifest(REGISTRY, repository, digest)
+
+
+def pushed_size(repository: str, tag: str) -> int:
+    """The sum of the image's compressed layers, from the registry's manifest."""
+    request = urllib.request.Request(
+        f"http://{REGISTRY}/v2/{repository}/manifests/{tag}",
+        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return sum(layer["size"] for layer in json.loads(response.read())["layers"])
 
 
 def report(results: list[ImageResult]) -> list[tuple[str, bool]]:
@@ -183,11 +205,12 @@ def report(results: list[ImageResult]) -> list[tuple[str, bool]]:
             print(f"  {layer.size_mb:>7.1f}  {layer.created_by}")
     by_name = {r.name: r for r in results}
     backend, new, old = by_name["backend"], by_name["sage-ops"], by_name["baseline"]
-    print(f"\n{'image':<10} {'MB':>7} {'cold start s':>13} {'warm start s':>13}")
+    print(f"\n{'image':<10} {'MB':>7} {'pushed MB':>10} {'cold start s':>13} {'warm start s':>13}")
     for r in (old, new, backend):
-        cold = "" if r.cold_start_s is None else f"{r.cold_start_s:.1f}"
-        warm = "" if r.warm_start_s is None else f"{r.warm_start_s:.1f}"
-        print(f"{r.name:<10} {r.size_mb:>7.1f} {cold:>13} {warm:>13}")
+        pushed, cold, warm = (
+            "" if v is None else f"{v:.1f}" for v in (r.pushed_mb, r.cold_start_s, r.warm_start_s)
+        )
+        print(f"{r.name:<10} {r.size_mb:>7.1f} {pushed:>10} {cold:>13} {warm:>13}")
     targets = [
         (f"backend {backend.size_mb:.1f} MB < {BACKEND_BUDGET_MB} MB", backend.size_mb < 200),
         (
@@ -204,12 +227,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline-ref", default="main")
     parser.add_argument("--no-cold-start", action="store_true")
+    parser.add_argument("--rounds", type=int, default=3, help="cold starts per image (median)")
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks/results/images-latest.json")
     args = parser.parse_args()
     build(args.baseline_ref)
     results = [measure("baseline", BASELINE), *(measure(n, i) for n, i in IMAGES.items())]
     if not args.no_cold_start:
-        cold_starts([r for r in results if r.name != "backend"])
+        cold_starts([r for r in results if r.name != "backend"], args.rounds)
     targets = report(results)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     summary = {

@@ -17,24 +17,28 @@ FROM ${BASE_IMAGE} AS build
 ARG PIP_INSTALL_ARGS=""
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 # python:3.11-slim has Python; a bare Debian base gets bookworm's python3 (3.11 as well).
-RUN if ! python3 -m venv --help >/dev/null 2>&1; then \
-        apt-get update && apt-get install -y --no-install-recommends python3 python3-venv \
-        && rm -rf /var/lib/apt/lists/*; \
+# binutils: `strip` for slim-venv.sh.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends binutils \
+    && if ! python3 -m venv --help >/dev/null 2>&1; then \
+        apt-get install -y --no-install-recommends python3 python3-venv; \
     fi \
+    && rm -rf /var/lib/apt/lists/* \
     && python3 -m venv /opt/venv
 WORKDIR /src
 # wheels/ exists only in the local build's context; the pattern lets this line work without it.
 # A directory source is copied by content, so the wheels land in /src beside pyproject.toml.
 COPY pyproject.toml wheel[s] ./
-COPY infra/docker/slim-venv.sh /usr/local/bin/
 # The venv holds the dependencies only, installed from pyproject.toml with an empty package: the
-# runtime stage copies it in a layer that a code-only change leaves cached. Then out goes what
-# runs never use (slim-venv.sh says what and why).
+# runtime stage copies it in a layer that a code-only change leaves cached.
 RUN mkdir sage_ops && touch sage_ops/__init__.py README.md \
     && /opt/venv/bin/pip install ${PIP_INSTALL_ARGS} . \
     && /opt/venv/bin/pip uninstall -y sage-ops \
-    && rm -rf sage_ops README.md build *.egg-info \
-    && slim-venv.sh /opt/venv
+    && rm -rf sage_ops README.md build *.egg-info
+# Out goes what runs never use (slim-venv.sh says what and why); only the final state of this
+# stage reaches the image, so the removals cost no layer.
+COPY infra/docker/slim-venv.sh /usr/local/bin/
+RUN slim-venv.sh /opt/venv
 COPY README.md ./
 COPY sage_ops ./sage_ops
 # sage_ops alone (byte-compiled by pip) into a directory the runtime stage lays over site-packages,
@@ -45,8 +49,12 @@ RUN /opt/venv/bin/pip install ${PIP_INSTALL_ARGS} --no-deps --target /sage/lib .
     && /opt/venv/bin/pip uninstall -q -y pip
 
 FROM ${BASE_IMAGE}
-# git for the push sensor; python3 when the base is bare Debian.
-RUN apt-get update \
+# git for the push sensor; python3 when the base is bare Debian. git depends on perl, but the
+# commands sage_ops runs (fetch, log, rev-parse, archive, ...) are built in: perl's 45 MB of
+# modules stay out (dpkg path excludes, as slim images exclude docs).
+RUN printf 'path-exclude %s\n' '/usr/share/perl/*' '/usr/share/perl5/*' '/usr/lib/*/perl/*' \
+        >/etc/dpkg/dpkg.cfg.d/no-perl-modules \
+    && apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates git \
     && if ! command -v python3 >/dev/null; then apt-get install -y --no-install-recommends python3; fi \
     && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log \
