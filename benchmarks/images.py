@@ -104,17 +104,22 @@ def _instruction(created_by: str) -> str:
 
 
 class ColdDaemon:
-    """A Docker daemon with its own, empty image store, on a socket of its own."""
+    """A Docker daemon with its own, empty image store, on a socket of its own, and a bridge of
+    its own (the runs use the host's network). Never `--bridge none`: a daemon started so deletes
+    the host's docker0, which the machine's own engine needs."""
 
     def __init__(self) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="sage-cold-docker-", dir="/var/tmp"))
         self.env = {"DOCKER_HOST": f"unix://{self.dir}/docker.sock", "PATH": "/usr/bin:/bin"}
+        self.bridge = f"sgcold{uuid.uuid4().hex[:6]}"
+        sh("ip", "link", "add", self.bridge, "type", "bridge")
+        sh("ip", "addr", "add", f"10.254.{uuid.uuid4().int % 250 + 1}.1/24", "dev", self.bridge)
         self.log = (self.dir / "dockerd.log").open("w")
         self.process = subprocess.Popen(
             [
                 "dockerd", "--data-root", str(self.dir / "data"),
                 "--exec-root", f"/run/{self.dir.name}", "--host", self.env["DOCKER_HOST"],
-                "--pidfile", str(self.dir / "dockerd.pid"), "--bridge", "none",
+                "--pidfile", str(self.dir / "dockerd.pid"), "--bridge", self.bridge,
                 "--iptables=false", "--ip-masq=false",
             ],
             stdout=self.log, stderr=subprocess.STDOUT,
@@ -153,6 +158,7 @@ class ColdDaemon:
         self.process.terminate()
         self.process.wait(timeout=60)
         self.log.close()
+        subprocess.run(["ip", "link", "delete", self.bridge], capture_output=True, check=False)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
