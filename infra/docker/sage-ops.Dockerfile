@@ -1,11 +1,15 @@
 # The sage_ops image: the Dagster code location (gRPC server) by default; the same image runs the
 # webserver, the daemon and each run (EcsRunLauncher / DockerRunLauncher) with other commands.
+# Every run's task pulls it afresh on Fargate, so it holds only what runs need: Python, git (the
+# push sensor), the dependencies without their tests, build tools or pip, and one PostgreSQL 16:
+# the pgserver wheel's (pg_dump, pg_restore and psql for backups, the server for the embedded
+# scratch database that verifies them). benchmarks/images.py prints what each layer costs.
 #
 # Production form (BuildKit or the classic builder), from the repository root:
 #   docker build -f infra/docker/sage-ops.Dockerfile -t sage-ops .
 # Local form (no Docker Hub; pip inside containers cannot verify TLS): infra/local/build-images.sh
 # passes a Debian base made with debootstrap, a context with host-built wheels in wheels/, and
-#   --build-arg BASE_IMAGE=sage-local/debian:bookworm --build-arg PG_CLIENT=pgserver
+#   --build-arg BASE_IMAGE=sage-local/debian:bookworm
 #   --build-arg PIP_INSTALL_ARGS="--no-index --find-links /src"
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 
@@ -13,56 +17,61 @@ FROM ${BASE_IMAGE} AS build
 ARG PIP_INSTALL_ARGS=""
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 # python:3.11-slim has Python; a bare Debian base gets bookworm's python3 (3.11 as well).
-RUN if ! python3 -m venv --help >/dev/null 2>&1; then \
-        apt-get update && apt-get install -y --no-install-recommends python3 python3-venv \
-        && rm -rf /var/lib/apt/lists/*; \
+# binutils: `strip` for slim-venv.sh.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends binutils \
+    && if ! python3 -m venv --help >/dev/null 2>&1; then \
+        apt-get install -y --no-install-recommends python3 python3-venv; \
     fi \
+    && rm -rf /var/lib/apt/lists/* \
     && python3 -m venv /opt/venv
 WORKDIR /src
 # wheels/ exists only in the local build's context; the pattern lets this line work without it.
 # A directory source is copied by content, so the wheels land in /src beside pyproject.toml.
 COPY pyproject.toml wheel[s] ./
 # The venv holds the dependencies only, installed from pyproject.toml with an empty package: the
-# runtime stage copies it (hundreds of MB) in a layer that a code-only change leaves cached.
+# runtime stage copies it in a layer that a code-only change leaves cached.
 RUN mkdir sage_ops && touch sage_ops/__init__.py README.md \
     && /opt/venv/bin/pip install ${PIP_INSTALL_ARGS} . \
     && /opt/venv/bin/pip uninstall -y sage-ops \
     && rm -rf sage_ops README.md build *.egg-info
+# Out goes what runs never use (slim-venv.sh says what and why); only the final state of this
+# stage reaches the image, so the removals cost no layer.
+COPY infra/docker/slim-venv.sh /usr/local/bin/
+RUN slim-venv.sh /opt/venv
 COPY README.md ./
 COPY sage_ops ./sage_ops
-RUN /opt/venv/bin/pip wheel ${PIP_INSTALL_ARGS} --no-deps -w /dist .
+# sage_ops alone (byte-compiled by pip) into a directory the runtime stage lays over site-packages,
+# then pip leaves the venv: runs never install anything. The venv is the same after every code
+# change, so the runtime stage's copy of it stays cached.
+RUN /opt/venv/bin/pip install ${PIP_INSTALL_ARGS} --no-deps --target /sage/lib . \
+    && mv /sage/lib/bin /sage/bin \
+    && /opt/venv/bin/pip uninstall -q -y pip
 
 FROM ${BASE_IMAGE}
-# How the PostgreSQL 16 client arrives (pg_dump must be at least as new as the server):
-#   pgdg      PostgreSQL's apt repository (production),
-#   pgserver  the PostgreSQL 16 binaries of the pgserver wheel, already in the venv (local: no
-#             apt.postgresql.org). Either way they are found in /usr/lib/postgresql/16/bin.
-ARG PG_CLIENT=pgdg
-# git for the push sensor; python3 when the base is bare Debian.
-RUN apt-get update \
+# git for the push sensor; python3 when the base is bare Debian. git depends on perl, but the
+# commands sage_ops runs (fetch, log, rev-parse, archive, ...) are built in: perl's 45 MB of
+# modules stay out (dpkg path excludes, as slim images exclude docs).
+RUN printf 'path-exclude %s\n' '/usr/share/perl/*' '/usr/share/perl5/*' '/usr/lib/*/perl/*' \
+        >/etc/dpkg/dpkg.cfg.d/no-perl-modules \
+    && apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates git \
     && if ! command -v python3 >/dev/null; then apt-get install -y --no-install-recommends python3; fi \
-    && if [ "$PG_CLIENT" = pgdg ]; then \
-        apt-get install -y --no-install-recommends postgresql-common gnupg \
-        && /usr/share/postgresql-common/pgdg/apt.postgresql.org.sh -y \
-        && apt-get install -y --no-install-recommends postgresql-client-16 \
-        && apt-get purge -y gnupg && apt-get autoremove -y; \
-    fi \
-    && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
-COPY --from=build /opt/venv /opt/venv
-RUN if [ "$PG_CLIENT" = pgserver ]; then \
-        mkdir -p /usr/lib/postgresql/16/bin \
-        && ln -s /opt/venv/lib/python3.11/site-packages/pgserver/pginstall/bin/* \
-            /usr/lib/postgresql/16/bin/; \
-    fi \
-    && /usr/lib/postgresql/16/bin/pg_dump --version | grep -q ' 16\.' \
+    && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log \
     && useradd --system --uid 10001 --home-dir /opt/dagster --create-home sage \
     && mkdir -p /opt/dagster/dagster_home /var/lib/sage-ops/backups \
     && chown -R sage /opt/dagster /var/lib/sage-ops
-# sage_ops itself last: a code change rebuilds only these small layers.
-COPY --from=build /dist /tmp/dist
-RUN /opt/venv/bin/pip install --no-cache-dir --no-index --no-deps /tmp/dist/*.whl \
-    && rm -rf /tmp/dist
+COPY --from=build /opt/venv /opt/venv
+# The PostgreSQL 16 client tools where sage_ops looks for them (SAGE_OPS_PG_BIN_DIR): the
+# pgserver wheel's own binaries, linked, not a second copy. pg_dump must be at least as new as the
+# server (RDS PostgreSQL 16).
+RUN mkdir -p /usr/lib/postgresql/16/bin \
+    && ln -s /opt/venv/lib/python3.11/site-packages/pgserver/pginstall/bin/* \
+        /usr/lib/postgresql/16/bin/ \
+    && /usr/lib/postgresql/16/bin/pg_dump --version | grep -q ' 16\.'
+# sage_ops itself last: a code change rebuilds only this small layer.
+COPY --from=build /sage/bin/ /opt/venv/bin/
+COPY --from=build /sage/lib/ /opt/venv/lib/python3.11/site-packages/
 COPY infra/dagster/dagster.yaml /opt/dagster/dagster_home/dagster.yaml
 ENV PATH=/opt/venv/bin:$PATH \
     DAGSTER_HOME=/opt/dagster/dagster_home \

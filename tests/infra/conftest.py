@@ -17,7 +17,8 @@ import pytest
 from tests.migrations.conftest import empty_db, write_migrations  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[2]
-BACKEND_IMAGE = "sage-backend:local"
+BACKEND_IMAGE = "sage-backend:local"  # the distroless runtime
+MIGRATE_IMAGE = "sage-backend:migrate"  # the Prisma CLI and the migrations
 SAGE_OPS_IMAGE = "sage-ops:local"
 
 

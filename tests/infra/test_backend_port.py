@@ -35,7 +35,9 @@ def test_the_runtime_image_serves_and_checks_the_stacks_port(template):
     assert re.findall(r"^EXPOSE (\d+)", runtime, re.M) == [str(port)]
     assert set(re.findall(r"\bPORT=(\d+)", text)) == {str(port)}
     [check] = re.findall(r"^HEALTHCHECK .*\n.*", text, re.M)
-    assert f"127.0.0.1:{port}/" in check or "${process.env.PORT}" in check
+    assert '"/usr/local/lib/healthcheck.js"' in check  # node probing 127.0.0.1:$PORT/health
+    probe = (INFRA / "sample-backend" / "runtime-rootfs.sh").read_text()
+    assert "http://127.0.0.1:${process.env.PORT || 3000}/health" in probe
 
 
 def test_compose_routes_to_the_same_port():
@@ -45,8 +47,10 @@ def test_compose_routes_to_the_same_port():
     assert mapping.rsplit(":", 1)[1] == str(_terraform_port())
 
 
-def test_the_alpine_template_installs_openssl_for_prisma():
-    """Prisma's engines link OpenSSL; Alpine's node image has none."""
-    text = (INFRA / "sample-backend" / "Dockerfile.node").read_text()
-    assert "apk add --no-cache openssl" in _runtime_stage(text)
-    assert "apk add --no-cache openssl" in text[: text.index(" AS dev")]
+def test_the_client_needs_no_prisma_engine():
+    """engineType "client": queries compile in Wasm and go through @prisma/adapter-pg, so no
+    query engine (nor the OpenSSL it links) is in either runtime image."""
+    schema = (INFRA / "sample-backend" / "prisma" / "schema.prisma").read_text()
+    assert re.search(r'^\s*engineType\s*=\s*"client"', schema, re.M)
+    for template in TEMPLATES:
+        assert "openssl" not in _runtime_stage((INFRA / "sample-backend" / template).read_text())

@@ -121,4 +121,5 @@ def test_sage_ops_dockerfile_is_non_root_with_healthcheck():
     assert dockerfile.count("FROM ") == 2  # multi-stage: build deps stay out of the image
     assert "USER 10001" in dockerfile and "HEALTHCHECK" in dockerfile
     assert 'CMD ["dagster", "api", "grpc"' in dockerfile
-    assert "postgresql-client-16" in dockerfile
+    # One PostgreSQL 16: the pgserver wheel's binaries, linked where sage_ops looks for them.
+    assert "postgresql-client" not in dockerfile and "pginstall/bin/*" in dockerfile

@@ -1,0 +1,112 @@
+"""The images build-images.sh makes, held to their budgets and run for real.
+
+The backend's runtime image (Dockerfile.debian's `runtime`) is the seed's: under 200 MB, non-root,
+a HEALTHCHECK on port 3000, distroless (node and the libraries it links; no shell, no package
+manager, no Prisma CLI or engine). The sage-ops image, which every run's container pulls afresh on
+Fargate, stays within its budget. benchmarks/images.py prints the per-layer sizes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import tarfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from sage_ops.postgres import PgTarget
+from tests.infra.conftest import BACKEND_IMAGE, docker
+
+pytestmark = pytest.mark.stack
+MB = 1_000_000  # docker's unit
+BACKEND_BUDGET = 200 * MB  # the seed's limit
+# 843 MB before issue 21; half (421 MB) is not reached: benchmarks/README.md says what each layer
+# costs. The budget is today's size with a little room, so growth fails the test.
+SAGE_OPS_BUDGET = 580 * MB
+HEALTHY_WITHIN_S = 60
+
+
+def image_size(image: str) -> int:
+    return int(docker("image", "inspect", "--format", "{{.Size}}", image))
+
+
+def image_files(image: str, directory: Path) -> set[str]:
+    """Every path in the image's filesystem, from `docker export` of a container never started."""
+    container = docker("create", image).strip()
+    try:
+        archive = directory / "rootfs.tar"
+        with archive.open("wb") as out:
+            subprocess.run(["docker", "export", container], stdout=out, check=True, timeout=120)
+        with tarfile.open(archive) as tar:
+            return {"/" + name.lstrip("./") for name in tar.getnames()}
+    finally:
+        docker("rm", container)
+
+
+def test_the_backend_image_is_under_200_mb(stack_images):
+    size = image_size(BACKEND_IMAGE)
+    assert size < BACKEND_BUDGET, f"{BACKEND_IMAGE} is {size / MB:.1f} MB"
+
+
+def test_the_sage_ops_image_is_within_its_budget(stack_images):
+    size = image_size(stack_images)
+    assert size <= SAGE_OPS_BUDGET, f"sage-ops is {size / MB:.1f} MB"
+
+
+def test_the_backend_image_is_distroless_and_non_root(stack_images, tmp_path):
+    files = image_files(BACKEND_IMAGE, tmp_path)
+    assert "/usr/local/bin/node" in files and "/app/src/main.js" in files
+    for absent in ("/bin/sh", "/bin/bash", "/usr/bin/apt-get", "/usr/bin/npm", "/bin/busybox"):
+        assert absent not in files
+    modules = {f for f in files if f.startswith("/app/node_modules/")}
+    assert "/app/node_modules/.prisma/client/query_compiler_bg.wasm" in modules
+    assert not any(
+        f.startswith(("/app/node_modules/prisma/", "/app/node_modules/@prisma/engines/"))
+        or "query_engine" in f
+        or f.endswith(".so.node")
+        for f in modules
+    ), "the Prisma CLI or a query engine is in the runtime image"
+    config = json.loads(docker("image", "inspect", "--format", "{{json .Config}}", BACKEND_IMAGE))
+    assert config["User"] == "node" and "/etc/passwd" in files
+    assert list(config["ExposedPorts"]) == ["3000/tcp"]
+    assert config["Healthcheck"]["Test"][0] == "CMD"  # exec form: there is no shell to run it
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_the_backend_turns_healthy_and_queries_postgres_through_prisma_client(
+    stack_images, empty_db: PgTarget
+):
+    """Its own HEALTHCHECK passes, as uid 1000, and GET /db asks PostgreSQL for the time through
+    Prisma Client and @prisma/adapter-pg, with no query engine in the image."""
+    port = free_port()
+    container = subprocess.run(  # the URL from the environment, not the command line
+        ["docker", "run", "-d", "--network", "host", "-e", f"PORT={port}", "-e", "DATABASE_URL",
+         BACKEND_IMAGE],
+        env={**os.environ, "DATABASE_URL": empty_db.secret_url()},
+        capture_output=True, text=True, check=True, timeout=60,
+    ).stdout.strip()  # fmt: skip
+    try:
+        deadline = time.monotonic() + HEALTHY_WITHIN_S
+        while (status := health(container)) != "healthy" and time.monotonic() < deadline:
+            time.sleep(1)
+        assert status == "healthy", docker("logs", container)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/db", timeout=10) as response:
+            assert response.status == 200 and json.loads(response.read())["now"]
+        [process] = docker("top", container, "-o", "pid,uid,args").splitlines()[1:]
+        assert process.split()[1:3] == ["1000", "node"]
+    finally:
+        docker("rm", "-f", container)
+
+
+def health(container: str) -> str:
+    return docker("inspect", "--format", "{{.State.Health.Status}}", container).strip()
