@@ -50,7 +50,10 @@ def main(argv: list[str] | None = None) -> None:
     server = PgTarget.from_url(args.server_url, "--server-url")
     tools, server_version = _server_tools(server)
     sizes = [args.size_gb] + ([args.also_size_gb] if args.also_size_gb else [])
-    runs = [benchmark_size(server, args.server_url, size, tools, args.keep_db) for size in sizes]
+    runs = [
+        benchmark_size(server, args.server_url, size, tools, args.keep_db, custom=i == 0)
+        for i, size in enumerate(sizes)
+    ]
     targets = report.evaluate(runs)
     print(report.render(runs, targets), flush=True)
     meta = _meta(args, tools, server_version)
@@ -59,8 +62,9 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def benchmark_size(
-    server: PgTarget, server_url: str, size_gb: float, tools: PgTools, keep_db: bool
+    server: PgTarget, server_url: str, size_gb: float, tools: PgTools, keep_db: bool, custom: bool
 ) -> SizeRun:
+    """The suite on a database of `size_gb`; `custom`: with the custom format's rows."""
     data = dataset.ensure_database(server, size_gb)
     try:
         with (
@@ -74,7 +78,7 @@ def benchmark_size(
                 pg_env=pg_env,
                 workdir=workdir,
             )
-            results = run_suite(bench, s3_env)
+            results = run_suite(bench, s3_env, custom)
     finally:
         if not keep_db:
             log.info("dropping %s (--keep-db keeps it for the next run)", data.target.dbname)

@@ -68,7 +68,9 @@ STORE_CLEAN = "backup_store_clean"
     pool=DATABASE_POOL,
     freshness_policy=late_after_26h,
     description="pg_dump of DATABASE_URL, streamed through gzip and SHA-256 into the backup "
-    "store as backup_YYYYMMDD_HHMMSS.sql.gz with a JSON manifest. Late after 26 h.",
+    "store as backup_YYYYMMDD_HHMMSS.sql.gz with a JSON manifest; at the full verification "
+    "level the same stream is restored on the scratch server as it is dumped, and the backup is "
+    "published only if that restore has the dump's row counts. Late after 26 h.",
 )
 def db_backup(context: AssetExecutionContext, backups: BackupConfig) -> MaterializeResult:
 
@@ -122,7 +124,8 @@ def db_backup(context: AssetExecutionContext, backups: BackupConfig) -> Material
     asset=db_backup,
     blocking=True,
     description="The stored object's SHA-256 matches its manifest and (at the full level) the "
-    "backup restores into a scratch database with the same row count in every table.",
+    "backup restores into a scratch database with the same row count in every table: reports "
+    "the restore db_backup ran while dumping, or (run on its own) restores the newest backup.",
 )
 def backup_verified(context: AssetCheckExecutionContext, backups: BackupConfig) -> AssetCheckResult:
     with operator_errors():

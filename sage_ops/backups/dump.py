@@ -44,8 +44,9 @@ _PLAIN_FOOTER = b"-- PostgreSQL database dump complete"
 Progress = Callable[[int, int, float], None]  # (raw bytes read, bytes stored, seconds)
 
 
-class RawSink(Protocol):
-    """Also receives pg_dump's raw output as it is stored (the restore of restore-while-dumping)."""
+class StoredSink(Protocol):
+    """Also receives each block as it is stored, the same bytes in the same order (the restore
+    of restore-while-dumping)."""
 
     def start(self, pg_dump_version: str) -> None: ...
 
@@ -75,7 +76,7 @@ def backup_database(
     options: DumpOptions = DumpOptions(),
     run_id: str | None = None,
     on_progress: Progress | None = None,
-    sink: RawSink | None = None,
+    sink: StoredSink | None = None,
 ) -> Manifest:
     """Dump `target` into `store`; return the published manifest (verification pending).
 
@@ -151,7 +152,7 @@ def _stream_dump(
     key: str,
     options: DumpOptions,
     on_progress: Progress | None,
-    sink: RawSink | None,
+    sink: StoredSink | None,
     row_counts: Callable[[], dict[str, int]],
 ) -> tuple[int, str, int]:
     """Run pg_dump into the store; return (stored size, sha256, raw dump bytes)."""
@@ -166,12 +167,14 @@ def _stream_dump(
         assert proc.stdout is not None
         try:
             with store.writing(key) as writer:
-                chunks = counter.wrap(_read_chunks(proc.stdout), sink)
+                chunks = counter.wrap(_read_chunks(proc.stdout))
                 output = chunks if options.fmt == CUSTOM else gzip_chunks(chunks, options.level)
                 last_report = time.monotonic()
                 for block in output:
                     digest.update(block)
                     writer.write(block)
+                    if sink:
+                        sink.feed(block)
                     stored += len(block)
                     if on_progress and time.monotonic() - last_report >= PROGRESS_EVERY_S:
                         last_report = time.monotonic()
@@ -194,8 +197,7 @@ def _read_chunks(stream: IO[bytes]) -> Iterator[bytes]:
 
 
 class _RawCounter:
-    """Counts bytes as they come out of pg_dump, keeps the tail to check the footer, and hands
-    each chunk to the sink before it is compressed and stored."""
+    """Counts bytes as they come out of pg_dump and keeps the tail to check the footer."""
 
     def __init__(self) -> None:
         self.total = 0
@@ -206,12 +208,10 @@ class _RawCounter:
     def elapsed(self) -> float:
         return time.monotonic() - self.start
 
-    def wrap(self, chunks: Iterator[bytes], sink: RawSink | None) -> Iterator[bytes]:
+    def wrap(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
         for chunk in chunks:
             self.total += len(chunk)
             self.tail = (self.tail + chunk[-256:])[-256:]
-            if sink:
-                sink.feed(chunk)
             yield chunk
 
 

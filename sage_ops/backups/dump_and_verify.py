@@ -1,11 +1,11 @@
 """A backup that counts: dump and verify as one call, the restore running while pg_dump writes.
 
-At the full level, pg_dump's raw output goes to a scratch restore (scratch_restore.py) as it is
-compressed, hashed and stored; the backup is committed to the store only after the restore
-succeeded and its row counts equal the counts taken in the dump's snapshot. The stored object is
-then read back once: its SHA-256 and size must be the stream's, and its decompressed bytes must
-be exactly the bytes the restore read. So the restored database is the restore of the stored
-bytes, as if they had been read back and restored afterwards.
+At the full level, each block written to the store (after compression and hashing) also goes to
+a scratch restore (scratch_restore.py), which decodes it as a later restore would; the backup is
+committed to the store only after the restore succeeded and its row counts equal the counts
+taken in the dump's snapshot. The stored object is then read back once: its SHA-256 and size must
+be the stream's. So the restored database is the restore of the stored bytes, as if they had
+been read back and restored afterwards.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def restored_while_dumping(
     with StreamedRestore(scratch_server, options.fmt, scratch_maintenance_mem_mb()) as restore:
         counts = _CountsCheck(restore)
         manifest = backup_database(target, store, options, run_id, on_progress, counts)
-    report = verify_streamed(store, manifest, restore.raw.hexdigest(), counts.restored, run_id)
+    report = verify_streamed(store, manifest, counts.restored, run_id)
     return manifest, report
 
 

@@ -1,9 +1,11 @@
 """Restore a dump into a scratch database while pg_dump is still writing it.
 
-`backup_database` hands each raw chunk of pg_dump's output to `StreamedRestore.feed` (the same
-chunk it then compresses, hashes and stores). The chunk goes into a small queue that a thread
-writes into psql's (plain) or pg_restore's (custom) stdin. A full queue blocks `feed`, and so the
-dump: a slow restore slows pg_dump instead of growing memory (at most QUEUE_CHUNKS chunks wait).
+`backup_database` hands each block it stores to `StreamedRestore.feed`: the very bytes it hashes
+and writes to the store. The block goes into a small queue; a thread takes it out, decompresses
+it (plain: gzip members) and writes it into psql's (plain) or pg_restore's (custom) stdin. A full
+queue blocks `feed`, and so the dump: a slow restore slows pg_dump instead of growing memory (at
+most QUEUE_CHUNKS blocks wait). The restore thus reads the stored bytes themselves, decoded as a
+later restore would decode them.
 
 The restore is one transaction (plain: BEGIN ... COMMIT around the dump, the COMMIT sent only
 once pg_dump exited 0 with a complete dump; custom: pg_restore --single-transaction), so on a
@@ -16,21 +18,23 @@ the scratch database is dropped either way.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import queue
 import subprocess
 import tempfile
 import threading
+from collections.abc import Iterator
 from types import TracebackType
 
 from sage_ops import postgres
+from sage_ops.backups.compress import gunzip_chunks
+from sage_ops.backups.manifest import PLAIN
 from sage_ops.backups.restore import restore_command, restore_tools
 from sage_ops.errors import VerificationError
 from sage_ops.postgres import PgTarget
 
-QUEUE_CHUNKS = 4  # raw chunks (backup_database reads 4 MiB at a time) waiting for the restore
+QUEUE_CHUNKS = 4  # stored blocks (from 4 MiB of raw dump each) waiting for the restore
 _POLL_S = 0.2
-_STOP = b""  # queued last: close the tool's stdin
+_STOP = b""  # queued last: the input ends (with the COMMIT only after `finish`)
 
 
 def session_options(maintenance_mem_mb: int) -> str:
@@ -43,14 +47,15 @@ class StreamedRestore:
 
     def __init__(self, server: PgTarget, fmt: str, maintenance_mem_mb: int) -> None:
         self.server, self.fmt, self.maintenance_mem_mb = server, fmt, maintenance_mem_mb
-        self.raw = hashlib.sha256()  # of the bytes the restore was fed (the raw dump)
         self.restored_counts: dict[tuple[str, str], int] = {}
         self._stack = contextlib.ExitStack()
         self._queue: queue.Queue[bytes] = queue.Queue(QUEUE_CHUNKS)
         self._proc: subprocess.Popen[bytes] | None = None
         self._thread: threading.Thread | None = None
         self._pipe_closed = threading.Event()
-        self._commit = b""
+        self._begin = self._commit = b""
+        self._complete = False  # the dump is whole: end the input with the COMMIT
+        self._error: str | None = None  # why the pump stopped early (a corrupt gzip stream)
 
     def __enter__(self) -> StreamedRestore:
         self._stderr = self._stack.enter_context(tempfile.TemporaryFile())
@@ -69,7 +74,7 @@ class StreamedRestore:
         is locked); `pg_dump_version` is what wrote the stream it will read."""
         self.database = self._stack.enter_context(postgres.scratch_database(self.server))
         tools = restore_tools(self.database, pg_dump_version)
-        args, begin, self._commit = restore_command(self.fmt, tools, self.database.dbname)
+        args, self._begin, self._commit = restore_command(self.fmt, tools, self.database.dbname)
         env = self._stack.enter_context(postgres.libpq_env(self.database))
         env["PGOPTIONS"] = session_options(self.maintenance_mem_mb)
         self._proc = subprocess.Popen(
@@ -77,22 +82,21 @@ class StreamedRestore:
         )
         self._thread = threading.Thread(target=self._pump, name="scratch-restore", daemon=True)
         self._thread.start()
-        if begin:
-            self._put(begin)
 
-    def feed(self, chunk: bytes) -> None:
-        """Queue one raw chunk (blocks while the queue is full); raises if the restore failed."""
-        self.raw.update(chunk)
-        self._put(chunk)
+    def feed(self, block: bytes) -> None:
+        """Queue one stored block (blocks while the queue is full); raises if the restore
+        failed."""
+        self._put(block)
 
     def finish(self) -> None:
         """The dump is complete: commit, wait for the tool, count the restored rows."""
-        if self._commit:
-            self._put(self._commit)
+        self._complete = True
         self._put(_STOP)
         assert self._thread is not None and self._proc is not None
         self._thread.join()
         self._check_exit(self._proc.wait())
+        if self._error:
+            raise VerificationError(f"the scratch restore could not read the stream: {self._error}")
         with postgres.connect(self.database) as conn:
             self.restored_counts = postgres.row_counts_by_table(conn)
 
@@ -100,7 +104,10 @@ class StreamedRestore:
         while True:
             if self._pipe_closed.is_set() and item:
                 assert self._proc is not None
-                self._check_exit(self._proc.wait())  # the tool stopped reading: say why
+                code = self._proc.wait()
+                if self._error:
+                    raise VerificationError(f"the scratch restore stopped: {self._error}")
+                self._check_exit(code)  # the tool stopped reading: say why
                 raise VerificationError("the scratch restore stopped reading its input")
             try:
                 self._queue.put(item, timeout=_POLL_S)
@@ -108,14 +115,26 @@ class StreamedRestore:
             except queue.Full:
                 continue
 
+    def _blocks(self) -> Iterator[bytes]:
+        while block := self._queue.get():
+            yield block
+
     def _pump(self) -> None:
-        """Thread: write queued chunks into the tool's stdin until _STOP or a broken pipe."""
+        """Thread: write the decoded blocks into the tool's stdin until _STOP or a failure. On
+        a corrupt stream the tool is killed first: to it, an input that ends looks complete."""
         assert self._proc is not None and self._proc.stdin is not None
         stdin = self._proc.stdin
+        decoded = gunzip_chunks(self._blocks()) if self.fmt == PLAIN else self._blocks()
         try:
-            while item := self._queue.get():
-                stdin.write(item)
-        except (BrokenPipeError, ValueError):  # the tool exited, or _stop_tool closed stdin
+            stdin.write(self._begin)
+            for data in decoded:
+                stdin.write(data)
+            if self._complete:
+                stdin.write(self._commit)
+        except ValueError as exc:  # corrupt gzip (or stdin closed by _stop_tool)
+            self._error = str(exc)
+            self._proc.kill()
+        except BrokenPipeError:  # the tool exited; its exit code says why
             pass
         finally:
             self._pipe_closed.set()
