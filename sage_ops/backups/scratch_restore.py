@@ -102,7 +102,9 @@ class StreamedRestore:
 
     def _put(self, item: bytes) -> None:
         while True:
-            if self._pipe_closed.is_set() and item:
+            if self._pipe_closed.is_set():
+                if not item:
+                    return  # _STOP: the pump is already gone (finish then says why)
                 assert self._proc is not None
                 code = self._proc.wait()
                 if self._error:
