@@ -65,11 +65,15 @@ SHELL_VARIANTS = (
 )
 
 
-def run_suite(bench: Bench, s3_env: dict[str, str], custom: bool) -> list[Result]:
-    """Every variant on one database; `custom`: also the custom format's two restores."""
+def run_suite(
+    bench: Bench, s3_env: dict[str, str], custom: bool, shell_extras: bool = True
+) -> list[Result]:
+    """Every variant on one database; `custom`: also the custom format's two restores;
+    `shell_extras`: also the shell pipelines beyond the bare dump and the seed's script."""
     log.info("warm-up run of %s (not in the table)", RAW.label)
     warmup = run_shell(bench, RAW)
-    results = [run_shell(bench, variant) for variant in SHELL_VARIANTS]
+    shells = SHELL_VARIANTS if shell_extras else SHELL_VARIANTS[:2]
+    results = [run_shell(bench, variant) for variant in shells]
     results[0].details["warmup_wall_s"] = warmup.wall_s
     core_file = run_backup(bench, "core_file", "sage_ops backup_database -> file", _file_url(bench))
     core_s3 = run_backup(bench, "core_s3", "sage_ops backup_database -> S3 (moto)", S3_URL, s3_env)
