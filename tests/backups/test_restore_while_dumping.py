@@ -10,8 +10,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from dagster import AssetCheckKey, DagsterInstance, Definitions
 
 from sage_ops import postgres
+from sage_ops.backups import defs as backups
 from sage_ops.backups import scratch_restore
 from sage_ops.backups.catalog import find_manifest
 from sage_ops.backups.dump import CHUNK, DumpOptions
@@ -20,6 +22,7 @@ from sage_ops.backups.manifest import CUSTOM, PLAIN
 from sage_ops.embedded import DURABILITY_OFF, scratch_maintenance_mem_mb, scratch_server
 from sage_ops.errors import DumpError, VerificationError
 from sage_ops.postgres import PgTarget
+from tests.backups.test_defs import _config, _run
 
 # About 100 MB of raw dump: more than the restore queue, the pipe and gzip's chunks in flight.
 BIG_TABLE = """
@@ -220,3 +223,32 @@ def _wal_lsn(conn) -> int:
 
 def _mem(mb: int) -> str:
     return f"{mb // 1024}GB" if mb % 1024 == 0 else f"{mb}MB"
+
+
+def test_the_nightly_run_verifies_while_dumping_and_the_check_alone_restores_afresh(
+    source_db, store
+):
+    config = _config(store, database_url=source_db.secret_url())
+    instance = DagsterInstance.ephemeral()
+
+    nightly = _run(config, instance)
+
+    assert nightly.success
+    [check] = [
+        c for c in nightly.get_asset_check_evaluations() if c.check_name == "backup_verified"
+    ]
+    assert check.passed and "restored while dumping" in check.description
+    manifest = find_manifest(store, check.metadata["key"].value)
+    assert check.metadata["restored_row_counts"].value == manifest.row_counts
+    assert manifest.verification.run_id == nightly.run_id
+
+    # Executed on its own (the UI's "Execute" on the check): a fresh restore of the stored object.
+    alone = (
+        Definitions.merge(backups.defs, Definitions(resources={"backups": config}))
+        .resolve_implicit_global_asset_job_def()
+        .get_subset(asset_check_selection={AssetCheckKey(backups.db_backup.key, "backup_verified")})
+        .execute_in_process(instance=instance, raise_on_error=False)
+    )
+    [again] = alone.get_asset_check_evaluations()
+    assert again.passed and "restored while dumping" not in again.description
+    assert find_manifest(store, manifest.key).verification.run_id == alone.run_id
