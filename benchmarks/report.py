@@ -78,13 +78,13 @@ def _share_check(core: float, verified: float) -> tuple[str, bool]:
 
 
 def _nightly_gain(run: SizeRun) -> Target:
-    name = f"[{_tag(run)}] nightly_backup run faster than main's (same invocation)"
+    name = f"[{_tag(run)}] nightly_backup run faster than the sequential code's"
     before, after = run.get("nightly_before"), run.get("nightly_after")
     return _compare(name, before, after, _wall, _gain_check)
 
 
 def _gain_check(before: float, after: float) -> tuple[str, bool]:
-    return f"main {before:.1f} s -> {after:.1f} s ({before / after:.2f}x)", after < before
+    return f"sequential {before:.1f} s -> {after:.1f} s ({before / after:.2f}x)", after < before
 
 
 def _wall(result: Result) -> float | None:

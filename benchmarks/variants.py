@@ -164,8 +164,10 @@ class Code:
     ref: str | None = None
 
 
-BASELINE_REF = "main"
-BEFORE = Code("nightly_before", "nightly_backup run, main's code", BASELINE_REF)
+# The last commit before restore-while-dumping (the sequential dump-then-verify nightly); a
+# fixed commit, so the baseline stays the old code once this change is on main.
+BASELINE_REF = "66594b60d03f347a9cc91548f40736b034fa78c4"
+BEFORE = Code("nightly_before", "nightly_backup run, sequential code", BASELINE_REF)
 AFTER = Code("nightly_after", "nightly_backup run, this code")
 
 
