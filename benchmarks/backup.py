@@ -1,6 +1,7 @@
 """Benchmark sage_ops' backup pipeline against the seed's `pg_dump | gzip` script.
 
     .venv/bin/python -m benchmarks.backup [--size-gb 1.0] [--also-size-gb 3.0] [--keep-db]
+        [--no-shell-extras]
 
 See benchmarks/README.md for what is measured and how.
 """
@@ -39,6 +40,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--size-gb", type=float, default=1.0, help="database size in GiB")
     parser.add_argument("--also-size-gb", type=float, help="a second size, for RSS scaling")
     parser.add_argument("--keep-db", action="store_true", help="keep the databases for reuse")
+    parser.add_argument(
+        "--no-shell-extras",
+        action="store_true",
+        help="skip the gzip -1 and pigz pipelines (the bare dump and the seed's script still run)",
+    )
     parser.add_argument("--server-url", default=DEFAULT_SERVER, help="server to benchmark on")
     parser.add_argument("--json", type=Path, default=RESULTS, help="where to write results")
     return parser.parse_args(argv)
@@ -50,7 +56,9 @@ def main(argv: list[str] | None = None) -> None:
     server = PgTarget.from_url(args.server_url, "--server-url")
     tools, server_version = _server_tools(server)
     sizes = [args.size_gb] + ([args.also_size_gb] if args.also_size_gb else [])
-    runs = [benchmark_size(server, args.server_url, size, tools, args.keep_db) for size in sizes]
+    runs = [
+        benchmark_size(server, args, size, tools, custom=i == 0) for i, size in enumerate(sizes)
+    ]
     targets = report.evaluate(runs)
     print(report.render(runs, targets), flush=True)
     meta = _meta(args, tools, server_version)
@@ -59,8 +67,9 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def benchmark_size(
-    server: PgTarget, server_url: str, size_gb: float, tools: PgTools, keep_db: bool
+    server: PgTarget, args: argparse.Namespace, size_gb: float, tools: PgTools, custom: bool
 ) -> SizeRun:
+    """The suite on a database of `size_gb`; `custom`: with the custom format's rows."""
     data = dataset.ensure_database(server, size_gb)
     try:
         with (
@@ -69,14 +78,14 @@ def benchmark_size(
             postgres.libpq_env(data.target) as pg_env,
         ):
             bench = Bench(
-                database_url=_database_url(server_url, data.target.dbname),
+                database_url=_database_url(args.server_url, data.target.dbname),
                 pg_dump=tools.path("pg_dump"),
                 pg_env=pg_env,
                 workdir=workdir,
             )
-            results = run_suite(bench, s3_env)
+            results = run_suite(bench, s3_env, custom, not args.no_shell_extras)
     finally:
-        if not keep_db:
+        if not args.keep_db:
             log.info("dropping %s (--keep-db keeps it for the next run)", data.target.dbname)
             dataset.drop_database(server, data.target.dbname)
     return SizeRun(size_gb, data.target.dbname, data.db_bytes, data.reused, data.build_s, results)

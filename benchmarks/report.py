@@ -16,8 +16,11 @@ MIN_SPEEDUP = 2.0
 MAX_SIZE_RATIO = 1.10
 MAX_RSS_BYTES = 200 * MB
 MAX_RSS_GROWTH = 0.10
+MAX_NIGHTLY_VS_CORE = 1.5
+MAX_VERIFY_SHARE = 0.30
 CORE_KEYS = ("core_file", "core_s3")
-SAGE_PROCESS_KEYS = (*CORE_KEYS, "verify")
+STREAMED = "streamed_plain"
+SAGE_PROCESS_KEYS = (*CORE_KEYS, "verify", STREAMED)
 HEADER = (
     f"{'variant':<42} {'wall s':>8} {'MB/s':>7} {'out MB':>8} {'peak RSS MB':>11} "
     f"{'speed vs seed':>13} {'size vs seed':>12}  status"
@@ -46,9 +49,46 @@ def evaluate(runs: list[SizeRun]) -> list[Target]:
         targets += [_speed(run, key) for key in CORE_KEYS]
         targets.append(_size(run, "core_file"))
         targets += [_rss(run, key) for key in SAGE_PROCESS_KEYS]
+        targets += [_nightly(run), _verify_share(run), _nightly_gain(run)]
     if len(runs) == 2:
-        targets += [_rss_growth(runs[0], runs[1], key) for key in CORE_KEYS]
+        targets += [_rss_growth(runs[0], runs[1], key) for key in (*CORE_KEYS, STREAMED)]
     return targets
+
+
+def _nightly(run: SizeRun) -> Target:
+    name = f"[{_tag(run)}] whole nightly_backup run <= {MAX_NIGHTLY_VS_CORE}x the core pipeline"
+    return _compare(name, run.get("core_file"), run.get("nightly_after"), _wall, _nightly_check)
+
+
+def _nightly_check(core: float, nightly: float) -> tuple[str, bool]:
+    ratio = nightly / core
+    text = f"nightly {nightly:.1f} s / core {core:.1f} s = {ratio:.2f}x"
+    return text, ratio <= MAX_NIGHTLY_VS_CORE
+
+
+def _verify_share(run: SizeRun) -> Target:
+    name = f"[{_tag(run)}] full verification adds <= {MAX_VERIFY_SHARE:.0%} to the core pipeline"
+    return _compare(name, run.get("core_file"), run.get(STREAMED), _wall, _share_check)
+
+
+def _share_check(core: float, verified: float) -> tuple[str, bool]:
+    share = (verified - core) / core
+    text = f"restored while dumping {verified:.1f} s vs core {core:.1f} s: {share:+.0%}"
+    return text, share <= MAX_VERIFY_SHARE
+
+
+def _nightly_gain(run: SizeRun) -> Target:
+    name = f"[{_tag(run)}] nightly_backup run faster than the sequential code's"
+    before, after = run.get("nightly_before"), run.get("nightly_after")
+    return _compare(name, before, after, _wall, _gain_check)
+
+
+def _gain_check(before: float, after: float) -> tuple[str, bool]:
+    return f"sequential {before:.1f} s -> {after:.1f} s ({before / after:.2f}x)", after < before
+
+
+def _wall(result: Result) -> float | None:
+    return result.wall_s
 
 
 def _speed(run: SizeRun, key: str) -> Target:

@@ -21,7 +21,7 @@ import yaml
 
 from benchmarks.measure import Measured, run_measured, shell
 from benchmarks.model import Result
-from sage_ops.backups.manifest import MANIFEST_SUFFIX, Manifest
+from sage_ops.backups.manifest import CUSTOM, MANIFEST_SUFFIX, PLAIN, Manifest
 
 log = logging.getLogger(__name__)
 
@@ -65,14 +65,22 @@ SHELL_VARIANTS = (
 )
 
 
-def run_suite(bench: Bench, s3_env: dict[str, str]) -> list[Result]:
+def run_suite(
+    bench: Bench, s3_env: dict[str, str], custom: bool, shell_extras: bool = True
+) -> list[Result]:
+    """Every variant on one database; `custom`: also the custom format's two restores;
+    `shell_extras`: also the shell pipelines beyond the bare dump and the seed's script."""
     log.info("warm-up run of %s (not in the table)", RAW.label)
     warmup = run_shell(bench, RAW)
-    results = [run_shell(bench, variant) for variant in SHELL_VARIANTS]
+    shells = SHELL_VARIANTS if shell_extras else SHELL_VARIANTS[:2]
+    results = [run_shell(bench, variant) for variant in shells]
     results[0].details["warmup_wall_s"] = warmup.wall_s
     core_file = run_backup(bench, "core_file", "sage_ops backup_database -> file", _file_url(bench))
     core_s3 = run_backup(bench, "core_s3", "sage_ops backup_database -> S3 (moto)", S3_URL, s3_env)
-    return [*results, core_file, core_s3, run_verify(bench, core_file), run_dagster(bench)]
+    results += [core_file, core_s3, run_verify(bench, core_file), run_streamed(bench, PLAIN)]
+    if custom:
+        results += [run_streamed(bench, CUSTOM), run_parallel_restore(bench)]
+    return [*results, run_dagster(bench, BEFORE), run_dagster(bench, AFTER)]
 
 
 def run_shell(bench: Bench, variant: ShellVariant) -> Result:
@@ -122,21 +130,72 @@ def run_verify(bench: Bench, backup: Result) -> Result:
     return result
 
 
-def run_dagster(bench: Bench) -> Result:
-    """`dagster job execute` of nightly_backup (dump, blocking verification, retention)."""
-    result = Result("dagster", "dagster nightly_backup run -> file", rss_scope=TREE_RSS)
-    home = _dagster_home(bench.workdir / "dagster_home")
-    store = bench.workdir / "dagster_store"
+def run_streamed(bench: Bench, fmt: str) -> Result:
+    """The full verification as db_backup now runs it: embedded scratch, restored while dumping."""
+    key, label = f"streamed_{fmt}", f"sage_ops verified backup ({fmt}), restored while dumping"
+    log.info("%s: start the embedded scratch, dump and restore at once", key)
+    env = {"SAGE_OPS_STATE_DIR": str(bench.workdir / f"state_{key}")}
+    store = f"{_file_url(bench)}_{key}"
+    result, data = _sage_child(bench, key, label, ["restored_while_dumping", store, fmt], env)
+    if data:
+        result.output_bytes = data["size"]
+        if not data["passed"]:
+            result.status = f"failed: {data['detail']}"
+    return result
+
+
+def run_parallel_restore(bench: Bench) -> Result:
+    key, label = "parallel_custom", "custom: dump, then pg_restore -j2 from the store"
+    log.info("%s: custom dump, then a parallel restore of the stored file", key)
+    env = {"SAGE_OPS_STATE_DIR": str(bench.workdir / f"state_{key}")}
+    store = f"{_file_url(bench)}_{key}"
+    result, data = _sage_child(bench, key, label, ["parallel_restore", store], env)
+    if data:
+        result.output_bytes = data["size"]
+    return result
+
+
+@dataclass(frozen=True)
+class Code:
+    """Which sage_ops a nightly_backup run uses: this checkout, or `ref`'s sage_ops/ exported."""
+
+    key: str
+    label: str
+    ref: str | None = None
+
+
+# The last commit before restore-while-dumping (the sequential dump-then-verify nightly); a
+# fixed commit, so the baseline stays the old code once this change is on main.
+BASELINE_REF = "66594b60d03f347a9cc91548f40736b034fa78c4"
+BEFORE = Code("nightly_before", "nightly_backup run, sequential code", BASELINE_REF)
+AFTER = Code("nightly_after", "nightly_backup run, this code")
+
+
+def run_dagster(bench: Bench, code: Code) -> Result:
+    """`dagster job execute` of nightly_backup (dump, blocking full verification, retention) with
+    the embedded scratch, as production runs it."""
+    result = Result(code.key, code.label, rss_scope=TREE_RSS)
+    home = _dagster_home(bench.workdir / f"dagster_home_{code.key}")
+    store = bench.workdir / f"dagster_store_{code.key}"
     env = _child_env(
         DAGSTER_HOME=str(home),
         DATABASE_URL=bench.database_url,
         SAGE_OPS_BACKUP_URL=f"file://{store}",
-        SAGE_OPS_STATE_DIR=str(bench.workdir / "state"),
+        SAGE_OPS_STATE_DIR=str(bench.workdir / f"state_{code.key}"),
+        SAGE_OPS_SCRATCH="embedded",
     )
+    cwd: Path | None = REPO
+    if code.ref:
+        cwd = _exported(code.ref, bench.workdir / code.key)
+        env["PYTHONPATH"] = str(cwd)  # its sage_ops before the installed (editable) one
+        result.details["code"] = _commit(code.ref)
+    if cwd is None:
+        result.status = f"not available: no git ref {code.ref}"
+        return result
     dagster = Path(sys.executable).parent / "dagster"
     argv = [str(dagster), "job", "execute", "-m", "sage_ops.definitions", "-j", "nightly_backup"]
-    log.info("dagster: %s", shlex.join(argv))
-    measured = run_measured(argv, env=env, cwd=REPO)
+    log.info("%s: %s (in %s)", code.key, shlex.join(argv), cwd)
+    measured = run_measured(argv, env=env, cwd=cwd)
     _record(result, measured, measured.wall_s, measured.tree_peak_rss_bytes)
     manifest = _latest_manifest(store)
     if manifest is None:
@@ -148,6 +207,29 @@ def run_dagster(bench: Bench) -> Result:
     if result.ok and not manifest.verified:
         result.status = f"failed: verification {manifest.verification.status}"
     return result
+
+
+def _commit(ref: str) -> str | None:
+    done = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return done.stdout.strip() or None
+
+
+def _exported(ref: str, into: Path) -> Path | None:
+    """`ref`'s sage_ops/ package extracted into `into` (None if there is no such ref)."""
+    commit = _commit(ref)
+    if commit is None:
+        return None
+    into.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", commit, "sage_ops"], capture_output=True, check=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    return into
 
 
 def ensure_tool(name: str) -> bool:

@@ -7,11 +7,14 @@ machine with nothing but Python can run the backup pipeline. It keeps running be
 The scratch server (SAGE_OPS_SCRATCH=embedded) is a separate server in its own data directory
 for verification restores: on ECS it runs inside the run's own task, on the ephemeral storage
 Terraform sizes to the database, so a full restore never touches the production instance. It
-stops when the process that started it exits.
+stops when the process that started it exits. Everything in it is thrown away after the restore,
+so it runs without durability (scratch_settings()): a crash loses nothing that matters, and with
+wal_level=minimal a table created and loaded in one transaction writes no WAL for its rows.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -19,11 +22,23 @@ import warnings
 from importlib import resources
 from pathlib import Path
 
+import psycopg
+from psycopg import sql
+
 from sage_ops import postgres
 from sage_ops.postgres import PgTarget
 from sage_ops.state import state_dir
 
 DATABASE = "sage"
+# The scratch server's own settings (ALTER SYSTEM in its data directory, never on a server an
+# operator configured). wal_level=minimal requires max_wal_senders=0.
+DURABILITY_OFF = {
+    "fsync": "off",
+    "full_page_writes": "off",
+    "synchronous_commit": "off",
+    "wal_level": "minimal",
+    "max_wal_senders": "0",
+}
 
 
 def data_dir() -> Path:
@@ -46,8 +61,63 @@ def _server(directory: Path, cleanup_mode: str | None) -> PgTarget:
 
 
 def scratch_server() -> PgTarget:
-    """The embedded scratch server for verification restores, started in this process."""
-    return _server(scratch_data_dir(), cleanup_mode="stop")
+    """The embedded scratch server for verification restores, started in this process with
+    scratch_settings() (restarted once if a setting needs it, e.g. on a new data directory)."""
+    server = _server(scratch_data_dir(), cleanup_mode="stop")
+    if _apply_scratch_settings(server):
+        _stop_own(scratch_data_dir())
+        server = _server(scratch_data_dir(), cleanup_mode="stop")
+    return server
+
+
+def scratch_settings() -> dict[str, str]:
+    return DURABILITY_OFF | {"maintenance_work_mem": f"{scratch_maintenance_mem_mb()}MB"}
+
+
+def _apply_scratch_settings(server: PgTarget) -> bool:
+    """ALTER SYSTEM the scratch settings and reload; True if some need a restart to apply."""
+    settings = scratch_settings()
+    with postgres.connect(server) as conn:
+        for name, value in settings.items():
+            conn.execute(
+                sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(value))
+            )
+        conn.execute("SELECT pg_reload_conf()")
+        return [n for n, v in settings.items() if _show(conn, n) != _normal(v)] != []
+
+
+def _show(conn: psycopg.Connection, name: str) -> str:
+    row = conn.execute(sql.SQL("SHOW {}").format(sql.Identifier(name))).fetchone()
+    return str(row[0]) if row else ""
+
+
+def _normal(value: str) -> str:
+    """A setting as SHOW prints it (memory in MB up to 1 TB: SHOW prints whole GB as GB)."""
+    if value.endswith("MB") and int(value[:-2]) % 1024 == 0:
+        return f"{int(value[:-2]) // 1024}GB"
+    return value
+
+
+def _stop_own(directory: Path) -> None:
+    """Stop the server this process started in `directory` through pgserver's own handle."""
+    import pgserver
+
+    pgserver.get_server(directory, cleanup_mode="stop").cleanup()
+
+
+def scratch_maintenance_mem_mb() -> int:
+    """A quarter of the task's memory (cgroup limit, else the machine's), 64 MB to 2 GB: a
+    plain restore builds one index at a time, and the dump and this process need the rest."""
+    return max(64, min(2048, task_memory_bytes() // 4 // 2**20))
+
+
+def task_memory_bytes() -> int:
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        with contextlib.suppress(OSError, ValueError):
+            limit = int(Path(path).read_text().strip())
+            if limit < 2**50:  # "max" or a huge number: no limit
+                return limit
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 def embedded_target() -> PgTarget:

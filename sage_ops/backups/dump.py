@@ -12,9 +12,10 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import IO
+from typing import IO, Protocol
 
 import psycopg
 
@@ -43,6 +44,19 @@ _PLAIN_FOOTER = b"-- PostgreSQL database dump complete"
 Progress = Callable[[int, int, float], None]  # (raw bytes read, bytes stored, seconds)
 
 
+class StoredSink(Protocol):
+    """Also receives each block as it is stored, the same bytes in the same order (the restore
+    of restore-while-dumping)."""
+
+    def start(self, pg_dump_version: str) -> None: ...
+
+    def feed(self, chunk: bytes) -> None: ...
+
+    def finish(self, row_counts: dict[str, int]) -> None:
+        """The dump (with these row counts) is complete and not yet committed to the store:
+        raising refuses it."""
+
+
 @dataclass(frozen=True)
 class DumpOptions:
     fmt: str = PLAIN
@@ -62,20 +76,27 @@ def backup_database(
     options: DumpOptions = DumpOptions(),
     run_id: str | None = None,
     on_progress: Progress | None = None,
+    sink: StoredSink | None = None,
 ) -> Manifest:
-    """Dump `target` into `store`; return the published manifest (verification pending)."""
+    """Dump `target` into `store`; return the published manifest (verification pending).
+
+    With a `sink`, the dump is committed to the store only after `sink.finish()` returned."""
     with postgres.connect(target) as conn:
         _take_backup_lock(conn, target)
         major, version = postgres.server_version(conn)
         tools = tools_for_server(major, version)
-        with conn.transaction():
+        with conn.transaction(), ThreadPoolExecutor(1, thread_name_prefix="counts") as counter:
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             snapshot = _scalar(conn, "SELECT pg_export_snapshot()")
             started, key = _unused_key(store, options.fmt)
+            # Counted in the dump's snapshot while pg_dump reads it (the connection is idle).
+            counting = counter.submit(postgres.table_row_counts, conn)
+            if sink:
+                sink.start(tools.version)
             size, sha256, raw = _stream_dump(
-                target, tools, snapshot, store, key, options, on_progress
+                target, tools, snapshot, store, key, options, on_progress, sink, counting.result
             )
-            row_counts = postgres.table_row_counts(conn)
+            row_counts = counting.result()
         finished = datetime.now(UTC)
     manifest = Manifest(
         key=key,
@@ -131,6 +152,8 @@ def _stream_dump(
     key: str,
     options: DumpOptions,
     on_progress: Progress | None,
+    sink: StoredSink | None,
+    row_counts: Callable[[], dict[str, int]],
 ) -> tuple[int, str, int]:
     """Run pg_dump into the store; return (stored size, sha256, raw dump bytes)."""
     args = [tools.path("pg_dump"), "--no-password", f"--snapshot={snapshot}"]
@@ -150,11 +173,15 @@ def _stream_dump(
                 for block in output:
                     digest.update(block)
                     writer.write(block)
+                    if sink:
+                        sink.feed(block)
                     stored += len(block)
                     if on_progress and time.monotonic() - last_report >= PROGRESS_EVERY_S:
                         last_report = time.monotonic()
                         on_progress(counter.total, stored, counter.elapsed)
                 _check_exit(proc, stderr, target, options, counter)
+                if sink:
+                    sink.finish(row_counts())
         finally:
             if proc.poll() is None:
                 proc.kill()

@@ -27,7 +27,7 @@ from sage_ops.backups.compress import gunzip_chunks
 from sage_ops.backups.manifest import PLAIN, Manifest
 from sage_ops.backups.store import BackupStore
 from sage_ops.errors import ConfigError, DatabaseError, SageOpsError, VerificationError
-from sage_ops.pgtools import BIN_DIR_ENV, tools_for_server
+from sage_ops.pgtools import BIN_DIR_ENV, PgTools, tools_for_server
 from sage_ops.postgres import PgTarget
 
 NAME_MAX_BYTES = 63  # PostgreSQL silently truncates longer identifiers (NAMEDATALEN - 1)
@@ -53,25 +53,13 @@ def same_database(url: str, target: PgTarget) -> bool:
 def restore_backup(store: BackupStore, manifest: Manifest, target: PgTarget) -> None:
     """Load the backup into `target` in one transaction, committed only after the whole stored
     object was read and matched its manifest; raises VerificationError otherwise."""
-    with postgres.connect(target) as conn:
-        major, version = postgres.server_version(conn)
-    dump_major = int(manifest.pg_dump_version.split(".")[0])
-    # The client must read what that pg_dump wrote and speak to this server.
-    tools = tools_for_server(max(major, dump_major), version, manifest.pg_dump_version)
+    tools = restore_tools(target, manifest.pg_dump_version)
     chunks = _checked_chunks(store, manifest)
-    if manifest.format == PLAIN:
-        # Not --single-transaction: psql commits that when its input ends, and input also ends
-        # when this process dies. A transaction left open without our COMMIT is rolled back.
-        args = [tools.path("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1"]
-        stream: Iterator[bytes] = itertools.chain(
-            [b"BEGIN;\n"], gunzip_chunks(chunks), [b"\nCOMMIT;\n"]
-        )
-    else:
-        # pg_restore commits only after the archive's last bytes, which _checked_chunks holds
-        # back until the checksum matched; an archive that ends early is an error, rolled back.
-        args = [tools.path("pg_restore"), "--exit-on-error", "--single-transaction"]
-        args += ["--dbname", _conninfo_dbname(target.dbname)]
-        stream = chunks
+    args, begin, commit = restore_command(manifest.format, tools, target.dbname)
+    # pg_restore commits only after the archive's last bytes, which _checked_chunks holds
+    # back until the checksum matched; an archive that ends early is an error, rolled back.
+    raw = gunzip_chunks(chunks) if manifest.format == PLAIN else chunks
+    stream: Iterator[bytes] = itertools.chain([begin], raw, [commit])
     with postgres.libpq_env(target) as env, tempfile.TemporaryFile() as stderr:
         proc = subprocess.Popen(
             args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=stderr, env=env
@@ -91,6 +79,26 @@ def restore_backup(store: BackupStore, manifest: Manifest, target: PgTarget) -> 
                 + (" ".join(text.splitlines()[-2:]) or "no output")
                 + _older_client_hint(text, tools.version, manifest.pg_dump_version)
             )
+
+
+def restore_tools(target: PgTarget, pg_dump_version: str) -> PgTools:
+    """Client tools that read what that pg_dump wrote and speak to `target`'s server."""
+    with postgres.connect(target) as conn:
+        major, version = postgres.server_version(conn)
+    dump_major = int(pg_dump_version.split(".")[0])
+    return tools_for_server(max(major, dump_major), version, pg_dump_version)
+
+
+def restore_command(fmt: str, tools: PgTools, dbname: str) -> tuple[list[str], bytes, bytes]:
+    """The tool reading a dump of `fmt` on stdin into `dbname`, in one transaction, and the
+    bytes to send before and after the dump (plain: BEGIN and COMMIT)."""
+    if fmt == PLAIN:
+        # Not --single-transaction: psql commits that when its input ends, and input also ends
+        # when this process dies. A transaction left open without our COMMIT is rolled back.
+        psql = [tools.path("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1"]
+        return psql, b"BEGIN;\n", b"\nCOMMIT;\n"
+    args = [tools.path("pg_restore"), "--exit-on-error", "--single-transaction"]
+    return [*args, "--dbname", _conninfo_dbname(dbname)], b"", b""
 
 
 def _older_client_hint(stderr: str, client: str, dump: str) -> str:
