@@ -10,8 +10,7 @@ from sage_ops.backups.dump_and_verify import BackupRecipe
 from sage_ops.backups.manifest import Manifest
 from sage_ops.backups.store import BackupStore
 from sage_ops.errors import ConfigError
-from sage_ops.migrations.guarded import GuardedOutcome, guarded_migrate
-from sage_ops.migrations.runner import RunOptions
+from sage_ops.migrations.guarded import GuardedOutcome, Policy, guarded_migrate
 from sage_ops.platforms.build_spec import BuildSpec
 from sage_ops.platforms.builders import open_builder
 from sage_ops.platforms.deployer import DeployError, DeployResult, Log
@@ -61,18 +60,19 @@ def migrate_commit(
     migrations_subdir: str,
     url_env: str,
     backups: BackupRecipe,
-    allow: dict[str, list[str]],
+    policy: Policy,
     run_id: str,
     log: Log,
 ) -> GuardedOutcome | None:
-    """Guarded migrations of the commit's own migration files against the database in `url_env`."""
+    """Guarded migrations of the commit's own migration files against the database in `url_env`,
+    by the one guarded path and `policy` that manual migrations take (migrations.guarded)."""
     target = environment_database(url_env)
     if target is None:
         log(f"{url_env} is not set: no migrations")
         return None
     with tempfile.TemporaryDirectory(prefix="sage_ops_migrations_") as tmp:
         migrations = export_tree(_source(repo, sha), sha, migrations_subdir, Path(tmp))
-        return guarded_migrate(target, migrations, allow, RunOptions(), backups, run_id, log)
+        return guarded_migrate(target, migrations, policy, backups, run_id, log)
 
 
 def deploy_commit(target_url: str, timeout_s: float, image: str, log: Log) -> DeployResult:

@@ -7,6 +7,8 @@ from dagster import ConfigurableResource
 from sage_ops.embedded import embedded_target
 from sage_ops.errors import ConfigError
 from sage_ops.migrations.discovery import DEFAULT_MIGRATIONS_DIR
+from sage_ops.migrations.guarded import Policy, SqlApplier
+from sage_ops.migrations.prisma_runner import PrismaRunner
 from sage_ops.migrations.runner import RunOptions
 from sage_ops.postgres import PgTarget
 
@@ -22,15 +24,14 @@ class MigrationConfig(ConfigurableResource):
     lock_retries: int = 3
     # Blocking lint rules allowed per migration, e.g. {"20261101000003_drop_x": ["ban-drop-table"]}
     allow: dict[str, list[str]] = {}
-    # "sql": sage_ops applies the files; "prisma-docker" / "prisma-ecs": `npx prisma migrate
-    # deploy` in runner_image (local Docker) or as a one-off task of ecs_task_definition.
+    # "sql": sage_ops applies the files; "prisma": `npx prisma migrate deploy` run once on
+    # runner_target: docker:// (the local Engine) or a deploy target's URL (ecs://..., swarm://...).
     runner: str = "sql"
-    runner_image: str = ""
+    runner_target: str = "docker://"
+    # What runs Prisma: an image (docker://, swarm) or a task definition (ECS); empty: what the
+    # target serves now. A deploy runs it on the environment's target, in the commit's image.
+    runner_release: str = ""
     runner_timeout_s: int = 900
-    ecs_cluster: str = ""
-    ecs_task_definition: str = ""
-    ecs_container: str = ""
-    ecs_service: str = ""
 
     def target(self) -> PgTarget:
         url = os.environ.get(self.database_url_env)
@@ -40,8 +41,18 @@ class MigrationConfig(ConfigurableResource):
             return embedded_target()  # the embedded default, as for backups
         raise ConfigError(f"{self.database_url_env} is not set")
 
-    def options(self) -> RunOptions:
-        return RunOptions(self.lock_timeout, self.statement_timeout, self.lock_retries)
+    def policy(self, deploy_target: str = "", image: str = "") -> Policy:
+        """The one configuration of every guarded migration, manual or a deploy's. A deploy
+        passes its environment's target and its pushed image: Prisma then runs once there, in
+        that image, whose baked migrations are the commit's."""
+        if self.runner == "sql":
+            options = RunOptions(self.lock_timeout, self.statement_timeout, self.lock_retries)
+            return Policy(self.allow, SqlApplier(options))
+        if self.runner == "prisma":
+            platform = deploy_target or self.runner_target
+            prisma = PrismaRunner(platform, self.runner_release, self.runner_timeout_s, image)
+            return Policy(self.allow, prisma)
+        raise ConfigError(f"migrations runner must be sql or prisma (got {self.runner!r})")
 
     @classmethod
     def from_env(cls) -> "MigrationConfig":

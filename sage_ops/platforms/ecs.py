@@ -78,6 +78,8 @@ def _invoke(client: Any, operation: str, where: str, **params: Any) -> dict[str,
 class EcsDeployer(Deployer):
     """Deploys one ECS service (deployment controller ECS, rolling update)."""
 
+    takes_secrets = False  # run_task overrides show in describe_tasks
+
     def __init__(
         self,
         url: str,
@@ -154,11 +156,9 @@ class EcsDeployer(Deployer):
         task_def, _, name = self._current(service)
         return image_of(task_def, name)
 
-    def register_revision(self, image: str, log: Log) -> str:
-        """Register (once per image and deployer) a copy of the service's current revision.
-
-        Public so a migration one-off task can run the very revision `deploy` then rolls out.
-        """
+    def release_of(self, image: str, log: Log) -> str:
+        """Register (once per image and deployer) a copy of the service's current revision, so
+        a migration one-off task runs the very revision `deploy` then rolls out."""
         require_digest(image)
         return self._register(self._require_service(), image, log)[0]
 

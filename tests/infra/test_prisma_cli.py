@@ -85,14 +85,12 @@ def file_checksums(migrations: Path) -> dict[str, str]:
 def test_prisma_docker_runner_applies_the_sample_migrations(stack_images, empty_db):
     files = load_migrations(SAMPLE_MIGRATIONS)
     lines: list[str] = []
-    applied = PrismaRunner("prisma-docker", image=BACKEND_IMAGE).apply(
-        empty_db, files, lines.append
-    )
+    applied = PrismaRunner(release=BACKEND_IMAGE).apply(empty_db, files, lines.append)
     assert [a.name for a in applied] == [m.name for m in files]
     assert "All migrations have been successfully applied." in lines
     assert checksums(empty_db) == file_checksums(SAMPLE_MIGRATIONS)
     assert plan(empty_db, files).pending == []
-    again = PrismaRunner("prisma-docker", image=BACKEND_IMAGE).apply(empty_db, files, lines.append)
+    again = PrismaRunner(release=BACKEND_IMAGE).apply(empty_db, files, lines.append)
     assert again == []
 
 
@@ -212,7 +210,7 @@ def test_failing_prisma_runner_fails_the_migration(stack_images, empty_db):
     with postgres.connect(empty_db) as conn:  # (with no history Prisma would refuse: P3005)
         bookkeeping.ensure_table(conn)
         conn.execute('CREATE TABLE "User" ("id" INT)')
-    runner = PrismaRunner("prisma-docker", image=BACKEND_IMAGE)
+    runner = PrismaRunner(release=BACKEND_IMAGE)
     with pytest.raises(ContainerMigrationFailed) as err:
         runner.apply(empty_db, files, lambda _: None)
     assert "already exists" in str(err.value)

@@ -157,7 +157,7 @@ def _schema_asset(environment: str, upstream: Sequence[object]):
                 subdir,
                 url_env,
                 backups.recipe(),
-                migrations.allow,
+                migrations.policy(deploy.target(environment), _pushed_image(context)),
                 context.run.run_id,
                 context.log.info,
             )
