@@ -10,7 +10,14 @@ import os
 from datetime import UTC, datetime
 from typing import Any
 
-from dagster import AssetKey, AssetRecordsFilter, DagsterInstance, EventLogRecord, RunsFilter
+from dagster import (
+    AssetKey,
+    AssetRecordsFilter,
+    DagsterEventType,
+    DagsterInstance,
+    EventLogRecord,
+    RunsFilter,
+)
 
 from sage_ops.errors import SageOpsError
 from sage_ops.lineage.names import (
@@ -54,6 +61,24 @@ def _at(record: EventLogRecord) -> str:
 
 def _step(key: str, record: EventLogRecord) -> Step:
     return Step(asset=key, at=_at(record), run_id=record.run_id, detail=_meta(record))
+
+
+def materialized_for(
+    instance: DagsterInstance, key: str, partition: str, run_id: str
+) -> dict[str, Any] | None:
+    """Metadata of `key`'s materialization of `partition` by run `run_id` (its last, read from
+    that run's own events), else - a later run such as a promotion or a re-check - the
+    partition's latest; None when the partition has none."""
+    wanted = AssetKey(key)
+    found = None
+    for entry in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION):
+        event = entry.asset_materialization
+        if event and event.asset_key == wanted and event.partition == partition:
+            found = event
+    if found is not None:
+        return {k: v.value for k, v in found.metadata.items()}
+    records = _records(instance, key, [partition], limit=1)
+    return _meta(records[0]) if records else None
 
 
 def open_instance() -> DagsterInstance:

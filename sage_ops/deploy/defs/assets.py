@@ -9,7 +9,6 @@ from dagster import (
     AssetCheckResult,
     AssetExecutionContext,
     AssetKey,
-    AssetRecordsFilter,
     Backoff,
     DataVersion,
     DynamicPartitionsDefinition,
@@ -27,6 +26,7 @@ from sage_ops.deploy.resources import DeployConfig
 from sage_ops.errors import ConfigError
 from sage_ops.lineage.deployments import Rollout, healthy_now, rollouts
 from sage_ops.lineage.failures import operator_errors
+from sage_ops.lineage.instance import materialized_for
 from sage_ops.lineage.names import (
     APPLIED_MIGRATIONS,
     BACKEND_IMAGE,
@@ -82,26 +82,16 @@ def backend_image(context: AssetExecutionContext, deploy: DeployConfig) -> Mater
     description="Image under the size limit (SAGE_OPS_IMAGE_MAX_MB), non-root user, HEALTHCHECK.",
 )
 def image_policy(context: AssetCheckExecutionContext) -> AssetCheckResult:
-    record = _latest_materialization(context, BACKEND_IMAGE)
-    checks = record["checks"] if record else []
+    build = materialized_for(
+        context.instance, BACKEND_IMAGE, context.partition_key, context.run.run_id
+    )
+    checks = build["checks"] if build else []
     failed = [c for c in checks if not c["passed"]]
     return AssetCheckResult(
         passed=bool(checks) and not failed,
         description="; ".join(f"{c['name']}: {c['detail']}" for c in checks) or "no build found",
         metadata={c["name"]: c["detail"] for c in checks},
     )
-
-
-def _latest_materialization(context: AssetCheckExecutionContext, key: str) -> dict | None:
-    """Metadata of this run's materialization of `key` (checks run in the same run)."""
-    records = context.instance.fetch_materializations(
-        AssetRecordsFilter(asset_key=AssetKey(key)), limit=20
-    ).records
-    for record in records:
-        if record.run_id == context.run.run_id:
-            meta = record.asset_materialization.metadata if record.asset_materialization else {}
-            return {k: v.value for k, v in meta.items()}
-    return None
 
 
 @asset(
@@ -243,17 +233,16 @@ def _require_promotable(
 
 
 def _pushed_image(context: AssetExecutionContext) -> str:
-    records = context.instance.fetch_materializations(
-        AssetRecordsFilter(
-            asset_key=AssetKey(REGISTRY_IMAGE), asset_partitions=[context.partition_key]
-        ),
-        limit=1,
-    ).records
-    if not records or records[0].asset_materialization is None:
+    """The digest this run pushed for its commit, passed down the graph from registry_image (a
+    promotion, which pushes nothing, takes the commit's latest push: staging proved it)."""
+    pushed = materialized_for(
+        context.instance, REGISTRY_IMAGE, context.partition_key, context.run.run_id
+    )
+    if pushed is None:
         raise ConfigError(
             f"commit {context.partition_key} has no pushed image; run registry_image first"
         )
-    return str(records[0].asset_materialization.metadata["image"].value)
+    return str(pushed["image"])
 
 
 # applied_migrations: the schemas run the migrations capability's guarded sequence; linked for
