@@ -5,7 +5,7 @@ judges by, and the git sensor's repository and credential."""
 from __future__ import annotations
 
 from sage_ops import postgres
-from sage_ops.checks import Needs, NotConfigured, Probe, readable_prefix
+from sage_ops.checks import Needs, NotConfigured, Probe
 from sage_ops.deploy import steps
 from sage_ops.deploy.resources import ENVIRONMENTS, DeployConfig
 from sage_ops.errors import ConfigError
@@ -60,7 +60,7 @@ def _builder(needs: Needs) -> str:
         raise ConfigError(
             f"CodeBuild project {builder.project!r} (SAGE_OPS_CODEBUILD_PROJECT) does not exist"
         )
-    readable_prefix(builder.bucket, builder.prefix, "SAGE_OPS_BUILD_SOURCE_URL")
+    aws.readable_prefix(builder.bucket, builder.prefix, "SAGE_OPS_BUILD_SOURCE_URL")
     return f"codebuild project {builder.project}, sources to s3://{builder.bucket}/{builder.prefix}"
 
 

@@ -24,9 +24,18 @@ from sage_ops.deploy import steps
 from sage_ops.deploy.defs.run_tags import tag_run
 from sage_ops.deploy.resources import DeployConfig
 from sage_ops.errors import ConfigError
+from sage_ops.lineage import metadata
 from sage_ops.lineage.deployments import Rollout, healthy_now, rollouts
 from sage_ops.lineage.failures import operator_errors
 from sage_ops.lineage.instance import materialized_for
+from sage_ops.lineage.metadata import (
+    COMMIT,
+    ENVIRONMENT,
+    IMAGE,
+    MIGRATIONS_APPLIED,
+    PRE_MIGRATION_BACKUP,
+    SKIPPED,
+)
 from sage_ops.lineage.names import (
     APPLIED_MIGRATIONS,
     BACKEND_IMAGE,
@@ -62,7 +71,7 @@ def backend_image(context: AssetExecutionContext, deploy: DeployConfig) -> Mater
         built, checks = steps.build_commit(deploy.build_spec(), deploy.repo, sha, context.log.info)
     return MaterializeResult(
         metadata={
-            "commit": sha,
+            COMMIT: sha,
             "image_id": built.id,
             "tags": MetadataValue.json(list(built.tags)),
             "size_mb": round(built.size_bytes / 1e6, 1),
@@ -110,8 +119,8 @@ def registry_image(context: AssetExecutionContext, deploy: DeployConfig) -> Mate
         pushed = steps.push_commit(deploy.build_spec(), sha, context.log.info)
     return MaterializeResult(
         metadata={
-            "commit": sha,
-            "image": pushed.reference,
+            COMMIT: sha,
+            IMAGE: pushed.reference,
             "digest": pushed.digest,
             "tags": MetadataValue.json(list(pushed.tags)),
             "push_seconds": pushed.push_seconds,
@@ -152,13 +161,13 @@ def _schema_asset(environment: str, upstream: Sequence[object]):
                 context.log.info,
             )
         if outcome is None:
-            return MaterializeResult(metadata={"skipped": f"{url_env} not set"})
+            return MaterializeResult(metadata={SKIPPED: f"{url_env} not set"})
         return MaterializeResult(
             metadata={
-                "commit": context.partition_key,
-                "environment": environment,
-                "migrations_applied": MetadataValue.json([a.name for a in outcome.applied]),
-                "pre_migration_backup": steps.backup_reference(outcome.backup, backups.store()),
+                COMMIT: context.partition_key,
+                ENVIRONMENT: environment,
+                MIGRATIONS_APPLIED: MetadataValue.json([a.name for a in outcome.applied]),
+                PRE_MIGRATION_BACKUP: steps.backup_reference(outcome.backup, backups.store()),
                 "pre_migration_backup_sha256": outcome.backup.sha256 if outcome.backup else "",
             }
         )
@@ -192,15 +201,17 @@ def _deployment_asset(environment: str, upstream: Sequence[object]):
         promoted = {f"{proof.environment}_run": proof.run_id} if proof else {}
         return MaterializeResult(
             metadata={
-                "commit": context.partition_key,
-                "environment": environment,
-                "image": result.image,
-                "revision": result.revision,
-                "previous_image": result.previous_image or "",
+                **metadata.deployment(
+                    context.partition_key,
+                    environment,
+                    result.image,
+                    result.revision,
+                    result.previous_image,
+                    launched_by(context.run.tags),
+                ),
                 "target": result.target,
                 "rollout_seconds": round(result.seconds, 1),
                 "rollout_time": human_seconds(result.seconds),
-                "launched_by": launched_by(context.run.tags),
                 **promoted,
             },
             data_version=DataVersion(result.image.split("@")[-1]),
@@ -242,7 +253,7 @@ def _pushed_image(context: AssetExecutionContext) -> str:
         raise ConfigError(
             f"commit {context.partition_key} has no pushed image; run registry_image first"
         )
-    return str(pushed["image"])
+    return str(pushed[IMAGE])
 
 
 # applied_migrations: the schemas run the migrations capability's guarded sequence; linked for
