@@ -13,7 +13,6 @@ from sage_ops.platforms import aws
 from sage_ops.platforms.builders import open_builder
 from sage_ops.platforms.codebuild import CodeBuildBuilder
 from sage_ops.platforms.ecr import ensure_repository, is_ecr_host
-from sage_ops.platforms.ecs_target import parse_target
 from sage_ops.platforms.git_credentials import SECRET_ENV, fetch_secret, parse
 from sage_ops.platforms.git_push_scan import scan
 from sage_ops.platforms.targets import open_deployer
@@ -83,30 +82,13 @@ def _target(needs: Needs, environment: str) -> Probe:
     def probe() -> str:
         needs.capability(variable, f"{environment} deploys would go to a local swarm service")
         url = DeployConfig.from_env().target(environment)
-        image = open_deployer(url).current_image()
+        deployer = open_deployer(url)
+        image = deployer.current_image()
         if image is None:
             raise ConfigError(f"{url} ({variable}): no such service")
-        health = _ecs_health_source(url) if url.startswith("ecs://") else "swarm healthcheck"
-        return f"{url} runs {image}; health from {health}"
+        return f"{url} runs {image}; health from {deployer.health_source()}"
 
     return probe
-
-
-def _ecs_health_source(url: str) -> str:
-    """What staging_healthy judges by: the service's ALB target groups, else the rollout, plus
-    the health URL when the target names one."""
-    target = parse_target(url)
-    [service] = aws.client("ecs").describe_services(
-        cluster=target.cluster, services=[target.service]
-    )["services"]
-    arns = [lb["targetGroupArn"] for lb in service.get("loadBalancers", [])]
-    groups = _target_groups(arns) if arns else ["the rollout alone (no load balancer)"]
-    return ", ".join(groups + ([f"GET {target.health_url}"] if target.health_url else []))
-
-
-def _target_groups(arns: list[str]) -> list[str]:
-    found = aws.client("elbv2").describe_target_groups(TargetGroupArns=arns)["TargetGroups"]
-    return [f"target group {g['TargetGroupName']} ({g.get('HealthCheckPath', '')})" for g in found]
 
 
 def _git_sensor(needs: Needs) -> str:

@@ -9,6 +9,7 @@ from dagster import ConfigurableResource
 from sage_ops.errors import ConfigError
 from sage_ops.lineage.names import ENVIRONMENTS
 from sage_ops.platforms.build_spec import BuildSpec
+from sage_ops.platforms.targets import local_service
 
 
 class DeployConfig(ConfigurableResource):
@@ -25,8 +26,8 @@ class DeployConfig(ConfigurableResource):
     repository: str = "sage-backend"
     create_repository: bool = False
     image_max_mb: int = 200
-    staging_target: str = "swarm://sage-backend-staging"
-    production_target: str = "swarm://sage-backend-production"
+    staging_target: str = local_service("sage-backend-staging")
+    production_target: str = local_service("sage-backend-production")
     # Env vars holding each environment's database URL; an unset var means no migrations there.
     staging_database_url_env: str = "STAGING_DATABASE_URL"
     production_database_url_env: str = "PRODUCTION_DATABASE_URL"

@@ -19,7 +19,7 @@ from sage_ops.migrations.discovery import MigrationFile
 from sage_ops.migrations.preflight import plan
 from sage_ops.migrations.runner import AppliedMigration
 from sage_ops.platforms.deployer import OneOffFailed, OneOffRunner
-from sage_ops.platforms.targets import open_one_off
+from sage_ops.platforms.targets import LOCAL_ONE_OFF, open_one_off
 from sage_ops.postgres import PgTarget
 
 PRISMA_DEPLOY = ("npx", "prisma", "migrate", "deploy")
@@ -77,13 +77,12 @@ _BACKTRACE = re.compile(r"^(\d+: |at )")
 
 @dataclass(frozen=True)
 class PrismaRunner:
-    """`npx prisma migrate deploy`, run once on the platform at `platform_url` (docker:// the
-    local Engine, or any deploy target URL): the platform decides what runs it and whether
-    DATABASE_URL may travel in the run's environment (ECS: no, its task definition's secrets
-    hold it)."""
+    """`npx prisma migrate deploy`, run once on the platform at `platform_url` (the local Engine,
+    or any deploy target's URL): the platform decides what runs it and whether DATABASE_URL may
+    travel in the run's environment (ECS: no, its task definition's secrets hold it)."""
 
-    platform_url: str = "docker://"
-    release: str = ""  # what runs it: an image (docker://) or task definition (ecs); "": default
+    platform_url: str = LOCAL_ONE_OFF
+    release: str = ""  # what runs it there (an image, a task definition); "": its default
     timeout_s: float = 900
     image: str = ""  # a deploy's pushed image: its migrations are the commit's; wins over release
 

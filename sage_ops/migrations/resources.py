@@ -10,6 +10,7 @@ from sage_ops.migrations.discovery import DEFAULT_MIGRATIONS_DIR
 from sage_ops.migrations.guarded import Policy, SqlApplier
 from sage_ops.migrations.prisma_runner import PrismaRunner
 from sage_ops.migrations.runner import RunOptions
+from sage_ops.platforms.targets import LOCAL_ONE_OFF
 from sage_ops.postgres import PgTarget
 
 
@@ -25,11 +26,12 @@ class MigrationConfig(ConfigurableResource):
     # Blocking lint rules allowed per migration, e.g. {"20261101000003_drop_x": ["ban-drop-table"]}
     allow: dict[str, list[str]] = {}
     # "sql": sage_ops applies the files; "prisma": `npx prisma migrate deploy` run once on
-    # runner_target: docker:// (the local Engine) or a deploy target's URL (ecs://..., swarm://...).
+    # runner_target, a platform URL (sage_ops.platforms.targets): the local Engine by default.
     runner: str = "sql"
-    runner_target: str = "docker://"
-    # What runs Prisma: an image (docker://, swarm) or a task definition (ECS); empty: what the
-    # target serves now. A deploy runs it on the environment's target, in the commit's image.
+    runner_target: str = LOCAL_ONE_OFF
+    # What runs Prisma there: the platform's release (an image, or an ECS task definition);
+    # empty: what the target serves now. A deploy runs it on the environment's target, in the
+    # commit's image.
     runner_release: str = ""
     runner_timeout_s: int = 900
 

@@ -86,3 +86,7 @@ class Deployer(OneOffRunner):
     @abc.abstractmethod
     def smoke_check(self, timeout_s: float) -> None:
         """Raise DeployError unless the service's health endpoint answers 200."""
+
+    @abc.abstractmethod
+    def health_source(self) -> str:
+        """What smoke_check judges by, in words: the doctor's probe of this target."""

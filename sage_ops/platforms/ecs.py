@@ -32,7 +32,7 @@ from sage_ops.platforms.deployer import (
     DeployTimeout,
     Log,
 )
-from sage_ops.platforms.ecs_health import Verdict, judge
+from sage_ops.platforms.ecs_health import Verdict, health_source, judge
 from sage_ops.platforms.ecs_revision import (
     image_of,
     pick_container,
@@ -277,10 +277,18 @@ class EcsDeployer(Deployer):
                 )
             self._sleep(min(self.poll_s, remaining))
 
-    def _judge(self) -> Verdict:
+    def health_source(self) -> str:
         service = self._require_service()
+        return health_source(self._elbv2_for(service), service, self.target.health_url)
+
+    def _elbv2_for(self, service: Mapping[str, Any]) -> Any:
         if self._elbv2 is None and service.get("loadBalancers"):
             self._elbv2 = aws.client("elbv2")
+        return self._elbv2
+
+    def _judge(self) -> Verdict:
+        service = self._require_service()
+        self._elbv2_for(service)
         try:
             return judge(self.client, self._elbv2, self.target.cluster, service)
         except (ClientError, BotoCoreError) as exc:

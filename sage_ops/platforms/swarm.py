@@ -119,6 +119,9 @@ class SwarmDeployer(Deployer):
                 )
             time.sleep(1.0)
 
+    def health_source(self) -> str:
+        return "swarm healthcheck"
+
     def run_once(
         self,
         command: Sequence[str],

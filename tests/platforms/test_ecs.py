@@ -183,6 +183,14 @@ def test_current_image_and_missing_targets(aws: Any):
         EcsDeployer(f"ecs://{cluster}/no-such-service").deploy(NEW_IMAGE, 5, lambda _: None)
 
 
+def test_health_source_is_the_doctors_probe(aws: Any):
+    cluster, service = make_service(aws)
+    deployer = EcsDeployer(f"ecs://{cluster}/{service}?health=https://api.example.com/health")
+    assert deployer.health_source() == (
+        "the rollout alone (no load balancer), GET https://api.example.com/health"
+    )
+
+
 def test_open_deployer_picks_ecs(aws: Any):
     deployer = open_deployer("ecs://prod/api?container=api")
     assert isinstance(deployer, EcsDeployer)
