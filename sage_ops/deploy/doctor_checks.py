@@ -10,11 +10,11 @@ from sage_ops.deploy import steps
 from sage_ops.deploy.resources import ENVIRONMENTS, DeployConfig
 from sage_ops.errors import ConfigError
 from sage_ops.platforms import aws
-from sage_ops.platforms.builders import open_builder
-from sage_ops.platforms.codebuild import CodeBuildBuilder
-from sage_ops.platforms.ecr import ensure_repository, is_ecr_host
-from sage_ops.platforms.git_credentials import SECRET_ENV, fetch_secret, parse
-from sage_ops.platforms.git_push_scan import scan
+from sage_ops.platforms.builders.base import open_builder
+from sage_ops.platforms.builders.codebuild import CodeBuildBuilder
+from sage_ops.platforms.git.credentials import SECRET_ENV, fetch_secret, parse
+from sage_ops.platforms.git.push_scan import scan
+from sage_ops.platforms.registries.ecr import ensure_repository, is_ecr_host
 from sage_ops.platforms.targets import open_deployer
 
 LOCAL_BUILD = "images would be built on a local Docker Engine, which Fargate does not have"
@@ -51,7 +51,7 @@ def _builder(needs: Needs) -> str:
     needs.capability("SAGE_OPS_BUILDER", LOCAL_BUILD)
     builder = open_builder(DeployConfig.from_env().build_spec())
     if not isinstance(builder, CodeBuildBuilder):
-        from sage_ops.platforms.docker_image import docker_client
+        from sage_ops.platforms.docker_engine.image import docker_client
 
         return f"docker, Engine {docker_client().version().get('Version', '?')}"
     answer = builder.clients("codebuild").batch_get_projects(names=[builder.project])

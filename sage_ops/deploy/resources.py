@@ -8,7 +8,7 @@ from dagster import ConfigurableResource
 
 from sage_ops.errors import ConfigError
 from sage_ops.lineage.names import ENVIRONMENTS
-from sage_ops.platforms.build_spec import BuildSpec
+from sage_ops.platforms.builders.spec import BuildSpec
 from sage_ops.platforms.targets import local_service
 
 

@@ -11,13 +11,13 @@ from sage_ops.backups.manifest import Manifest
 from sage_ops.backups.store import BackupStore
 from sage_ops.errors import ConfigError
 from sage_ops.migrations.guarded import GuardedOutcome, Policy, guarded_migrate
-from sage_ops.platforms.build_spec import BuildSpec
-from sage_ops.platforms.builders import open_builder
+from sage_ops.platforms.builders.base import open_builder
+from sage_ops.platforms.builders.spec import BuildSpec
 from sage_ops.platforms.deployer import DeployError, DeployResult, Log
-from sage_ops.platforms.docker_image import BuiltImage, ImageCheck
-from sage_ops.platforms.git_repo import commit_dir
-from sage_ops.platforms.git_source import export_tree
-from sage_ops.platforms.registry import PushedImage
+from sage_ops.platforms.docker_engine.image import BuiltImage, ImageCheck
+from sage_ops.platforms.git.repo import commit_dir
+from sage_ops.platforms.git.source import export_tree
+from sage_ops.platforms.registries.push import PushedImage
 from sage_ops.platforms.targets import open_deployer
 from sage_ops.postgres import PgTarget
 from sage_ops.state import state_dir

@@ -25,19 +25,19 @@ class Platform:
 
 
 def _ecs(url: str) -> OneOffRunner:
-    from sage_ops.platforms.ecs import EcsDeployer
+    from sage_ops.platforms.ecs.deployer import EcsDeployer
 
     return EcsDeployer(url)
 
 
 def _swarm(url: str) -> OneOffRunner:
-    from sage_ops.platforms.swarm import SwarmDeployer
+    from sage_ops.platforms.swarm.deployer import SwarmDeployer
 
     return SwarmDeployer(url)
 
 
 def _docker(url: str) -> OneOffRunner:
-    from sage_ops.platforms.docker_engine import DockerEngine
+    from sage_ops.platforms.docker_engine.engine import DockerEngine
 
     return DockerEngine()
 

@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 
 from sage_ops.deploy import steps
-from sage_ops.platforms import git_push_scan, git_repo
-from sage_ops.platforms.git import GitSourceError
-from sage_ops.platforms.git_source import export_tree
+from sage_ops.platforms.git import push_scan as git_push_scan
+from sage_ops.platforms.git import repo as git_repo
+from sage_ops.platforms.git.run import GitSourceError
+from sage_ops.platforms.git.source import export_tree
 from tests.platforms.test_git_credentials import (  # noqa: F401 - fixtures
     TOKEN,
     assert_secret_nowhere,

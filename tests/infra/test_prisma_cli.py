@@ -20,7 +20,7 @@ from sage_ops.migrations.discovery import load_migrations
 from sage_ops.migrations.preflight import MigrationRefused, plan
 from sage_ops.migrations.prisma_runner import ContainerMigrationFailed, PrismaRunner
 from sage_ops.migrations.runner import apply_pending
-from sage_ops.platforms.docker_engine import docker_client
+from sage_ops.platforms.docker_engine.engine import docker_client
 from sage_ops.postgres import PgTarget
 from tests.infra.conftest import BACKEND_IMAGE, REPO
 from tests.migrations.conftest import ADD_NAME, ADD_POSTS, INIT, migration_rows, schema_snapshot

@@ -22,9 +22,9 @@ from sage_ops.backups.resources import EMBEDDED_SCRATCH, BackupConfig
 from sage_ops.deploy import steps
 from sage_ops.deploy.resources import ENVIRONMENTS, DeployConfig
 from sage_ops.incidents.resources import IncidentConfig
-from sage_ops.platforms.builders import open_builder
-from sage_ops.platforms.codebuild import CodeBuildBuilder
-from sage_ops.platforms.ecs_target import parse_target
+from sage_ops.platforms.builders.base import open_builder
+from sage_ops.platforms.builders.codebuild import CodeBuildBuilder
+from sage_ops.platforms.ecs.target import parse_target
 from tests.infra.test_terraform import MODULES, TF, Config, tfvars
 
 SAGE_OPS = Config(MODULES / "sage_ops")

@@ -22,9 +22,9 @@ from botocore.stub import Stubber
 
 from sage_ops.errors import ConfigError
 from sage_ops.platforms.deployer import DeployError, DeployRolledBack, DeployTimeout
-from sage_ops.platforms.ecs import EcsDeployer
-from sage_ops.platforms.ecs_revision import pick_container
-from sage_ops.platforms.ecs_target import parse_target
+from sage_ops.platforms.ecs.deployer import EcsDeployer
+from sage_ops.platforms.ecs.revision import pick_container
+from sage_ops.platforms.ecs.target import parse_target
 from sage_ops.platforms.targets import open_deployer
 from tests.backups.s3 import REGION, apply_env, aws_env, moto_server
 

@@ -18,7 +18,7 @@ from botocore.stub import ANY, Stubber
 from dagster import OpExecutionContext, job, op
 
 from sage_ops.platforms.deployer import DeployTimeout, OneOffFailed
-from sage_ops.platforms.ecs_tasks import run_one_off_task
+from sage_ops.platforms.ecs.tasks import run_one_off_task
 from tests.backups.s3 import REGION, moto_server
 
 ACCOUNT = "123456789012"

@@ -26,8 +26,10 @@ from typing import Any
 import pytest
 
 from sage_ops.errors import ConfigError
-from sage_ops.platforms import aws, git, git_push_scan
-from sage_ops.platforms.git_credentials import SECRET_ENV, parse
+from sage_ops.platforms import aws
+from sage_ops.platforms.git import push_scan as git_push_scan
+from sage_ops.platforms.git import run as git
+from sage_ops.platforms.git.credentials import SECRET_ENV, parse
 from tests.backups.s3 import apply_env, aws_env, moto_server
 
 TOKEN = f"ghp_{uuid.uuid4().hex}"

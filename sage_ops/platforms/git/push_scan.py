@@ -43,7 +43,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from sage_ops.platforms.git_repo import FULL_SHA, Commit, Source, open_source
+from sage_ops.platforms.git.repo import FULL_SHA, Commit, Source, open_source
 
 DEFAULT_TIMEOUT_S = 30.0  # per git command; well under Dagster's 60 s sensor timeout
 

@@ -41,9 +41,9 @@ from sage_ops.platforms.deployer import (
     DeployTimeout,
     Log,
 )
-from sage_ops.platforms.docker_engine import docker_client, run_container
-from sage_ops.platforms.swarm_target import parse_target
-from sage_ops.platforms.swarm_tasks import (
+from sage_ops.platforms.docker_engine.engine import docker_client, run_container
+from sage_ops.platforms.swarm.target import parse_target
+from sage_ops.platforms.swarm.tasks import (
     ENDED_TASK_STATES,
     EXITED_TASK_STATES,
     HealthProbe,

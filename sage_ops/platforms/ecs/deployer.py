@@ -23,7 +23,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from sage_ops.platforms import aws, ecs_tasks
+from sage_ops.platforms import aws
 from sage_ops.platforms.deployer import (
     Deployer,
     DeployError,
@@ -32,15 +32,16 @@ from sage_ops.platforms.deployer import (
     DeployTimeout,
     Log,
 )
-from sage_ops.platforms.ecs_health import Verdict, health_source, judge
-from sage_ops.platforms.ecs_revision import (
+from sage_ops.platforms.ecs import tasks as ecs_tasks
+from sage_ops.platforms.ecs.health import Verdict, health_source, judge
+from sage_ops.platforms.ecs.revision import (
     image_of,
     pick_container,
     require_digest,
     revised_task_definition,
     user_tags,
 )
-from sage_ops.platforms.ecs_rollout import (
+from sage_ops.platforms.ecs.rollout import (
     COMPLETED,
     FAILED,
     NOT_VISIBLE,
@@ -50,7 +51,7 @@ from sage_ops.platforms.ecs_rollout import (
     Rollout,
     assess,
 )
-from sage_ops.platforms.ecs_target import parse_target
+from sage_ops.platforms.ecs.target import parse_target
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]

@@ -22,8 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from sage_ops.platforms.git import GitSourceError, git_env, run_git, stderr_reason
-from sage_ops.platforms.git_credentials import CredentialError, git_credential_env
+from sage_ops.platforms.git.credentials import CredentialError, git_credential_env
+from sage_ops.platforms.git.run import GitSourceError, git_env, run_git, stderr_reason
 
 COMMIT_FETCH_TIMEOUT_S = 600.0  # a run fetching its commit has no sensor deadline
 
