@@ -35,9 +35,10 @@ def _database(environment: str) -> Probe:
     """The database the deploy migrates in `environment` (the migrations lines of doctor)."""
 
     def probe() -> str:
-        variable = DeployConfig.from_env().database_env(environment)
-        target = steps.environment_database(variable)
+        settings = DeployConfig.from_env()
+        target = settings.database(environment)
         if target is None:
+            variable = settings.database_env(environment)
             why = f"{environment} migrations would be skipped"
             raise NotConfigured(variable, why, optional=False)
         with postgres.connect(target) as conn:
@@ -95,7 +96,8 @@ def _git_sensor(needs: Needs) -> str:
     repo = needs.capability("SAGE_OPS_REPO", "git_push_sensor would watch no repository")
     settings = DeployConfig.from_env()
     # The sensor's own read, into its own cache: what it sees on its next tick.
-    head = scan(repo, settings.branch, [], None, steps.git_cache_dir()).cursor
+    cache = steps.git_cache_dir()
+    head = scan(repo, settings.branch, [], None, cache, credential=settings.repo_credential).cursor
     return f"{repo} branch {settings.branch} at {head[:12]}"
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 
@@ -29,18 +28,19 @@ def git_cache_dir() -> Path:
     return state_dir() / "git-cache"
 
 
-def _source(repo: str | None, sha: str) -> Path:
-    """A repository holding `sha`; a run task fetches the commit itself (git_repo.commit_dir)."""
+def _source(repo: str | None, sha: str, credential: str | None = None) -> Path:
+    """A repository holding `sha`; a run task fetches the commit itself (git_repo.commit_dir),
+    with the repository's `credential` (a Secrets Manager id) when it has one."""
     if not repo:
         raise ConfigError("SAGE_OPS_REPO is not set: no repository to build from")
-    return commit_dir(repo, sha, git_cache_dir())
+    return commit_dir(repo, sha, git_cache_dir(), credential=credential)
 
 
 def build_commit(
-    spec: BuildSpec, repo: str | None, sha: str, log: Log
+    spec: BuildSpec, repo: str | None, sha: str, log: Log, credential: str | None = None
 ) -> tuple[BuiltImage, list[ImageCheck]]:
     """Build the backend at `sha` with SAGE_OPS_BUILDER's builder, then the image checks."""
-    return open_builder(spec).build(_source(repo, sha), sha, log)
+    return open_builder(spec).build(_source(repo, sha, credential), sha, log)
 
 
 def push_commit(spec: BuildSpec, sha: str, log: Log) -> PushedImage:
@@ -48,30 +48,22 @@ def push_commit(spec: BuildSpec, sha: str, log: Log) -> PushedImage:
     return open_builder(spec).publish(sha, log)
 
 
-def environment_database(url_env: str) -> PgTarget | None:
-    """The database named by the variable `url_env`, or None when it is not set (no migrations)."""
-    url = os.environ.get(url_env)
-    return PgTarget.from_url(url, url_env) if url else None
-
-
 def migrate_commit(
     repo: str | None,
     sha: str,
     migrations_subdir: str,
-    url_env: str,
+    target: PgTarget,
     backups: BackupRecipe,
     policy: Policy,
     run_id: str,
     log: Log,
-) -> GuardedOutcome | None:
-    """Guarded migrations of the commit's own migration files against the database in `url_env`,
-    by the one guarded path and `policy` that manual migrations take (migrations.guarded)."""
-    target = environment_database(url_env)
-    if target is None:
-        log(f"{url_env} is not set: no migrations")
-        return None
+    credential: str | None = None,
+) -> GuardedOutcome:
+    """Guarded migrations of the commit's own migration files against `target`, by the one
+    guarded path and `policy` that manual migrations take (migrations.guarded)."""
     with tempfile.TemporaryDirectory(prefix="sage_ops_migrations_") as tmp:
-        migrations = export_tree(_source(repo, sha), sha, migrations_subdir, Path(tmp))
+        source = _source(repo, sha, credential)
+        migrations = export_tree(source, sha, migrations_subdir, Path(tmp))
         return guarded_migrate(target, migrations, policy, backups, run_id, log)
 
 

@@ -1,10 +1,11 @@
 """The migrations resource: which migrations to apply to which database, and how carefully."""
 
-import os
+from collections.abc import Callable
 
 from dagster import ConfigurableResource
 
 from sage_ops.embedded import embedded_target
+from sage_ops.env_settings import Parse, integer, one_of, read
 from sage_ops.errors import ConfigError
 from sage_ops.migrations.discovery import DEFAULT_MIGRATIONS_DIR
 from sage_ops.migrations.guarded import Policy, SqlApplier
@@ -36,26 +37,46 @@ class MigrationConfig(ConfigurableResource):
     runner_timeout_s: int = 900
 
     def target(self) -> PgTarget:
-        url = os.environ.get(self.database_url_env)
-        if url:
-            return PgTarget.from_url(url, self.database_url_env)
+        target = PgTarget.from_env(self.database_url_env)
+        if target is not None:
+            return target
         if self.database_url_env == "DATABASE_URL":
             return embedded_target()  # the embedded default, as for backups
         raise ConfigError(f"{self.database_url_env} is not set")
 
-    def policy(self, deploy_target: str = "", image: str = "") -> Policy:
+    def policy(self, deploy_target: str = "", image: Callable[[], str] = str) -> Policy:
         """The one configuration of every guarded migration, manual or a deploy's. A deploy
-        passes its environment's target and its pushed image: Prisma then runs once there, in
-        that image, whose baked migrations are the commit's."""
+        passes its environment's target and how to find its pushed image (looked up only for
+        Prisma): Prisma then runs once there, in that image, whose migrations are the commit's."""
         if self.runner == "sql":
             options = RunOptions(self.lock_timeout, self.statement_timeout, self.lock_retries)
             return Policy(self.allow, SqlApplier(options))
         if self.runner == "prisma":
             platform = deploy_target or self.runner_target
-            prisma = PrismaRunner(platform, self.runner_release, self.runner_timeout_s, image)
+            prisma = PrismaRunner(platform, self.runner_release, self.runner_timeout_s, image())
             return Policy(self.allow, prisma)
-        raise ConfigError(f"migrations runner must be sql or prisma (got {self.runner!r})")
+        raise ConfigError(f"migrations runner must be {' or '.join(RUNNERS)} (got {self.runner!r})")
 
     @classmethod
     def from_env(cls) -> "MigrationConfig":
-        return cls(migrations_dir=os.environ.get("SAGE_OPS_MIGRATIONS_DIR", DEFAULT_MIGRATIONS_DIR))
+        """The one place migration settings are read from the environment (names in _ENV), so
+        a deploy launched by the sensor applies the runner and timeouts an operator set."""
+        return cls(**{"migrations_dir": DEFAULT_MIGRATIONS_DIR, **read(_ENV, _PARSE)})
+
+
+RUNNERS = ("sql", "prisma")
+_ENV = {
+    "migrations_dir": "SAGE_OPS_MIGRATIONS_DIR",
+    "lock_timeout": "SAGE_OPS_LOCK_TIMEOUT",
+    "statement_timeout": "SAGE_OPS_STATEMENT_TIMEOUT",
+    "lock_retries": "SAGE_OPS_LOCK_RETRIES",
+    "runner": "SAGE_OPS_MIGRATIONS_RUNNER",
+    "runner_target": "SAGE_OPS_MIGRATIONS_RUNNER_TARGET",
+    "runner_release": "SAGE_OPS_MIGRATIONS_RUNNER_RELEASE",
+    "runner_timeout_s": "SAGE_OPS_MIGRATIONS_RUNNER_TIMEOUT",
+}
+_PARSE: dict[str, Parse] = {
+    "lock_retries": integer,
+    "runner": one_of("SAGE_OPS_MIGRATIONS_RUNNER", RUNNERS),
+    "runner_timeout_s": integer,
+}

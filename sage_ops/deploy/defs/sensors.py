@@ -40,6 +40,7 @@ def git_push_sensor(
             list(deploy.watch_paths),
             context.cursor or None,
             steps.git_cache_dir(),
+            credential=deploy.repo_credential,
         )
     except GitSourceError as exc:
         return SkipReason(f"{exc}; cursor unchanged")  # keeps the cursor: nothing is lost
