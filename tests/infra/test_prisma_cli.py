@@ -1,9 +1,10 @@
 """The real Prisma CLI (6.19.3, in the sample backend image) against sage_ops, both ways.
 
 The prisma runner (on the local Engine) runs `npx prisma migrate deploy` in sage-backend:local;
-other Prisma commands run in the same image with the test's migrations mounted in place of the baked ones.
-Prisma reaches PostgreSQL through @prisma/adapter-pg, which runs a migration's statements one
-by one outside a transaction: a failing migration leaves its earlier statements applied.
+other Prisma commands run in the same image with the test's migrations mounted in place of the
+baked ones. Prisma reaches PostgreSQL through @prisma/adapter-pg, which runs a migration's
+statements one by one outside a transaction: a failing migration leaves its earlier statements
+applied.
 """
 
 from __future__ import annotations
