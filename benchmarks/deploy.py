@@ -44,7 +44,7 @@ from benchmarks import git_sensor
 from sage_ops import postgres
 from sage_ops.backups.resources import BackupConfig
 from sage_ops.migrations.resources import MigrationConfig
-from sage_ops.platforms.docker_engine import docker_client
+from sage_ops.platforms.docker_engine.engine import docker_client
 from sage_ops.postgres import PgTarget
 from tests.deploy.test_pipeline import Stack, _commit_backend, _git
 from tests.platforms.conftest import REGISTRY, delete_manifest, remove_image

@@ -36,7 +36,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sage_ops.platforms.git_push_scan import PushScan, pathspecs, scan
+from sage_ops.platforms.git.push_scan import PushScan, pathspecs, scan
 
 RESULTS = Path(__file__).resolve().parent / "results" / "git-sensor-latest.json"
 DEFAULT_WORK_DIR = Path(tempfile.gettempdir()) / "sage_ops_bench_git"

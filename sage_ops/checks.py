@@ -16,10 +16,7 @@ import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from sage_ops.errors import ConfigError, SageOpsError
-from sage_ops.platforms import aws
 
 Probe = Callable[[], str]  # returns what it found, raises what is wrong
 
@@ -71,23 +68,12 @@ def run(name: str, probe: Probe, needs: Needs) -> CheckResult:
         if needs.strict and not exc.optional:
             return CheckResult(name, False, f"{exc.variable} is not set: {exc.why}")
         return CheckResult(name, True, f"not configured ({exc.variable})", skipped=True)
-    except SageOpsError as exc:
+    except SageOpsError as exc:  # platform errors arrive as these (doctor.py wraps probes)
         return CheckResult(name, False, str(exc))
-    except (ClientError, BotoCoreError) as exc:
-        return CheckResult(name, False, aws.error_text(exc))
 
 
 def run_all(checks: Iterable[tuple[str, Probe]], needs: Needs) -> list[CheckResult]:
     return [run(name, probe, needs) for name, probe in checks]
-
-
-def readable_prefix(bucket: str, prefix: str, variable: str) -> None:
-    """The bucket exists and its `prefix` may be listed - the permission sage_ops' role has
-    (ListBucket scoped by prefix), unlike HeadBucket's; a failure names the variable."""
-    try:
-        aws.client("s3").list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
-    except (ClientError, BotoCoreError) as exc:
-        raise ConfigError(f"bucket {bucket} ({variable}): {aws.error_text(exc)}") from None
 
 
 def on_ecs() -> bool:

@@ -17,6 +17,7 @@ from sage_ops.errors import ConfigError
 from sage_ops.incidents import doctor_checks as incidents
 from sage_ops.lineage import doctor_checks as lineage
 from sage_ops.pgtools import tools_for_server
+from sage_ops.platforms import aws
 from sage_ops.postgres import PgTarget
 
 CAPABILITIES = (backups, deploy, incidents, lineage)  # deploy's list starts with its migrations
@@ -27,7 +28,7 @@ def run_checks(settings: BackupConfig, needs: Needs | None = None) -> list[Check
     results: list[CheckResult] = []
 
     def check(name: str, fn: Callable[[], str]) -> bool:
-        results.append(run(name, fn, needs))
+        results.append(run(name, aws.explained(fn), needs))
         return results[-1].ok
 
     target: list[PgTarget] = []
@@ -84,7 +85,8 @@ def _writable(settings: BackupConfig, needs: Needs) -> str:
 
 
 def capability_checks(needs: Needs) -> list[CheckResult]:
-    return run_all([c for module in CAPABILITIES for c in module.doctor_checks(needs)], needs)
+    probes = [c for module in CAPABILITIES for c in module.doctor_checks(needs)]
+    return run_all([(name, aws.explained(probe)) for name, probe in probes], needs)
 
 
 def report(

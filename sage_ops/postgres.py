@@ -7,7 +7,7 @@ import os
 import re
 import secrets
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from urllib.parse import quote, unquote, urlsplit
 
@@ -33,6 +33,13 @@ class PgTarget:
     dbname: str
     password: str | None = None
     params: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def from_env(cls, variable: str, env: Mapping[str, str] = os.environ) -> PgTarget | None:
+        """The database whose URL the variable `variable` holds, or None when it is unset: the
+        one place a variable becomes a target (resources' loaders and the CLI call it)."""
+        url = env.get(variable)
+        return cls.from_url(url, variable) if url else None
 
     @classmethod
     def from_url(cls, url: str, name: str = "DATABASE_URL") -> PgTarget:

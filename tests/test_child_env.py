@@ -27,8 +27,8 @@ from sage_ops.deploy.demo import demo_repo
 from sage_ops.migrations.discovery import load_migrations
 from sage_ops.migrations.lint import lint
 from sage_ops.pgtools import tools_for_server
-from sage_ops.platforms.git_push_scan import scan
-from sage_ops.platforms.git_source import export_tree
+from sage_ops.platforms.git.push_scan import scan
+from sage_ops.platforms.git.source import export_tree
 from tests.secret_values import PASSWORDS, assert_no_fragment, url
 
 TRICKY = PASSWORDS[0]
@@ -178,7 +178,7 @@ def test_docker_credential_helper_sees_no_secret(
     """docker's SDK runs credential helpers itself; it can only override their environment."""
     import docker
 
-    from sage_ops.platforms.docker_engine import docker_client
+    from sage_ops.platforms.docker_engine.engine import docker_client
 
     config = tmp_path / "docker-config"
     config.mkdir()

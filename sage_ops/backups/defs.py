@@ -1,6 +1,5 @@
 """The nightly backup graph: db_backup -> backup_verified (blocking check) -> backup_retention."""
 
-import os
 from collections.abc import Mapping
 from datetime import UTC, timedelta
 
@@ -254,10 +253,9 @@ def restore_backup_op(
 ) -> None:
     with operator_errors():
         store = backups.store()
-        url = os.environ.get(config.target_database_url_env)
-        if not url:
+        target = PgTarget.from_env(config.target_database_url_env)
+        if target is None:
             raise ConfigError(f"{config.target_database_url_env} is not set")
-        target = PgTarget.from_url(url, config.target_database_url_env)
         choice = BackupChoice(
             source=named_source(config.source_database, default=target),
             key=config.backup_key,

@@ -1,7 +1,6 @@
 """`sage-ops backups`: list the store's backups, restore one into an empty database."""
 
 import argparse
-import os
 import sys
 
 from sage_ops import postgres
@@ -25,12 +24,11 @@ def list_backups(_: argparse.Namespace) -> int:
 
 
 def restore(args: argparse.Namespace) -> int:
-    url = os.environ.get(args.target_env)
-    if not url:
+    target = PgTarget.from_env(args.target_env)
+    if target is None:
         raise ConfigError(
             f"set {args.target_env} to the URL of the (empty) database to restore into"
         )
-    target = PgTarget.from_url(url, args.target_env)
     settings = BackupConfig.from_env(env_refs=False)
     store = settings.store()
     choice = BackupChoice(

@@ -11,10 +11,11 @@ from psycopg import sql
 
 from sage_ops import postgres
 from sage_ops.child_env import GIT, child_env
+from sage_ops.platforms.targets import local_service
 from sage_ops.postgres import MAINTENANCE_DB, PgTarget
 
 SAMPLE = Path(__file__).resolve().parents[2] / "infra" / "sample-backend"
-FAST_HEALTH = "?health_interval=1s&monitor=2s"
+FAST_HEALTH = {"health_interval": "1s", "monitor": "2s"}
 _GIT_ID = ["-c", "user.name=sage-ops demo", "-c", "user.email=demo@sage-ops.invalid"]
 
 
@@ -53,8 +54,8 @@ def demo_environment(state: Path, databases: dict[str, PgTarget]) -> dict[str, s
     return {
         "SAGE_OPS_REPO": str(demo_repo(state)),
         "SAGE_OPS_BUILD_FILES": "busybox=/bin/busybox",
-        "SAGE_OPS_STAGING_TARGET": f"swarm://sage-backend-staging{FAST_HEALTH}",
-        "SAGE_OPS_PRODUCTION_TARGET": f"swarm://sage-backend-production{FAST_HEALTH}",
+        "SAGE_OPS_STAGING_TARGET": local_service("sage-backend-staging", **FAST_HEALTH),
+        "SAGE_OPS_PRODUCTION_TARGET": local_service("sage-backend-production", **FAST_HEALTH),
         "STAGING_DATABASE_URL": databases["staging"].secret_url(),
         "PRODUCTION_DATABASE_URL": databases["production"].secret_url(),
     }

@@ -5,17 +5,16 @@ judges by, and the git sensor's repository and credential."""
 from __future__ import annotations
 
 from sage_ops import postgres
-from sage_ops.checks import Needs, NotConfigured, Probe, readable_prefix
+from sage_ops.checks import Needs, NotConfigured, Probe
 from sage_ops.deploy import steps
 from sage_ops.deploy.resources import ENVIRONMENTS, DeployConfig
 from sage_ops.errors import ConfigError
 from sage_ops.platforms import aws
-from sage_ops.platforms.builders import open_builder
-from sage_ops.platforms.codebuild import CodeBuildBuilder
-from sage_ops.platforms.ecr import ensure_repository, is_ecr_host
-from sage_ops.platforms.ecs_target import parse_target
-from sage_ops.platforms.git_credentials import SECRET_ENV, fetch_secret, parse
-from sage_ops.platforms.git_push_scan import scan
+from sage_ops.platforms.builders.base import open_builder
+from sage_ops.platforms.builders.codebuild import CodeBuildBuilder
+from sage_ops.platforms.git.credentials import SECRET_ENV, fetch_secret, parse
+from sage_ops.platforms.git.push_scan import scan
+from sage_ops.platforms.registries.ecr import ensure_repository, is_ecr_host
 from sage_ops.platforms.targets import open_deployer
 
 LOCAL_BUILD = "images would be built on a local Docker Engine, which Fargate does not have"
@@ -36,9 +35,10 @@ def _database(environment: str) -> Probe:
     """The database the deploy migrates in `environment` (the migrations lines of doctor)."""
 
     def probe() -> str:
-        variable = DeployConfig.from_env().database_env(environment)
-        target = steps.environment_database(variable)
+        settings = DeployConfig.from_env()
+        target = settings.database(environment)
         if target is None:
+            variable = settings.database_env(environment)
             why = f"{environment} migrations would be skipped"
             raise NotConfigured(variable, why, optional=False)
         with postgres.connect(target) as conn:
@@ -52,7 +52,7 @@ def _builder(needs: Needs) -> str:
     needs.capability("SAGE_OPS_BUILDER", LOCAL_BUILD)
     builder = open_builder(DeployConfig.from_env().build_spec())
     if not isinstance(builder, CodeBuildBuilder):
-        from sage_ops.platforms.docker_image import docker_client
+        from sage_ops.platforms.docker_engine.image import docker_client
 
         return f"docker, Engine {docker_client().version().get('Version', '?')}"
     answer = builder.clients("codebuild").batch_get_projects(names=[builder.project])
@@ -60,7 +60,7 @@ def _builder(needs: Needs) -> str:
         raise ConfigError(
             f"CodeBuild project {builder.project!r} (SAGE_OPS_CODEBUILD_PROJECT) does not exist"
         )
-    readable_prefix(builder.bucket, builder.prefix, "SAGE_OPS_BUILD_SOURCE_URL")
+    aws.readable_prefix(builder.bucket, builder.prefix, "SAGE_OPS_BUILD_SOURCE_URL")
     return f"codebuild project {builder.project}, sources to s3://{builder.bucket}/{builder.prefix}"
 
 
@@ -83,37 +83,21 @@ def _target(needs: Needs, environment: str) -> Probe:
     def probe() -> str:
         needs.capability(variable, f"{environment} deploys would go to a local swarm service")
         url = DeployConfig.from_env().target(environment)
-        image = open_deployer(url).current_image()
+        deployer = open_deployer(url)
+        image = deployer.current_image()
         if image is None:
             raise ConfigError(f"{url} ({variable}): no such service")
-        health = _ecs_health_source(url) if url.startswith("ecs://") else "swarm healthcheck"
-        return f"{url} runs {image}; health from {health}"
+        return f"{url} runs {image}; health from {deployer.health_source()}"
 
     return probe
-
-
-def _ecs_health_source(url: str) -> str:
-    """What staging_healthy judges by: the service's ALB target groups, else the rollout, plus
-    the health URL when the target names one."""
-    target = parse_target(url)
-    [service] = aws.client("ecs").describe_services(
-        cluster=target.cluster, services=[target.service]
-    )["services"]
-    arns = [lb["targetGroupArn"] for lb in service.get("loadBalancers", [])]
-    groups = _target_groups(arns) if arns else ["the rollout alone (no load balancer)"]
-    return ", ".join(groups + ([f"GET {target.health_url}"] if target.health_url else []))
-
-
-def _target_groups(arns: list[str]) -> list[str]:
-    found = aws.client("elbv2").describe_target_groups(TargetGroupArns=arns)["TargetGroups"]
-    return [f"target group {g['TargetGroupName']} ({g.get('HealthCheckPath', '')})" for g in found]
 
 
 def _git_sensor(needs: Needs) -> str:
     repo = needs.capability("SAGE_OPS_REPO", "git_push_sensor would watch no repository")
     settings = DeployConfig.from_env()
     # The sensor's own read, into its own cache: what it sees on its next tick.
-    head = scan(repo, settings.branch, [], None, steps.git_cache_dir()).cursor
+    cache = steps.git_cache_dir()
+    head = scan(repo, settings.branch, [], None, cache, credential=settings.repo_credential).cursor
     return f"{repo} branch {settings.branch} at {head[:12]}"
 
 

@@ -1,20 +1,20 @@
 """The deploy resource, which is its settings: where pushes come from, where images go, targets."""
 
-import os
-from collections.abc import Callable
-from typing import Any
-
 from dagster import ConfigurableResource
 
+from sage_ops.env_settings import Parse, flag, integer, listed, one_of, read
 from sage_ops.errors import ConfigError
 from sage_ops.lineage.names import ENVIRONMENTS
-from sage_ops.platforms.build_spec import BuildSpec
+from sage_ops.platforms.builders.spec import BuildSpec
+from sage_ops.platforms.targets import local_service
+from sage_ops.postgres import PgTarget
 
 
 class DeployConfig(ConfigurableResource):
     """Where pushes come from, how the image is built and pushed, and where it is deployed."""
 
     repo: str | None = None  # local path or remote URL; None: the sensor skips
+    repo_credential: str | None = None  # Secrets Manager id of its deploy key or token
     branch: str = "main"
     watch_paths: list[str] = ["apps/backend/**"]
     context_path: str = "apps/backend"  # directory of the Dockerfile, inside the repository
@@ -25,8 +25,8 @@ class DeployConfig(ConfigurableResource):
     repository: str = "sage-backend"
     create_repository: bool = False
     image_max_mb: int = 200
-    staging_target: str = "swarm://sage-backend-staging"
-    production_target: str = "swarm://sage-backend-production"
+    staging_target: str = local_service("sage-backend-staging")
+    production_target: str = local_service("sage-backend-production")
     # Env vars holding each environment's database URL; an unset var means no migrations there.
     staging_database_url_env: str = "STAGING_DATABASE_URL"
     production_database_url_env: str = "PRODUCTION_DATABASE_URL"
@@ -42,6 +42,10 @@ class DeployConfig(ConfigurableResource):
 
     def database_env(self, environment: str) -> str:
         return str(getattr(self, f"{_known(environment)}_database_url_env"))
+
+    def database(self, environment: str) -> PgTarget | None:
+        """The environment's database, or None when its variable is unset (no migrations)."""
+        return PgTarget.from_env(self.database_env(environment))
 
     def build_spec(self) -> BuildSpec:
         return BuildSpec(
@@ -61,9 +65,7 @@ class DeployConfig(ConfigurableResource):
     @classmethod
     def from_env(cls) -> "DeployConfig":
         """The one place deploy settings are read from the environment (names in _ENV)."""
-        values = {name: os.environ[var] for name, var in _ENV.items() if var in os.environ}
-        typed: dict[str, Any] = {name: _PARSE.get(name, str)(raw) for name, raw in values.items()}
-        return cls(**typed)
+        return cls(**read(_ENV, _PARSE))
 
 
 def _known(environment: str) -> str:
@@ -76,6 +78,7 @@ def _known(environment: str) -> str:
 
 _ENV = {
     "repo": "SAGE_OPS_REPO",
+    "repo_credential": "SAGE_OPS_REPO_CREDENTIAL_SECRET",
     "branch": "SAGE_OPS_BRANCH",
     "watch_paths": "SAGE_OPS_WATCH_PATHS",
     "context_path": "SAGE_OPS_BUILD_CONTEXT",
@@ -100,14 +103,10 @@ _ENV = {
 BUILDERS = ("docker", "codebuild")
 
 
-def _list(raw: str) -> list[str]:
-    return [p.strip() for p in raw.split(",") if p.strip()]
-
-
 def _pairs(raw: str) -> dict[str, str]:
     """`name=/host/path,other=/path` -> {"name": "/host/path", ...}"""
     pairs = {}
-    for item in _list(raw):
+    for item in listed(raw):
         name, sep, path = item.partition("=")
         if not sep or not name or not path:
             raise ConfigError(f"SAGE_OPS_BUILD_FILES entries are name=/host/path (got {item!r})")
@@ -115,36 +114,17 @@ def _pairs(raw: str) -> dict[str, str]:
     return pairs
 
 
-def _flag(raw: str) -> bool:
-    value = raw.strip().lower()
-    if value not in ("", "0", "1", "true", "false", "yes", "no"):
-        raise ConfigError(f"expected true or false (got {raw!r})")
-    return value in ("1", "true", "yes")
-
-
-def _int(raw: str) -> int:
-    try:
-        return int(raw)
-    except ValueError:
-        raise ConfigError(f"expected an integer (got {raw!r})") from None
-
-
-def _builder(raw: str) -> str:
-    if raw not in BUILDERS:
-        raise ConfigError(f"SAGE_OPS_BUILDER must be one of {', '.join(BUILDERS)} (got {raw!r})")
-    return raw
-
-
-_PARSE: dict[str, Callable[[str], Any]] = {
+_PARSE: dict[str, Parse] = {
     "repo": lambda raw: raw or None,
-    "builder": _builder,
+    "repo_credential": lambda raw: raw or None,
+    "builder": one_of("SAGE_OPS_BUILDER", BUILDERS),
     "codebuild_project": lambda raw: raw or None,
     "build_source_url": lambda raw: raw or None,
-    "build_timeout_s": _int,
-    "watch_paths": _list,
+    "build_timeout_s": integer,
+    "watch_paths": listed,
     "build_files": _pairs,
-    "create_repository": _flag,
-    "require_approval": _flag,
-    "image_max_mb": _int,
-    "deploy_timeout_s": _int,
+    "create_repository": flag,
+    "require_approval": flag,
+    "image_max_mb": integer,
+    "deploy_timeout_s": integer,
 }

@@ -17,6 +17,7 @@ from dagster import (
     RunsFilter,
 )
 
+from sage_ops.lineage.metadata import COMMIT, ENVIRONMENT, IMAGE, SKIPPED
 from sage_ops.lineage.names import (
     MIGRATE_DATABASE,
     ROLLBACK_DEPLOYMENT,
@@ -134,7 +135,7 @@ def _materialized(instance: DagsterInstance, key: str, kind: str, since: datetim
             if materialization
             else {}
         )
-        if "skipped" in meta:
+        if SKIPPED in meta:
             continue  # the deploy pipeline's "nothing to do" materializations
         changes.append(
             Change(
@@ -142,9 +143,9 @@ def _materialized(instance: DagsterInstance, key: str, kind: str, since: datetim
                 name=key,
                 finished_at=_utc(record.timestamp),
                 run_id=record.run_id,
-                environment=meta.get("environment", ""),
-                commit=meta.get("commit", ""),
-                image=meta.get("image", ""),
+                environment=meta.get(ENVIRONMENT, ""),
+                commit=meta.get(COMMIT, ""),
+                image=meta.get(IMAGE, ""),
             )
         )
     return changes

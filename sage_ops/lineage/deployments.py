@@ -21,6 +21,7 @@ from dagster import (
 )
 
 from sage_ops.errors import SageOpsError
+from sage_ops.lineage.metadata import COMMIT, IMAGE, ROLLBACK_OF
 from sage_ops.lineage.names import deployment_asset, healthy_check
 from sage_ops.lineage.tags import digest_of
 
@@ -55,14 +56,14 @@ def rollouts(instance: DagsterInstance, environment: str) -> Iterator[Rollout]:
     for record in records:
         event = record.asset_materialization
         meta = {k: v.value for k, v in event.metadata.items()} if event else {}
-        if "image" in meta:
+        if IMAGE in meta:
             yield Rollout(
                 environment,
-                str(meta.get("commit", "")),
-                str(meta["image"]),
+                str(meta.get(COMMIT, "")),
+                str(meta[IMAGE]),
                 record.run_id,
                 _health(instance, record, check),
-                str(meta.get("rollback_of", "")),
+                str(meta.get(ROLLBACK_OF, "")),
             )
 
 

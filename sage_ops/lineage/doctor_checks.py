@@ -10,8 +10,9 @@ from typing import Any
 import yaml
 
 from sage_ops import postgres
-from sage_ops.checks import Needs, Probe, readable_prefix
+from sage_ops.checks import Needs, Probe
 from sage_ops.errors import ConfigError
+from sage_ops.platforms import aws
 from sage_ops.postgres import PgTarget
 
 ECS_LAUNCHER = "EcsRunLauncher"
@@ -77,5 +78,5 @@ def _compute_logs(needs: Needs) -> str:
     if not bucket:
         return "kept under DAGSTER_HOME"
     prefix = config.get("prefix", "").strip("/") + "/"  # the role lists "<prefix>/*" only
-    readable_prefix(bucket, prefix, "compute_logs in dagster.yaml")
+    aws.readable_prefix(bucket, prefix, "compute_logs in dagster.yaml")
     return f"s3://{bucket}/{prefix} exists"

@@ -10,9 +10,25 @@ import os
 from datetime import UTC, datetime
 from typing import Any
 
-from dagster import AssetKey, AssetRecordsFilter, DagsterInstance, EventLogRecord, RunsFilter
+from dagster import (
+    AssetKey,
+    AssetRecordsFilter,
+    DagsterEventType,
+    DagsterInstance,
+    EventLogRecord,
+    RunsFilter,
+)
 
 from sage_ops.errors import SageOpsError
+from sage_ops.lineage import metadata
+from sage_ops.lineage.metadata import (
+    COMMIT,
+    IMAGE,
+    LAUNCHED_BY,
+    MIGRATIONS_APPLIED,
+    REVISION,
+    ROLLBACK_OF,
+)
 from sage_ops.lineage.names import (
     APPLIED_MIGRATIONS,
     BACKEND_IMAGE,
@@ -56,6 +72,24 @@ def _step(key: str, record: EventLogRecord) -> Step:
     return Step(asset=key, at=_at(record), run_id=record.run_id, detail=_meta(record))
 
 
+def materialized_for(
+    instance: DagsterInstance, key: str, partition: str, run_id: str
+) -> dict[str, Any] | None:
+    """Metadata of `key`'s materialization of `partition` by run `run_id` (its last, read from
+    that run's own events), else - a later run such as a promotion or a re-check - the
+    partition's latest; None when the partition has none."""
+    wanted = AssetKey(key)
+    found = None
+    for entry in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION):
+        event = entry.asset_materialization
+        if event and event.asset_key == wanted and event.partition == partition:
+            found = event
+    if found is not None:
+        return {k: v.value for k, v in found.metadata.items()}
+    records = _records(instance, key, [partition], limit=1)
+    return _meta(records[0]) if records else None
+
+
 def open_instance() -> DagsterInstance:
     """The instance DAGSTER_HOME points at (the repo root locally: its dagster.yaml)."""
     if not os.environ.get("DAGSTER_HOME"):
@@ -75,19 +109,19 @@ def what_is_deployed(instance: DagsterInstance, environment: str) -> Deployment:
     if not records:
         raise LineageError(f"nothing has been deployed to {environment} yet")
     meta = _meta(records[0])
-    schema = _records(instance, schema_asset(environment), [str(meta["commit"])], limit=1)
+    schema = _records(instance, schema_asset(environment), [str(meta[COMMIT])], limit=1)
     schema_meta = _meta(schema[0]) if schema else {}
     return Deployment(
         environment=environment,
-        commit=str(meta["commit"]),
-        image=str(meta.get("image", "")),
-        revision=str(meta.get("revision", "")),
+        commit=str(meta[COMMIT]),
+        image=str(meta.get(IMAGE, "")),
+        revision=str(meta.get(REVISION, "")),
         since=_at(records[0]),
         run_id=records[0].run_id,
-        migrations=list(schema_meta.get("migrations_applied") or []),
-        pre_migration_backup=str(schema_meta.get("pre_migration_backup", "")),
-        rollback_of=str(meta.get("rollback_of", "")),
-        launched_by=str(meta.get("launched_by") or _launcher(instance, records[0].run_id)),
+        migrations=list(schema_meta.get(MIGRATIONS_APPLIED) or []),
+        pre_migration_backup=str(schema_meta.get(metadata.PRE_MIGRATION_BACKUP, "")),
+        rollback_of=str(meta.get(ROLLBACK_OF, "")),
+        launched_by=str(meta.get(LAUNCHED_BY) or _launcher(instance, records[0].run_id)),
     )
 
 
@@ -112,7 +146,7 @@ def commit_story(instance: DagsterInstance, sha: str) -> CommitStory:
             "run_id": r.dagster_run.run_id,
             "job": r.dagster_run.job_name,
             "status": r.dagster_run.status.value,
-            "launched_by": launched_by(r.dagster_run.tags),
+            LAUNCHED_BY: launched_by(r.dagster_run.tags),
         }
         for r in instance.get_run_records(RunsFilter(tags={COMMIT_TAG: sha}))
     ]
@@ -133,7 +167,7 @@ def backup_use(instance: DagsterInstance, key: str) -> BackupUse:
         _step(asset, r)
         for asset in (APPLIED_MIGRATIONS, *(schema_asset(e) for e in ENVIRONMENTS))
         for r in _records(instance, asset)
-        if key in str(_meta(r).get("pre_migration_backup", ""))
+        if key in str(_meta(r).get(metadata.PRE_MIGRATION_BACKUP, ""))
     ]
     if not produced and not relied:
         raise LineageError(f"backup {key} is unknown to this instance")

@@ -6,6 +6,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from sage_ops.lineage.metadata import ENVIRONMENT, IMAGE, LAUNCHED_BY, MIGRATIONS_APPLIED
+
 
 @dataclass(frozen=True)
 class Deployment:
@@ -71,7 +73,7 @@ def commit_text(story: CommitStory) -> str:
         f"  {s.at}  {s.asset:<22} run {s.run_id[:8]}  {_brief(s.detail)}" for s in story.steps
     ]
     lines += [
-        f"  run {r['run_id'][:8]} {r['job']}: {r['status']}, launched by {r['launched_by']}"
+        f"  run {r['run_id'][:8]} {r['job']}: {r['status']}, launched by {r[LAUNCHED_BY]}"
         for r in story.runs
     ]
     return "\n".join(lines)
@@ -87,7 +89,7 @@ def backup_text(use: BackupUse) -> str:
 
 
 def _brief(detail: dict[str, Any]) -> str:
-    keys = ("image", "environment", "migrations_applied", "status", "size_mb")
+    keys = (IMAGE, ENVIRONMENT, MIGRATIONS_APPLIED, "status", "size_mb")
     return ", ".join(
         f"{k}={detail[k]}" for k in keys if k in detail and detail[k] not in ("", None)
     )

@@ -1,6 +1,5 @@
 """Guarded migrations: plan (+ lint) -> verified pre-migration backup -> apply (+ post-check)."""
 
-from collections.abc import Callable
 from pathlib import Path
 
 from dagster import (
@@ -26,19 +25,13 @@ from sage_ops.lineage.effects import BACKS_UP, READS, WRITES_DATABASE, effect
 from sage_ops.lineage.failures import operator_errors
 from sage_ops.lineage.names import DATABASE_POOL, DB_BACKUP, MIGRATE_DATABASE, OWNERS
 from sage_ops.lineage.tags import DATABASE_WRITER_TAG
-from sage_ops.migrations.discovery import MigrationFile, load_migrations
+from sage_ops.migrations.discovery import load_migrations
 from sage_ops.migrations.lint import lint
 from sage_ops.migrations.preflight import Plan, plan
-from sage_ops.migrations.prisma_runner import ContainerMigrationFailed, PrismaRunner
+from sage_ops.migrations.prisma_runner import ContainerMigrationFailed
 from sage_ops.migrations.resources import MigrationConfig
-from sage_ops.migrations.runner import (
-    NON_TRANSACTIONAL_RISK,
-    AppliedMigration,
-    MigrationFailed,
-    apply_pending,
-)
+from sage_ops.migrations.runner import NON_TRANSACTIONAL_RISK, MigrationFailed
 from sage_ops.migrations.statements import needs_no_transaction
-from sage_ops.postgres import PgTarget
 from sage_ops.units import human_bytes
 
 GROUP = "migrations"
@@ -86,7 +79,7 @@ def migration_lint(
 ) -> AssetCheckResult:
     with operator_errors():
         pending = _plan(migrations).pending
-        report = lint(pending, migrations.allow)
+        report = lint(pending, migrations.policy().allow)
     blocked = [str(f) for f in report.blocking]
     return AssetCheckResult(
         passed=not blocked,
@@ -154,7 +147,7 @@ def applied_migrations(
         files = load_migrations(Path(migrations.migrations_dir))
         backup = _pre_migration_backup(backups, context.run.run_id)
         try:
-            applied = _apply(migrations, target, files, context.log.info)
+            applied = migrations.policy().applier.apply(target, files, context.log.info)
         except (MigrationFailed, ContainerMigrationFailed) as exc:
             raise Failure(
                 description=f"{exc}. Database left as it was before the failing migration; "
@@ -186,26 +179,6 @@ def applied_migrations(
             "database": target.redacted,
         }
     )
-
-
-def _apply(
-    config: MigrationConfig,
-    target: PgTarget,
-    files: list[MigrationFile],
-    log: Callable[[str], None],
-) -> list[AppliedMigration]:
-    if config.runner == "sql":
-        return apply_pending(target, files, config.options(), log)
-    runner = PrismaRunner(
-        config.runner,
-        config.runner_image,
-        config.runner_timeout_s,
-        config.ecs_cluster,
-        config.ecs_task_definition,
-        config.ecs_container,
-        config.ecs_service,
-    )
-    return runner.apply(target, files, log)
 
 
 def _pre_migration_backup(backups: BackupConfig, run_id: str) -> str:

@@ -1,9 +1,10 @@
 """The second runner: Prisma's own engine (`npx prisma migrate deploy`) inside the backend image.
 
-Locally the image runs as a Docker container with DATABASE_URL in its environment (passed over
-the Docker API, never in argv); in production it runs as an ECS one-off task of the new task
-definition, whose DATABASE_URL comes from Secrets Manager. Either must exit 0. Preflight, lint
-and the pre-migration backup run before it exactly as for the SQL runner.
+It runs once on a platform (sage_ops.platforms.targets.open_one_off): locally a Docker container
+with DATABASE_URL in its environment (passed over the Docker API, never in argv); in production
+an ECS one-off task of the new task definition, whose DATABASE_URL comes from Secrets Manager.
+Either must exit 0. Preflight, lint and the pre-migration backup run before it exactly as for
+the SQL runner.
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sage_ops.errors import ConfigError, SageOpsError
+from sage_ops.errors import SageOpsError
 from sage_ops.migrations.discovery import MigrationFile
 from sage_ops.migrations.preflight import plan
 from sage_ops.migrations.runner import AppliedMigration
 from sage_ops.platforms.deployer import OneOffFailed, OneOffRunner
-from sage_ops.platforms.targets import open_one_off
+from sage_ops.platforms.targets import LOCAL_ONE_OFF, open_one_off
 from sage_ops.postgres import PgTarget
 
 PRISMA_DEPLOY = ("npx", "prisma", "migrate", "deploy")
@@ -76,13 +77,14 @@ _BACKTRACE = re.compile(r"^(\d+: |at )")
 
 @dataclass(frozen=True)
 class PrismaRunner:
-    kind: str  # prisma-docker or prisma-ecs
-    image: str = ""
+    """`npx prisma migrate deploy`, run once on the platform at `platform_url` (the local Engine,
+    or any deploy target's URL): the platform decides what runs it and whether DATABASE_URL may
+    travel in the run's environment (ECS: no, its task definition's secrets hold it)."""
+
+    platform_url: str = LOCAL_ONE_OFF
+    release: str = ""  # what runs it there (an image, a task definition); "": its default
     timeout_s: float = 900
-    ecs_cluster: str = ""
-    ecs_task_definition: str = ""
-    ecs_container: str = ""
-    ecs_service: str = ""  # its network placement is copied: Fargate's run_task needs one
+    image: str = ""  # a deploy's pushed image: its migrations are the commit's; wins over release
 
     def apply(
         self, target: PgTarget, files: list[MigrationFile], log: Log
@@ -90,17 +92,10 @@ class PrismaRunner:
         """Run Prisma; what it applied is read back from its own bookkeeping."""
         before = {m.name for m in plan(target, files).pending}
         started = time.monotonic()
-        if self.kind == "prisma-docker":
-            local = open_one_off("docker://")
-            run_prisma(local, self.image, target, self.timeout_s, log, pass_url=True)
-        elif self.kind == "prisma-ecs":  # its DATABASE_URL comes from the task's secrets
-            url = f"ecs://{self.ecs_cluster}/{self.ecs_service}?container={self.ecs_container}"
-            release = self.ecs_task_definition
-            run_prisma(open_one_off(url), release, target, self.timeout_s, log, pass_url=False)
-        else:
-            raise ConfigError(
-                f"runner must be sql, prisma-docker or prisma-ecs (got {self.kind!r})"
-            )
+        platform = open_one_off(self.platform_url)
+        release = platform.release_of(self.image, log) if self.image else self.release or None
+        pass_url = platform.takes_secrets
+        run_prisma(platform, release, target, self.timeout_s, log, pass_url=pass_url)
         after = {m.name for m in plan(target, files).pending}
         seconds = time.monotonic() - started
         return [AppliedMigration(name, seconds, True, 1) for name in sorted(before - after)]

@@ -8,14 +8,16 @@ use botocore's standard mode: throttling and 5xx are retried a bounded number of
 from __future__ import annotations
 
 import os
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from sage_ops.errors import ConfigError
+from sage_ops.errors import ConfigError, SageOpsError
 
+T = TypeVar("T")
 RETRIES = Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=10)
 
 
@@ -45,3 +47,28 @@ def error_code(exc: Exception) -> str:
     if isinstance(exc, ClientError):
         return str(exc.response.get("Error", {}).get("Code", ""))
     return ""
+
+
+class AwsError(SageOpsError):
+    """An AWS call failed; the message is its `Code Message`."""
+
+
+def explained(call: Callable[[], T]) -> Callable[[], T]:
+    """`call` with AWS errors raised as AwsError, which says what an operator searches for."""
+
+    def wrapped() -> T:
+        try:
+            return call()
+        except (ClientError, BotoCoreError) as exc:
+            raise AwsError(error_text(exc)) from None
+
+    return wrapped
+
+
+def readable_prefix(bucket: str, prefix: str, named_by: str) -> None:
+    """The bucket exists and its `prefix` may be listed - the permission sage_ops' role has
+    (ListBucket scoped by prefix), unlike HeadBucket's; a failure names the setting `named_by`."""
+    try:
+        client("s3").list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
+    except (ClientError, BotoCoreError) as exc:
+        raise ConfigError(f"bucket {bucket} ({named_by}): {error_text(exc)}") from None

@@ -46,6 +46,15 @@ class OneOffRunner(abc.ABC):
     """Where a command can run once: every deploy target, and docker:// (the local Engine)."""
 
     url: str
+    # Whether `environment` may carry a secret: False where the platform's API shows a run's
+    # environment to anyone who can describe it (ECS overrides); the secret then comes from the
+    # release itself (ECS: the task definition's `secrets`).
+    takes_secrets: bool = True
+
+    def release_of(self, image: str, log: Log) -> str:
+        """The `release` that runs `image` (repo@sha256:...) here: the image itself, unless the
+        platform runs something else (ECS: a task-definition revision of it)."""
+        return image
 
     @abc.abstractmethod
     def run_once(
@@ -77,3 +86,7 @@ class Deployer(OneOffRunner):
     @abc.abstractmethod
     def smoke_check(self, timeout_s: float) -> None:
         """Raise DeployError unless the service's health endpoint answers 200."""
+
+    @abc.abstractmethod
+    def health_source(self) -> str:
+        """What smoke_check judges by, in words: the doctor's probe of this target."""

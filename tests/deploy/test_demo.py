@@ -2,7 +2,7 @@ from pathlib import Path
 
 from sage_ops import postgres
 from sage_ops.deploy.demo import demo_environment, demo_repo, environment_databases
-from sage_ops.platforms.git_push_scan import scan
+from sage_ops.platforms.git.push_scan import scan
 
 
 def test_demo_repository_and_databases(tmp_path, pg_server):

@@ -18,7 +18,7 @@ from sage_ops.deploy import defs as deploy
 from sage_ops.deploy.resources import DeployConfig
 from sage_ops.migrations import bookkeeping
 from sage_ops.migrations.resources import MigrationConfig
-from sage_ops.platforms.swarm import SwarmDeployer
+from sage_ops.platforms.swarm.deployer import SwarmDeployer
 from tests.platforms.conftest import sample_context
 
 GIT_ENV = {

@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 
 from sage_ops.deploy import steps
-from sage_ops.platforms import git_push_scan, git_repo
-from sage_ops.platforms.git import GitSourceError
-from sage_ops.platforms.git_source import export_tree
+from sage_ops.platforms.git import push_scan as git_push_scan
+from sage_ops.platforms.git import repo as git_repo
+from sage_ops.platforms.git.run import GitSourceError
+from sage_ops.platforms.git.source import export_tree
 from tests.platforms.test_git_credentials import (  # noqa: F401 - fixtures
     TOKEN,
     assert_secret_nowhere,
@@ -101,10 +102,10 @@ def test_a_private_repository_over_dumb_http_fetches_branches_with_the_token(
     monkeypatch,
 ):
     _, head = bare_repo
-    secret(json.dumps({"token": TOKEN}))
+    arn = secret(json.dumps({"token": TOKEN}))
     monkeypatch.setenv("SAGE_OPS_STATE_DIR", str(tmp_path / "state"))
 
-    source = steps._source(http_repo, head)
+    source = steps._source(http_repo, head, arn)
 
     assert run(["git", "-C", str(source), "cat-file", "-e", head]).returncode == 0
     fetches = [c for c in recorded if "fetch" in c["argv"]]

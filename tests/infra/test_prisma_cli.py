@@ -1,10 +1,10 @@
 """The real Prisma CLI (6.19.3, in the sample backend's migrate image) against sage_ops, both ways.
 
-The prisma-docker runner runs `npx prisma migrate deploy` in sage-backend:migrate (the runtime
-image, sage-backend:local, has no Prisma CLI); other Prisma commands run in the same image with
-the test's migrations mounted in place of the baked ones.
-Prisma reaches PostgreSQL through @prisma/adapter-pg, which runs a migration's statements one
-by one outside a transaction: a failing migration leaves its earlier statements applied.
+The prisma runner (on the local Engine) runs `npx prisma migrate deploy` in sage-backend:migrate
+(the runtime image, sage-backend:local, has no Prisma CLI); other Prisma commands run in the same
+image with the test's migrations mounted in place of the baked ones. Prisma reaches PostgreSQL
+through @prisma/adapter-pg, which runs a migration's statements one by one outside a transaction:
+a failing migration leaves its earlier statements applied.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from sage_ops.migrations.discovery import load_migrations
 from sage_ops.migrations.preflight import MigrationRefused, plan
 from sage_ops.migrations.prisma_runner import ContainerMigrationFailed, PrismaRunner
 from sage_ops.migrations.runner import apply_pending
-from sage_ops.platforms.docker_engine import docker_client
+from sage_ops.platforms.docker_engine.engine import docker_client
 from sage_ops.postgres import PgTarget
 from tests.infra.conftest import MIGRATE_IMAGE, REPO
 from tests.migrations.conftest import ADD_NAME, ADD_POSTS, INIT, migration_rows, schema_snapshot
@@ -86,14 +86,12 @@ def file_checksums(migrations: Path) -> dict[str, str]:
 def test_prisma_docker_runner_applies_the_sample_migrations(stack_images, empty_db):
     files = load_migrations(SAMPLE_MIGRATIONS)
     lines: list[str] = []
-    applied = PrismaRunner("prisma-docker", image=MIGRATE_IMAGE).apply(
-        empty_db, files, lines.append
-    )
+    applied = PrismaRunner(release=MIGRATE_IMAGE).apply(empty_db, files, lines.append)
     assert [a.name for a in applied] == [m.name for m in files]
     assert "All migrations have been successfully applied." in lines
     assert checksums(empty_db) == file_checksums(SAMPLE_MIGRATIONS)
     assert plan(empty_db, files).pending == []
-    again = PrismaRunner("prisma-docker", image=MIGRATE_IMAGE).apply(empty_db, files, lines.append)
+    again = PrismaRunner(release=MIGRATE_IMAGE).apply(empty_db, files, lines.append)
     assert again == []
 
 
@@ -213,7 +211,7 @@ def test_failing_prisma_runner_fails_the_migration(stack_images, empty_db):
     with postgres.connect(empty_db) as conn:  # (with no history Prisma would refuse: P3005)
         bookkeeping.ensure_table(conn)
         conn.execute('CREATE TABLE "User" ("id" INT)')
-    runner = PrismaRunner("prisma-docker", image=MIGRATE_IMAGE)
+    runner = PrismaRunner(release=MIGRATE_IMAGE)
     with pytest.raises(ContainerMigrationFailed) as err:
         runner.apply(empty_db, files, lambda _: None)
     assert "already exists" in str(err.value)

@@ -19,12 +19,11 @@ import pytest
 
 from sage_ops.backups import s3_store
 from sage_ops.backups.resources import EMBEDDED_SCRATCH, BackupConfig
-from sage_ops.deploy import steps
 from sage_ops.deploy.resources import ENVIRONMENTS, DeployConfig
 from sage_ops.incidents.resources import IncidentConfig
-from sage_ops.platforms.builders import open_builder
-from sage_ops.platforms.codebuild import CodeBuildBuilder
-from sage_ops.platforms.ecs_target import parse_target
+from sage_ops.platforms.builders.base import open_builder
+from sage_ops.platforms.builders.codebuild import CodeBuildBuilder
+from sage_ops.platforms.ecs.target import parse_target
 from tests.infra.test_terraform import MODULES, TF, Config, tfvars
 
 SAGE_OPS = Config(MODULES / "sage_ops")
@@ -123,9 +122,7 @@ def _kms() -> str:
 
 def _migrations() -> str:
     settings = DeployConfig.from_env()
-    missing = [
-        e for e in ENVIRONMENTS if steps.environment_database(settings.database_env(e)) is None
-    ]
+    missing = [e for e in ENVIRONMENTS if settings.database(e) is None]
     assert not missing, f"no database URL for {missing}: their migrations would be skipped"
     return "every environment"
 

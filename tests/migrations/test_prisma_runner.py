@@ -13,7 +13,7 @@ from sage_ops.migrations import defs as migrations
 from sage_ops.migrations.discovery import load_migrations
 from sage_ops.migrations.prisma_runner import ContainerMigrationFailed, run_prisma
 from sage_ops.migrations.resources import MigrationConfig
-from sage_ops.platforms.docker_image import build_image
+from sage_ops.platforms.docker_engine.image import build_image
 from sage_ops.platforms.targets import open_one_off
 from sage_ops.postgres import PgTarget
 from tests.migrations.conftest import INIT, schema_snapshot
@@ -70,8 +70,8 @@ def test_failing_prisma_runner_fails_migrate_database_after_the_backup(
     config = MigrationConfig(
         migrations_dir=str(write_migrations(("init", INIT))),
         database_url_env="MIGRATE_TARGET_URL",
-        runner="prisma-docker",
-        runner_image=shell_image,  # its entrypoint is busybox: `npx` is not there, exit 127
+        runner="prisma",
+        runner_release=shell_image,  # its entrypoint is busybox: `npx` is not there, exit 127
     )
     resources = {
         "migrations": config,
@@ -93,7 +93,7 @@ def test_ecs_runner_places_its_task_like_the_service(aws, write_migrations, empt
     """Fargate's run_task needs the service's network configuration; moto cannot finish a task,
     so the run_task call is captured instead of awaited."""
     from sage_ops.migrations.prisma_runner import PrismaRunner
-    from sage_ops.platforms import ecs_tasks
+    from sage_ops.platforms.ecs import tasks as ecs_tasks
     from tests.platforms.test_ecs import make_service
 
     cluster, service = make_service(aws)
@@ -103,13 +103,7 @@ def test_ecs_runner_places_its_task_like_the_service(aws, write_migrations, empt
     monkeypatch.setattr(
         ecs_tasks, "run_one_off_task", lambda *a, **kw: calls.append((a, kw)) or {"api": 0}
     )
-    runner = PrismaRunner(
-        "prisma-ecs",
-        ecs_cluster=cluster,
-        ecs_task_definition="td",
-        ecs_container="api",
-        ecs_service=service,
-    )
+    runner = PrismaRunner(f"ecs://{cluster}/{service}?container=api", release="td")
     assert (
         runner.apply(empty_db, load_migrations(write_migrations(("init", INIT))), lambda _: None)
         == []

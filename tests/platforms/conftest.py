@@ -25,9 +25,9 @@ import docker
 import docker.errors
 import pytest
 
-from sage_ops.platforms.docker_engine import docker_client
-from sage_ops.platforms.docker_image import BuiltImage, build_image
-from sage_ops.platforms.registry import PushedImage, push_image
+from sage_ops.platforms.docker_engine.engine import docker_client
+from sage_ops.platforms.docker_engine.image import BuiltImage, build_image
+from sage_ops.platforms.registries.push import PushedImage, push_image
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = REPO_ROOT / "infra" / "sample-backend"

@@ -26,10 +26,10 @@ from botocore.stub import Stubber
 
 from sage_ops.errors import ConfigError
 from sage_ops.platforms import aws
-from sage_ops.platforms.build_spec import BuildSpec
-from sage_ops.platforms.builders import open_builder
-from sage_ops.platforms.codebuild import CodeBuildBuilder
-from sage_ops.platforms.docker_image import ImageBuildError
+from sage_ops.platforms.builders.base import open_builder
+from sage_ops.platforms.builders.codebuild import CodeBuildBuilder
+from sage_ops.platforms.builders.spec import BuildSpec
+from sage_ops.platforms.docker_engine.image import ImageBuildError
 from tests.backups.s3 import REGION, apply_env, aws_env, moto_server
 from tests.platforms.conftest import sample_context
 
@@ -363,7 +363,7 @@ def test_incomplete_codebuild_settings_are_refused(change: dict[str, Any], messa
 
 
 def test_docker_is_the_default_builder() -> None:
-    from sage_ops.platforms.docker_builder import DockerBuilder
+    from sage_ops.platforms.builders.docker_builder import DockerBuilder
 
     assert isinstance(
         open_builder(BuildSpec(repository="sage-backend", registry="127.0.0.1:5000")), DockerBuilder

@@ -8,7 +8,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from sage_ops.platforms.docker_image import (
+from sage_ops.platforms.docker_engine.image import (
     CREATED_LABEL,
     REVISION_LABEL,
     ImageBuildError,

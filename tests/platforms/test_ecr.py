@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from sage_ops.errors import ConfigError
-from sage_ops.platforms.ecr import (
+from sage_ops.platforms.registries.ecr import (
     EcrError,
     ecr_credentials,
     ensure_repository,

@@ -22,9 +22,9 @@ from botocore.stub import Stubber
 
 from sage_ops.errors import ConfigError
 from sage_ops.platforms.deployer import DeployError, DeployRolledBack, DeployTimeout
-from sage_ops.platforms.ecs import EcsDeployer
-from sage_ops.platforms.ecs_revision import pick_container
-from sage_ops.platforms.ecs_target import parse_target
+from sage_ops.platforms.ecs.deployer import EcsDeployer
+from sage_ops.platforms.ecs.revision import pick_container
+from sage_ops.platforms.ecs.target import parse_target
 from sage_ops.platforms.targets import open_deployer
 from tests.backups.s3 import REGION, apply_env, aws_env, moto_server
 
@@ -181,6 +181,14 @@ def test_current_image_and_missing_targets(aws: Any):
     assert EcsDeployer("ecs://no-such-cluster/api").current_image() is None
     with pytest.raises(DeployError, match="no ACTIVE service 'no-such-service'"):
         EcsDeployer(f"ecs://{cluster}/no-such-service").deploy(NEW_IMAGE, 5, lambda _: None)
+
+
+def test_health_source_is_the_doctors_probe(aws: Any):
+    cluster, service = make_service(aws)
+    deployer = EcsDeployer(f"ecs://{cluster}/{service}?health=https://api.example.com/health")
+    assert deployer.health_source() == (
+        "the rollout alone (no load balancer), GET https://api.example.com/health"
+    )
 
 
 def test_open_deployer_picks_ecs(aws: Any):

@@ -18,7 +18,7 @@ from botocore.stub import ANY, Stubber
 from dagster import OpExecutionContext, job, op
 
 from sage_ops.platforms.deployer import DeployTimeout, OneOffFailed
-from sage_ops.platforms.ecs_tasks import run_one_off_task
+from sage_ops.platforms.ecs.tasks import run_one_off_task
 from tests.backups.s3 import REGION, moto_server
 
 ACCOUNT = "123456789012"
@@ -211,3 +211,8 @@ def test_timeout_leaves_the_task_running_and_names_it(ecs, logs, log_group):
     failure, _ = run(client, logs, timeout_s=2)
     assert isinstance(failure, DeployTimeout)
     assert f"{TASK_ARN} still running after 2s; it was NOT stopped" in str(failure)
+
+
+def test_outside_a_dagster_step_is_refused_saying_why(ecs, logs):
+    with pytest.raises(OneOffFailed, match="inside a Dagster run's step"):
+        run_one_off_task(CLUSTER, TD, MIGRATE, 5, lambda _: None, ecs=ecs, logs=logs)

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from sage_ops.platforms import git_repo
-from sage_ops.platforms.git import GitSourceError
-from sage_ops.platforms.git_push_scan import PushScan, scan
+from sage_ops.platforms.git import repo as git_repo
+from sage_ops.platforms.git.push_scan import PushScan, scan
+from sage_ops.platforms.git.run import GitSourceError
 
 WATCH = ["apps/backend/**"]
 EPOCH = 1_700_000_000

@@ -26,8 +26,10 @@ from typing import Any
 import pytest
 
 from sage_ops.errors import ConfigError
-from sage_ops.platforms import aws, git, git_push_scan
-from sage_ops.platforms.git_credentials import SECRET_ENV, parse
+from sage_ops.platforms import aws
+from sage_ops.platforms.git import push_scan as git_push_scan
+from sage_ops.platforms.git import run as git
+from sage_ops.platforms.git.credentials import parse
 from tests.backups.s3 import apply_env, aws_env, moto_server
 
 TOKEN = f"ghp_{uuid.uuid4().hex}"
@@ -46,13 +48,12 @@ def moto_endpoint() -> Iterator[str]:
 
 @pytest.fixture
 def secret(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch):
-    """Store a value in (moto's) Secrets Manager and point SAGE_OPS_REPO_CREDENTIAL_SECRET at it."""
+    """Store a value in (moto's) Secrets Manager; returns its ARN, the credential to scan with."""
     apply_env(aws_env(moto_endpoint), monkeypatch.setenv, lambda k: monkeypatch.delenv(k, False))
 
     def put(value: str) -> str:
         name = f"sage-production/sage-ops/git-{uuid.uuid4().hex[:6]}"
         arn = aws.client("secretsmanager").create_secret(Name=name, SecretString=value)["ARN"]
-        monkeypatch.setenv(SECRET_ENV, arn)
         return str(arn)
 
     return put
@@ -142,9 +143,9 @@ def http_repo(bare_repo: tuple[Path, str]) -> Iterator[str]:
 
 def test_token_reaches_git_through_askpass_only(secret, http_repo, bare_repo, recorded, tmp_path):
     _, head = bare_repo
-    secret(json.dumps({"token": TOKEN}))
+    arn = secret(json.dumps({"token": TOKEN}))
 
-    result = git_push_scan.scan(http_repo, "main", [], None, tmp_path / "cache")
+    result = git_push_scan.scan(http_repo, "main", [], None, tmp_path / "cache", credential=arn)
 
     assert result.deploy is not None and result.deploy.sha == head
     assert any(h.startswith("Basic ") for h in _Private.seen)  # the token was asked for and sent
@@ -157,16 +158,16 @@ def test_token_reaches_git_through_askpass_only(secret, http_repo, bare_repo, re
 
 
 def test_wrong_token_is_a_skip_reason_without_the_token(secret, http_repo, recorded, tmp_path):
-    secret("not-the-token")
+    arn = secret("not-the-token")
     with pytest.raises(git.GitSourceError) as failure:
-        git_push_scan.scan(http_repo, "main", [], None, tmp_path / "cache")
+        git_push_scan.scan(http_repo, "main", [], None, tmp_path / "cache", credential=arn)
     assert "not-the-token" not in str(failure.value)
     assert_secret_nowhere(recorded, "not-the-token")
 
 
 def test_deploy_key_reaches_ssh_as_a_0600_file(secret, bare_repo, recorded, tmp_path, monkeypatch):
     bare, head = bare_repo
-    secret(KEY)
+    arn = secret(KEY)
     # An `ssh` that plays sshd: checks the key file it was given, then runs the remote command.
     bin_dir, seen = tmp_path / "bin", tmp_path / "ssh-seen"
     bin_dir.mkdir()
@@ -188,7 +189,7 @@ def test_deploy_key_reaches_ssh_as_a_0600_file(secret, bare_repo, recorded, tmp_
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
 
     result = git_push_scan.scan(
-        f"ssh://git@git.example.invalid{bare}", "main", [], None, tmp_path / "c"
+        f"ssh://git@git.example.invalid{bare}", "main", [], None, tmp_path / "c", credential=arn
     )
 
     assert result.deploy is not None and result.deploy.sha == head
@@ -202,9 +203,16 @@ def test_deploy_key_reaches_ssh_as_a_0600_file(secret, bare_repo, recorded, tmp_
 
 def test_unreadable_secret_is_a_skip_reason(secret, moto_endpoint, monkeypatch, tmp_path):
     secret("x")
-    monkeypatch.setenv(SECRET_ENV, "sage-production/sage-ops/missing")
+    missing = "sage-production/sage-ops/missing"
     with pytest.raises(git.GitSourceError, match="cannot read the repository credential"):
-        git_push_scan.scan("https://git.example.invalid/r.git", "main", [], None, tmp_path / "c")
+        git_push_scan.scan(
+            "https://git.example.invalid/r.git",
+            "main",
+            [],
+            None,
+            tmp_path / "c",
+            credential=missing,
+        )
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,8 @@ from dagster import AssetKey
 
 from sage_ops import postgres
 from sage_ops.migrations import bookkeeping
-from sage_ops.platforms.git import GitSourceError
-from sage_ops.platforms.git_source import export_tree
+from sage_ops.platforms.git.run import GitSourceError
+from sage_ops.platforms.git.source import export_tree
 from tests.deploy import test_pipeline
 from tests.deploy.test_pipeline import _commit_backend, _git
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sage_ops.platforms.docker_image import BuiltImage
-from sage_ops.platforms.registry import (
+from sage_ops.platforms.docker_engine.image import BuiltImage
+from sage_ops.platforms.registries.push import (
     RegistryAuthError,
     RegistryError,
     classify,

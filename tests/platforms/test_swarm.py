@@ -17,8 +17,8 @@ import pytest
 
 from sage_ops.errors import ConfigError
 from sage_ops.platforms.deployer import DeployError, DeployRolledBack, DeployTimeout
-from sage_ops.platforms.registry import PushedImage
-from sage_ops.platforms.swarm import SwarmDeployer, parse_target
+from sage_ops.platforms.registries.push import PushedImage
+from sage_ops.platforms.swarm.deployer import SwarmDeployer, parse_target
 from sage_ops.platforms.targets import open_deployer
 from tests.platforms.conftest import Images
 

@@ -9,7 +9,6 @@ from dagster import (
     AssetCheckResult,
     AssetExecutionContext,
     AssetKey,
-    AssetRecordsFilter,
     Backoff,
     DataVersion,
     DynamicPartitionsDefinition,
@@ -25,9 +24,19 @@ from sage_ops.deploy import steps
 from sage_ops.deploy.defs.run_tags import tag_run
 from sage_ops.deploy.resources import DeployConfig
 from sage_ops.errors import ConfigError
+from sage_ops.lineage import metadata
 from sage_ops.lineage.deployments import Rollout, healthy_now, rollouts
 from sage_ops.lineage.effects import BUILDS, DEPLOYS, WRITES_DATABASE, effect
 from sage_ops.lineage.failures import operator_errors
+from sage_ops.lineage.instance import materialized_for
+from sage_ops.lineage.metadata import (
+    COMMIT,
+    ENVIRONMENT,
+    IMAGE,
+    MIGRATIONS_APPLIED,
+    PRE_MIGRATION_BACKUP,
+    SKIPPED,
+)
 from sage_ops.lineage.names import (
     APPLIED_MIGRATIONS,
     BACKEND_IMAGE,
@@ -61,10 +70,12 @@ TRANSIENT_RETRY = RetryPolicy(max_retries=2, delay=5, backoff=Backoff.EXPONENTIA
 def backend_image(context: AssetExecutionContext, deploy: DeployConfig) -> MaterializeResult:
     sha = context.partition_key
     with operator_errors():
-        built, checks = steps.build_commit(deploy.build_spec(), deploy.repo, sha, context.log.info)
+        built, checks = steps.build_commit(
+            deploy.build_spec(), deploy.repo, sha, context.log.info, deploy.repo_credential
+        )
     return MaterializeResult(
         metadata={
-            "commit": sha,
+            COMMIT: sha,
             "image_id": built.id,
             "tags": MetadataValue.json(list(built.tags)),
             "size_mb": round(built.size_bytes / 1e6, 1),
@@ -84,26 +95,16 @@ def backend_image(context: AssetExecutionContext, deploy: DeployConfig) -> Mater
     description="Image under the size limit (SAGE_OPS_IMAGE_MAX_MB), non-root user, HEALTHCHECK.",
 )
 def image_policy(context: AssetCheckExecutionContext) -> AssetCheckResult:
-    record = _latest_materialization(context, BACKEND_IMAGE)
-    checks = record["checks"] if record else []
+    build = materialized_for(
+        context.instance, BACKEND_IMAGE, context.partition_key, context.run.run_id
+    )
+    checks = build["checks"] if build else []
     failed = [c for c in checks if not c["passed"]]
     return AssetCheckResult(
         passed=bool(checks) and not failed,
         description="; ".join(f"{c['name']}: {c['detail']}" for c in checks) or "no build found",
         metadata={c["name"]: c["detail"] for c in checks},
     )
-
-
-def _latest_materialization(context: AssetCheckExecutionContext, key: str) -> dict | None:
-    """Metadata of this run's materialization of `key` (checks run in the same run)."""
-    records = context.instance.fetch_materializations(
-        AssetRecordsFilter(asset_key=AssetKey(key)), limit=20
-    ).records
-    for record in records:
-        if record.run_id == context.run.run_id:
-            meta = record.asset_materialization.metadata if record.asset_materialization else {}
-            return {k: v.value for k, v in meta.items()}
-    return None
 
 
 @asset(
@@ -123,8 +124,8 @@ def registry_image(context: AssetExecutionContext, deploy: DeployConfig) -> Mate
         pushed = steps.push_commit(deploy.build_spec(), sha, context.log.info)
     return MaterializeResult(
         metadata={
-            "commit": sha,
-            "image": pushed.reference,
+            COMMIT: sha,
+            IMAGE: pushed.reference,
             "digest": pushed.digest,
             "tags": MetadataValue.json(list(pushed.tags)),
             "push_seconds": pushed.push_seconds,
@@ -151,28 +152,31 @@ def _schema_asset(environment: str, upstream: Sequence[object]):
         backups: BackupConfig,
         migrations: MigrationConfig,
     ) -> MaterializeResult:
-        url_env = deploy.database_env(environment)
         subdir = f"{deploy.context_path.strip('/')}/{deploy.migrations_path.strip('/')}"
         with operator_errors():
             _require_promotable(context, deploy, environment)
+            database = deploy.database(environment)
+            if database is None:
+                unset = f"{deploy.database_env(environment)} not set"
+                context.log.info(f"{unset}: no migrations")
+                return MaterializeResult(metadata={SKIPPED: unset})
             outcome = steps.migrate_commit(
                 deploy.repo,
                 context.partition_key,
                 subdir,
-                url_env,
+                database,
                 backups.recipe(),
-                migrations.allow,
+                migrations.policy(deploy.target(environment), lambda: _pushed_image(context)),
                 context.run.run_id,
                 context.log.info,
+                deploy.repo_credential,
             )
-        if outcome is None:
-            return MaterializeResult(metadata={"skipped": f"{url_env} not set"})
         return MaterializeResult(
             metadata={
-                "commit": context.partition_key,
-                "environment": environment,
-                "migrations_applied": MetadataValue.json([a.name for a in outcome.applied]),
-                "pre_migration_backup": steps.backup_reference(outcome.backup, backups.store()),
+                COMMIT: context.partition_key,
+                ENVIRONMENT: environment,
+                MIGRATIONS_APPLIED: MetadataValue.json([a.name for a in outcome.applied]),
+                PRE_MIGRATION_BACKUP: steps.backup_reference(outcome.backup, backups.store()),
                 "pre_migration_backup_sha256": outcome.backup.sha256 if outcome.backup else "",
             }
         )
@@ -207,15 +211,17 @@ def _deployment_asset(environment: str, upstream: Sequence[object]):
         promoted = {f"{proof.environment}_run": proof.run_id} if proof else {}
         return MaterializeResult(
             metadata={
-                "commit": context.partition_key,
-                "environment": environment,
-                "image": result.image,
-                "revision": result.revision,
-                "previous_image": result.previous_image or "",
+                **metadata.deployment(
+                    context.partition_key,
+                    environment,
+                    result.image,
+                    result.revision,
+                    result.previous_image,
+                    launched_by(context.run.tags),
+                ),
                 "target": result.target,
                 "rollout_seconds": round(result.seconds, 1),
                 "rollout_time": human_seconds(result.seconds),
-                "launched_by": launched_by(context.run.tags),
                 **promoted,
             },
             data_version=DataVersion(result.image.split("@")[-1]),
@@ -248,17 +254,16 @@ def _require_promotable(
 
 
 def _pushed_image(context: AssetExecutionContext) -> str:
-    records = context.instance.fetch_materializations(
-        AssetRecordsFilter(
-            asset_key=AssetKey(REGISTRY_IMAGE), asset_partitions=[context.partition_key]
-        ),
-        limit=1,
-    ).records
-    if not records or records[0].asset_materialization is None:
+    """The digest this run pushed for its commit, passed down the graph from registry_image (a
+    promotion, which pushes nothing, takes the commit's latest push: staging proved it)."""
+    pushed = materialized_for(
+        context.instance, REGISTRY_IMAGE, context.partition_key, context.run.run_id
+    )
+    if pushed is None:
         raise ConfigError(
             f"commit {context.partition_key} has no pushed image; run registry_image first"
         )
-    return str(records[0].asset_materialization.metadata["image"].value)
+    return str(pushed[IMAGE])
 
 
 # applied_migrations: the schemas run the migrations capability's guarded sequence; linked for

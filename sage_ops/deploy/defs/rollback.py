@@ -17,9 +17,11 @@ from sage_ops.deploy import steps
 from sage_ops.deploy.defs.run_tags import DEPLOY_TAGS, tag_run
 from sage_ops.deploy.resources import ENVIRONMENTS, DeployConfig
 from sage_ops.errors import ConfigError
+from sage_ops.lineage import metadata
 from sage_ops.lineage.deployments import rollback_target, rollouts
 from sage_ops.lineage.effects import DEPLOYS, effect
 from sage_ops.lineage.failures import operator_errors
+from sage_ops.lineage.metadata import ROLLBACK_OF
 from sage_ops.lineage.names import ROLLBACK_DEPLOYMENT, deployment_asset, healthy_check
 from sage_ops.lineage.tags import launched_by
 from sage_ops.platforms.targets import open_deployer
@@ -51,13 +53,15 @@ def rollback_op(context: OpExecutionContext, config: RollbackRequest, deploy: De
             asset_key=key,
             partition=target.commit,
             metadata={
-                "commit": target.commit,
-                "environment": environment,
-                "image": result.image,
-                "revision": result.revision,
-                "previous_image": result.previous_image or "",
-                "rollback_of": current or "",
-                "launched_by": launched_by(context.run.tags),
+                **metadata.deployment(
+                    target.commit,
+                    environment,
+                    result.image,
+                    result.revision,
+                    result.previous_image,
+                    launched_by(context.run.tags),
+                ),
+                ROLLBACK_OF: current or "",
             },
         )
     )

@@ -16,8 +16,8 @@ from sage_ops.deploy.defs.jobs import deploy_backend, deploy_to_staging
 from sage_ops.deploy.resources import DeployConfig
 from sage_ops.lineage.names import BACKEND_IMAGE, DEPLOY_BACKEND, DEPLOY_TO_STAGING
 from sage_ops.lineage.tags import COMMIT_SUBJECT_TAG, COMMIT_TAG
-from sage_ops.platforms.git import GitSourceError
-from sage_ops.platforms.git_push_scan import PushScan, scan
+from sage_ops.platforms.git.push_scan import PushScan, scan
+from sage_ops.platforms.git.run import GitSourceError
 
 
 @sensor(
@@ -40,6 +40,7 @@ def git_push_sensor(
             list(deploy.watch_paths),
             context.cursor or None,
             steps.git_cache_dir(),
+            credential=deploy.repo_credential,
         )
     except GitSourceError as exc:
         return SkipReason(f"{exc}; cursor unchanged")  # keeps the cursor: nothing is lost

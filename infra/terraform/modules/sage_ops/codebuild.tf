@@ -1,4 +1,4 @@
-# The `codebuild` builder (sage_ops/platforms/codebuild.py): ECS Fargate has no Docker daemon, so
+# The `codebuild` builder (sage_ops/platforms/builders/codebuild.py): ECS Fargate has no Docker daemon, so
 # a run uploads the commit's build context to the bucket (builds/<sha>.zip) and starts this
 # project on it; infra/codebuild/buildspec.yml builds the image and pushes <sha> and latest to the
 # backend repository. The project's role may read those zips, push to that repository and write

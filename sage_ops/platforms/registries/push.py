@@ -7,8 +7,8 @@ Deployments then use `registry/repository@sha256:...`.
 Retries: a push is idempotent (same layers, same manifest), so transient failures - connection
 refused or reset, timeouts, 5xx, 429 - are retried a bounded number of times with backoff.
 Authentication and manifest errors are not: retrying them only delays the operator's fix.
-Credentials (e.g. from `sage_ops.platforms.ecr`) are any object with `username` and `password`; they
-go to the Engine in the X-Registry-Auth header, never into logs or arguments.
+Credentials (e.g. from `sage_ops.platforms.registries.ecr`) are any object with `username` and
+`password`; they go to the Engine in the X-Registry-Auth header, never into logs or arguments.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import docker
 import docker.errors
 
 from sage_ops.errors import SageOpsError
-from sage_ops.platforms.docker_engine import docker_client
+from sage_ops.platforms.docker_engine.engine import docker_client
 
 Log = Callable[[str], None]
 

@@ -1,4 +1,4 @@
-"""One-off ECS tasks (the prisma-ecs runner's migrations) through dagster-aws' Pipes ECS client.
+"""One-off ECS tasks (the prisma runner's migrations on ECS) through dagster-aws' Pipes ECS client.
 
 `PipesECSClient` starts the task, tags it with the run, follows it with ECS's `tasks_stopped`
 waiter, stops it if the run is terminated, and finds each container's awslogs stream. sage_ops
@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
-from dagster import OpExecutionContext, PipesLogReader
+from dagster import DagsterInvariantViolationError, OpExecutionContext, PipesLogReader
 from dagster_aws.pipes import PipesCloudWatchMessageReader, PipesECSClient
 from dagster_aws.pipes.clients.utils import WaiterConfig
 from dagster_aws.pipes.message_readers import PipesCloudWatchLogReader
@@ -64,11 +64,23 @@ def run_one_off_task(
     }
     delay = max(1, round(poll_s))
     client.run(
-        context=context or OpExecutionContext.get(),
+        context=context or _running_step(where),
         run_task_params=params,
         waiter_config=WaiterConfig(Delay=delay, MaxAttempts=max(1, math.ceil(timeout_s / delay))),
     )
     return client.codes
+
+
+def _running_step(where: str) -> OpExecutionContext:
+    """The Dagster step this task belongs to: Pipes tags the task with its run and stops it when
+    the run is terminated, so a one-off ECS task only runs from inside a run's step."""
+    try:
+        return OpExecutionContext.get()
+    except DagsterInvariantViolationError:
+        raise OneOffFailed(
+            f"{where}: ECS one-off tasks run inside a Dagster run's step (dagster-aws Pipes); "
+            "launch the job that needs it, e.g. migrate_database, instead"
+        ) from None
 
 
 class _Client(PipesECSClient):

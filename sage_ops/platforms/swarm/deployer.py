@@ -41,9 +41,9 @@ from sage_ops.platforms.deployer import (
     DeployTimeout,
     Log,
 )
-from sage_ops.platforms.docker_engine import docker_client, run_container
-from sage_ops.platforms.swarm_target import parse_target
-from sage_ops.platforms.swarm_tasks import (
+from sage_ops.platforms.docker_engine.engine import docker_client, run_container
+from sage_ops.platforms.swarm.target import parse_target
+from sage_ops.platforms.swarm.tasks import (
     ENDED_TASK_STATES,
     EXITED_TASK_STATES,
     HealthProbe,
@@ -118,6 +118,9 @@ class SwarmDeployer(Deployer):
                     f"({self.target.health_url} did not answer 200 within {timeout_s:g} s)"
                 )
             time.sleep(1.0)
+
+    def health_source(self) -> str:
+        return "swarm healthcheck"
 
     def run_once(
         self,

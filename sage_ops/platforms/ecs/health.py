@@ -99,3 +99,17 @@ def _name(arn: str) -> str:
     """targetgroup/sage-production/abc -> sage-production; task/c/123 -> 123."""
     parts = arn.split(":")[-1].split("/")
     return parts[1] if parts[0] == "targetgroup" and len(parts) > 1 else parts[-1]
+
+
+def health_source(elbv2: Any, service: Mapping[str, Any], health_url: str | None) -> str:
+    """What the smoke check judges by: the service's ALB target groups (with their health check
+    paths), else the rollout alone, plus the health URL the target names."""
+    arns = [
+        lb["targetGroupArn"] for lb in service.get("loadBalancers", []) if lb.get("targetGroupArn")
+    ]
+    found = elbv2.describe_target_groups(TargetGroupArns=arns)["TargetGroups"] if arns else []
+    groups = [
+        f"target group {g['TargetGroupName']} ({g.get('HealthCheckPath', '')})" for g in found
+    ]
+    sources = groups or ["the rollout alone (no load balancer)"]
+    return ", ".join(sources + ([f"GET {health_url}"] if health_url else []))

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from sage_ops.platforms.build_spec import BuildSpec
+from sage_ops.platforms.builders.spec import BuildSpec
 from sage_ops.platforms.deployer import Log
-from sage_ops.platforms.docker_image import BuiltImage, ImageCheck, build_image, check_image
-from sage_ops.platforms.ecr import ecr_credentials, ensure_repository, is_ecr_host
-from sage_ops.platforms.git_source import export_tree
-from sage_ops.platforms.registry import PushedImage, push_image
+from sage_ops.platforms.docker_engine.image import BuiltImage, ImageCheck, build_image, check_image
+from sage_ops.platforms.git.source import export_tree
+from sage_ops.platforms.registries.ecr import ecr_credentials, ensure_repository, is_ecr_host
+from sage_ops.platforms.registries.push import PushedImage, push_image
 
 
 @dataclass(frozen=True)

@@ -26,12 +26,17 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from sage_ops.errors import ConfigError
 from sage_ops.platforms import aws
-from sage_ops.platforms.build_spec import BuildSpec
+from sage_ops.platforms.builders.spec import BuildSpec
 from sage_ops.platforms.deployer import Log
-from sage_ops.platforms.docker_image import REVISION_LABEL, BuiltImage, ImageBuildError, ImageCheck
-from sage_ops.platforms.ecr import ECR_HOST, find_image, image_digest
-from sage_ops.platforms.git_source import export_tree
-from sage_ops.platforms.registry import PushedImage
+from sage_ops.platforms.docker_engine.image import (
+    REVISION_LABEL,
+    BuiltImage,
+    ImageBuildError,
+    ImageCheck,
+)
+from sage_ops.platforms.git.source import export_tree
+from sage_ops.platforms.registries.ecr import ECR_HOST, find_image, image_digest
+from sage_ops.platforms.registries.push import PushedImage
 
 SUCCEEDED = "SUCCEEDED"
 FINAL = frozenset({"FAILED", "FAULT", "TIMED_OUT", "STOPPED"})

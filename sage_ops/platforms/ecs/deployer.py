@@ -23,7 +23,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from sage_ops.platforms import aws, ecs_tasks
+from sage_ops.platforms import aws
 from sage_ops.platforms.deployer import (
     Deployer,
     DeployError,
@@ -32,15 +32,16 @@ from sage_ops.platforms.deployer import (
     DeployTimeout,
     Log,
 )
-from sage_ops.platforms.ecs_health import Verdict, judge
-from sage_ops.platforms.ecs_revision import (
+from sage_ops.platforms.ecs import tasks as ecs_tasks
+from sage_ops.platforms.ecs.health import Verdict, health_source, judge
+from sage_ops.platforms.ecs.revision import (
     image_of,
     pick_container,
     require_digest,
     revised_task_definition,
     user_tags,
 )
-from sage_ops.platforms.ecs_rollout import (
+from sage_ops.platforms.ecs.rollout import (
     COMPLETED,
     FAILED,
     NOT_VISIBLE,
@@ -50,7 +51,7 @@ from sage_ops.platforms.ecs_rollout import (
     Rollout,
     assess,
 )
-from sage_ops.platforms.ecs_target import parse_target
+from sage_ops.platforms.ecs.target import parse_target
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
@@ -77,6 +78,8 @@ def _invoke(client: Any, operation: str, where: str, **params: Any) -> dict[str,
 
 class EcsDeployer(Deployer):
     """Deploys one ECS service (deployment controller ECS, rolling update)."""
+
+    takes_secrets = False  # run_task overrides show in describe_tasks
 
     def __init__(
         self,
@@ -154,11 +157,9 @@ class EcsDeployer(Deployer):
         task_def, _, name = self._current(service)
         return image_of(task_def, name)
 
-    def register_revision(self, image: str, log: Log) -> str:
-        """Register (once per image and deployer) a copy of the service's current revision.
-
-        Public so a migration one-off task can run the very revision `deploy` then rolls out.
-        """
+    def release_of(self, image: str, log: Log) -> str:
+        """Register (once per image and deployer) a copy of the service's current revision, so
+        a migration one-off task runs the very revision `deploy` then rolls out."""
         require_digest(image)
         return self._register(self._require_service(), image, log)[0]
 
@@ -277,10 +278,18 @@ class EcsDeployer(Deployer):
                 )
             self._sleep(min(self.poll_s, remaining))
 
-    def _judge(self) -> Verdict:
+    def health_source(self) -> str:
         service = self._require_service()
+        return health_source(self._elbv2_for(service), service, self.target.health_url)
+
+    def _elbv2_for(self, service: Mapping[str, Any]) -> Any:
         if self._elbv2 is None and service.get("loadBalancers"):
             self._elbv2 = aws.client("elbv2")
+        return self._elbv2
+
+    def _judge(self) -> Verdict:
+        service = self._require_service()
+        self._elbv2_for(service)
         try:
             return judge(self.client, self._elbv2, self.target.cluster, service)
         except (ClientError, BotoCoreError) as exc:

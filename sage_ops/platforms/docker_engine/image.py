@@ -23,7 +23,7 @@ import docker
 import docker.errors
 
 from sage_ops.errors import SageOpsError
-from sage_ops.platforms.docker_engine import docker_client
+from sage_ops.platforms.docker_engine.engine import docker_client
 
 Log = Callable[[str], None]
 

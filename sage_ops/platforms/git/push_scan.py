@@ -43,7 +43,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from sage_ops.platforms.git_repo import FULL_SHA, Commit, Source, open_source
+from sage_ops.platforms.git.repo import FULL_SHA, Commit, Source, open_source
 
 DEFAULT_TIMEOUT_S = 30.0  # per git command; well under Dagster's 60 s sensor timeout
 
@@ -65,14 +65,15 @@ def scan(
     cache_dir: Path,
     *,
     timeout_s: float = DEFAULT_TIMEOUT_S,
+    credential: str | None = None,
 ) -> PushScan:
     """What happened on `branch` since `cursor`: see the module docstring for the semantics.
 
     `watch_paths` are pathspec globs relative to the repository root (`apps/backend/**`); an
     empty list watches the whole repository. `timeout_s` bounds each git command (the fetch
-    of a remote included).
+    of a remote included); `credential` is the Secrets Manager id of the repository's key.
     """
-    source = open_source(repo, branch, cache_dir, timeout_s)
+    source = open_source(repo, branch, cache_dir, timeout_s, credential)
     head = source.branch_head(branch)
     if cursor == head:
         return PushScan(None, [], head, False, f"no new commits on {branch} since {head[:7]}")

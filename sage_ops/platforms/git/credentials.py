@@ -54,9 +54,11 @@ Fetch = Callable[[str], str]
 
 
 @contextmanager
-def git_credential_env(fetch: Fetch | None = None) -> Iterator[dict[str, str]]:
-    """git environment for the configured credential, valid inside the block; {} when none."""
-    secret_id = os.environ.get(SECRET_ENV)
+def git_credential_env(
+    secret_id: str | None, fetch: Fetch | None = None
+) -> Iterator[dict[str, str]]:
+    """git environment for the credential in secret `secret_id`, valid inside the block; {}
+    when there is none."""
     if not secret_id:
         yield {}
         return

@@ -11,10 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
-from sage_ops.platforms.build_spec import BuildSpec
+from sage_ops.platforms.builders.spec import BuildSpec
 from sage_ops.platforms.deployer import Log
-from sage_ops.platforms.docker_image import BuiltImage, ImageCheck
-from sage_ops.platforms.registry import PushedImage
+from sage_ops.platforms.docker_engine.image import BuiltImage, ImageCheck
+from sage_ops.platforms.registries.push import PushedImage
 
 
 class Builder(Protocol):
@@ -27,9 +27,9 @@ class Builder(Protocol):
 
 def open_builder(settings: BuildSpec) -> Builder:
     if settings.builder == "codebuild":
-        from sage_ops.platforms.codebuild import CodeBuildBuilder
+        from sage_ops.platforms.builders.codebuild import CodeBuildBuilder
 
         return CodeBuildBuilder.from_settings(settings)
-    from sage_ops.platforms.docker_builder import DockerBuilder
+    from sage_ops.platforms.builders.docker_builder import DockerBuilder
 
     return DockerBuilder(settings)

@@ -22,8 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from sage_ops.platforms.git import GitSourceError, git_env, run_git, stderr_reason
-from sage_ops.platforms.git_credentials import CredentialError, git_credential_env
+from sage_ops.platforms.git.credentials import CredentialError, git_credential_env
+from sage_ops.platforms.git.run import GitSourceError, git_env, run_git, stderr_reason
 
 COMMIT_FETCH_TIMEOUT_S = 600.0  # a run fetching its commit has no sensor deadline
 
@@ -55,7 +55,12 @@ def repo_dir(repo: str, cache_dir: Path) -> Path:
 
 
 def commit_dir(
-    repo: str, sha: str, cache_dir: Path, *, timeout_s: float = COMMIT_FETCH_TIMEOUT_S
+    repo: str,
+    sha: str,
+    cache_dir: Path,
+    *,
+    timeout_s: float = COMMIT_FETCH_TIMEOUT_S,
+    credential: str | None = None,
 ) -> Path:
     """A repository holding commit `sha`, fetching just that commit when none here does.
 
@@ -70,7 +75,7 @@ def commit_dir(
         raise GitSourceError(f"{sha!r} is not a full commit SHA")
     if not is_remote(repo):
         return repo_dir(repo, cache_dir)
-    remote = _Remote.of(repo)
+    remote = _Remote.of(repo, credential)
     for path in (_mirror_path(remote.label, cache_dir), _commits_path(remote.label, cache_dir)):
         if _has_commit(path, sha, timeout_s):
             return path
@@ -180,9 +185,12 @@ def _parse_commit(record: str) -> Commit:
     return Commit(sha=sha, subject=subject, author=author, committed_at=when)
 
 
-def open_source(repo: str, branch: str, cache_dir: Path, timeout_s: float) -> Source:
+def open_source(
+    repo: str, branch: str, cache_dir: Path, timeout_s: float, credential: str | None = None
+) -> Source:
+    """`credential`: the Secrets Manager id of the repository's deploy key or token, if any."""
     if is_remote(repo):
-        return _fetch(_Remote.of(repo), branch, cache_dir, timeout_s)
+        return _fetch(_Remote.of(repo, credential), branch, cache_dir, timeout_s)
     return _open_local(repo, timeout_s)
 
 
@@ -203,9 +211,10 @@ class _Remote:
     url: str  # what git fetches from: without userinfo when that travels in `env`
     label: str  # how messages and the mirror name it: never with a password
     env: dict[str, str]
+    credential: str | None = None  # Secrets Manager id of its deploy key or token
 
     @staticmethod
-    def of(url: str) -> _Remote:
+    def of(url: str, credential: str | None = None) -> _Remote:
         """Split credentials off an http(s) URL; other URLs only lose a password in the label.
 
         http(s) userinfo becomes an `Authorization: Basic` header configured through
@@ -214,12 +223,12 @@ class _Remote:
         """
         parts = urlsplit(url) if "://" in url else None
         if parts is None or "@" not in parts.netloc:
-            return _Remote(url, url, {})
+            return _Remote(url, url, {}, credential)
         userinfo, host = parts.netloc.rsplit("@", 1)
         user, has_password, password = userinfo.partition(":")
         if parts.scheme not in ("http", "https"):
             label = urlunsplit(parts._replace(netloc=f"{user}@{host}")) if has_password else url
-            return _Remote(url, label, {})
+            return _Remote(url, label, {}, credential)
         public = urlunsplit(parts._replace(netloc=host))
         token = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode()
         index = int(os.environ.get("GIT_CONFIG_COUNT", "0") or 0)
@@ -228,7 +237,7 @@ class _Remote:
             f"GIT_CONFIG_KEY_{index}": f"http.{parts.scheme}://{host}/.extraHeader",
             f"GIT_CONFIG_VALUE_{index}": f"Authorization: Basic {token}",
         }
-        return _Remote(public, public, env)
+        return _Remote(public, public, env, credential)
 
 
 def _fetch(remote: _Remote, branch: str, cache_dir: Path, timeout_s: float) -> Source:
@@ -256,7 +265,7 @@ def _git_fetch(
     command = ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", *options]
     command += [remote.url, refspec]
     try:
-        with git_credential_env() as credential:  # SAGE_OPS_REPO_CREDENTIAL_SECRET, if set
+        with git_credential_env(remote.credential) as credential:
             extra = {**remote.env, **credential}
             return run_git(command, path, git_env(ceiling=path.parent, extra=extra), timeout_s)
     except CredentialError as exc:

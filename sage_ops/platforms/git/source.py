@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
 from sage_ops.child_env import GIT, child_env
-from sage_ops.platforms.git import GitSourceError
+from sage_ops.platforms.git.run import GitSourceError
 
 MemberFilter = Callable[[tarfile.TarInfo, str], tarfile.TarInfo]
 

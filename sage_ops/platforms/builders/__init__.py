@@ -1,0 +1,1 @@
+"""Image builders: the interface and its spec, the local Engine, AWS CodeBuild."""

@@ -1,0 +1,1 @@
+"""git: the CLI, a repository or its mirror, the push scan, sources, credentials."""

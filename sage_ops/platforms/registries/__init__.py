@@ -1,0 +1,1 @@
+"""Image registries: pushing by digest (any OCI registry) and Amazon ECR."""

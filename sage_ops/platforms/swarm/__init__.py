@@ -1,0 +1,1 @@
+"""Docker swarm, the local deploy target: the deployer, its URL, its tasks."""
