@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
 import re
 import secrets
+import socket
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from urllib.parse import quote, unquote, urlsplit
 
 import psycopg
@@ -241,15 +245,57 @@ def row_counts_by_table(conn: psycopg.Connection) -> dict[tuple[str, str], int]:
 
 
 @contextlib.contextmanager
-def scratch_database(server: PgTarget, prefix: str = "sage_ops_verify") -> Iterator[PgTarget]:
-    """A new empty database on `server`, always dropped afterwards (even on failure)."""
+def scratch_database(
+    server: PgTarget, prefix: str = "sage_ops_verify", run_id: str | None = None
+) -> Iterator[PgTarget]:
+    """A new empty database on `server`, marked as sage_ops' own and dropped afterwards (even on
+    failure); if this process is killed, the next run's leftovers.drop_leftovers drops it."""
     name = f"{prefix}_{secrets.token_hex(6)}"
+    with own_database(server, name, SCRATCH, run_id) as scratch:
+        try:
+            yield scratch
+        finally:
+            drop_database(server, name)
+
+
+SCRATCH, RESTORE = "scratch", "restore"  # the kinds of database sage_ops creates
+OWN_MARK = "sage_ops:"  # how the comment of a database sage_ops created begins
+
+
+@contextlib.contextmanager
+def own_database(
+    server: PgTarget, name: str, kind: str, run_id: str | None = None
+) -> Iterator[PgTarget]:
+    """Create `name` commented as sage_ops' own (kind, run, time, host) and claim it while the
+    block runs: a session-level advisory lock that the server releases when this process dies,
+    so a later run can tell a leftover (unclaimed, no sessions) from a database in use."""
+    mark = {
+        "kind": kind,
+        "run_id": run_id,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+    }
     with connect(server.with_database(MAINTENANCE_DB)) as admin:
+        admin.execute("SELECT pg_advisory_lock(%s)", (claim_key(name),))
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield server.with_database(name)
-    finally:
-        with connect(server.with_database(MAINTENANCE_DB)) as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        comment = OWN_MARK + json.dumps(mark, sort_keys=True)
+        admin.execute(
+            sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+                sql.Identifier(name), sql.Literal(comment)
             )
+        )
+        yield server.with_database(name)
+
+
+def claim_key(name: str) -> int:
+    """The advisory lock key (signed 64-bit) that claims database `name`."""
+    digest = hashlib.sha256(f"sage_ops database {name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def drop_database(server: PgTarget, name: str) -> None:
+    with connect(server.with_database(MAINTENANCE_DB)) as admin:
+        admin.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )

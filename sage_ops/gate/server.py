@@ -5,12 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import uvicorn
 from dagster import DagsterInstance
@@ -27,6 +22,7 @@ from starlette.applications import Starlette
 from sage_ops.gate import alb, identity
 from sage_ops.gate.audit import AuditLog
 from sage_ops.gate.authenticators import AlbAuthenticator, Authenticator, LocalAuthenticator
+from sage_ops.gate.daemon import daemon_beside, exit_on_hangup_and_term, refuse_second_daemon
 from sage_ops.gate.middleware import Gate
 from sage_ops.gate.policy import Policy
 from sage_ops.gate.runs import InstanceLookup
@@ -81,35 +77,16 @@ def serve(
     settings: GateSettings, host: str, port: int, target: WorkspaceLoadTarget, daemon: bool
 ) -> None:
     settings.check(host)
+    exit_on_hangup_and_term()
     with contextlib.ExitStack() as stack:
         instance = stack.enter_context(DagsterInstance.get())
         if daemon:
-            stack.enter_context(_daemon(target))
+            refuse_second_daemon(instance)
+            stack.enter_context(daemon_beside(target))
         app = stack.enter_context(webserver_app(instance, target))
         who = settings.local_user or "the load balancer's signed-in users"
         print(f"sage_ops gate: Dagster UI on http://{host}:{port} as {who}", flush=True)
         uvicorn.run(build_gate(app, settings, instance), host=host, port=port, log_level="warning")
-
-
-@contextlib.contextmanager
-def _daemon(target: WorkspaceLoadTarget) -> Iterator[None]:
-    """dagster-daemon beside the UI (what `dagster dev` adds), stopped with it."""
-    command = [str(Path(sys.executable).parent / "dagster-daemon"), "run"]
-    if isinstance(target, WorkspaceFileTarget):
-        command += ["-w", *target.paths]
-    elif isinstance(target, GrpcServerTarget):
-        command += ["--grpc-host", target.host, "--grpc-port", str(target.port)]
-    proc = subprocess.Popen(command, start_new_session=True)
-    try:
-        yield
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 @contextlib.asynccontextmanager
