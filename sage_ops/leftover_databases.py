@@ -1,5 +1,6 @@
 """Databases sage_ops created on a server and a killed run left behind: found by their comment
-(postgres.own_database), dropped only when unclaimed and without sessions, oldest first.
+or their name's own tag (postgres.own_database), dropped only when unclaimed and without
+sessions, oldest first.
 
 A database is a leftover when its creator's claim (an advisory lock held by the creating
 process's session) is gone and no session is connected to it. The claim is taken here too while
@@ -17,11 +18,13 @@ from psycopg import sql
 from sage_ops import postgres
 from sage_ops.postgres import MAINTENANCE_DB, OWN_MARK, PgTarget
 
+UNMARKED = "unmarked"
+
 
 @dataclass(frozen=True)
 class OwnDatabase:
     name: str
-    kind: str  # postgres.SCRATCH or postgres.RESTORE
+    kind: str  # postgres.SCRATCH or postgres.RESTORE; UNMARKED: killed before its comment
     run_id: str | None
     created_at: str
     size: int  # bytes
@@ -52,14 +55,17 @@ def own_databases(server: PgTarget) -> list[OwnDatabase]:
     with postgres.connect(server.with_database(MAINTENANCE_DB)) as conn:
         rows = conn.execute(
             "SELECT d.datname, shobj_description(d.oid, 'pg_database'), "
-            "pg_database_size(d.oid), "
+            "CASE WHEN has_database_privilege(d.oid, 'CONNECT') THEN pg_database_size(d.oid) END, "
             "(SELECT count(*) FROM pg_stat_activity a WHERE a.datname = d.datname) "
-            "FROM pg_database d WHERE shobj_description(d.oid, 'pg_database') LIKE %s",
+            "FROM pg_database d WHERE shobj_description(d.oid, 'pg_database') LIKE %s "
+            "OR d.datname ~ '_[0-9a-f]{12}$'",
             (OWN_MARK + "%",),
         ).fetchall()
         found = []
         for name, comment, size, sessions in rows:
             mark = _mark(comment)
+            if mark is None and postgres.has_own_tag(name):
+                mark = {"kind": UNMARKED, "run_id": None, "created_at": ""}
             if mark is not None:
                 claimed = _claimed(conn, name)
                 found.append(
@@ -68,7 +74,7 @@ def own_databases(server: PgTarget) -> list[OwnDatabase]:
                         kind=str(mark.get("kind")),
                         run_id=mark.get("run_id"),
                         created_at=str(mark.get("created_at")),
-                        size=int(size),
+                        size=int(size or 0),
                         sessions=int(sessions),
                         claimed=claimed,
                     )
@@ -80,12 +86,15 @@ def drop_leftovers(server: PgTarget, kinds: tuple[str, ...] | None = None) -> li
     """Drop the leftovers (of `kinds`, if given) on `server`, oldest first; the ones dropped."""
     dropped = []
     for db in own_databases(server):
-        if db.leftover and (kinds is None or db.kind in kinds) and _drop_unclaimed(server, db):
+        wanted = kinds is None or db.kind in (*kinds, UNMARKED)
+        if db.leftover and wanted and _drop_unclaimed(server, db):
             dropped.append(db)
     return dropped
 
 
 def _mark(comment: str | None) -> dict[str, str | None] | None:
+    if not (comment or "").startswith(OWN_MARK):
+        return None
     try:
         mark = json.loads((comment or "").removeprefix(OWN_MARK))
     except ValueError:

@@ -71,7 +71,7 @@ def sweep_unrecorded(
     for key in sorted(pending_keys(keys)):
         if manifest_key(key) in keys:
             sweep.cleared.append(key)
-        elif now - _marked_at(store, key, now) < grace:
+        elif (marked := _marked_at(store, key)) is None or now - marked < grace:
             sweep.waiting.append(key)
         else:
             store.delete([key])
@@ -81,13 +81,14 @@ def sweep_unrecorded(
     return sweep
 
 
-def _marked_at(store: BackupStore, key: str, now: datetime) -> datetime:
-    """When the marker says the write started; `now` (so: wait) when it cannot be read."""
+def _marked_at(store: BackupStore, key: str) -> datetime | None:
+    """When the marker says the write started; None (never removed) when sage_ops did not
+    write it or it cannot be read."""
     try:
         record = json.loads(store.get_bytes(pending_key(key)))
         if record.get("created_by") != "sage_ops" or record.get("key") != key:
-            return now
+            return None
         started = datetime.fromisoformat(record["started_at"])
     except (StoreError, ValueError, KeyError, TypeError, AttributeError):
-        return now
-    return started if started.tzinfo else now
+        return None
+    return started if started.tzinfo else None
