@@ -129,10 +129,7 @@ def backup_verified(context: AssetCheckExecutionContext, backups: BackupConfig) 
             store, context.run.run_id, target.redacted, context.log.warning
         )
         scratch = backups.scratch_server(target)
-        for db in drop_leftovers(scratch, (SCRATCH,)):
-            context.log.warning(
-                f"dropped {db.describe()}: a killed verification's scratch database"
-            )
+        _drop_scratch_leftovers(scratch, context.log.warning)
         report = verify_backup(store, manifest, backups.verify_level, scratch, context.run.run_id)
     return AssetCheckResult(
         passed=report.passed,

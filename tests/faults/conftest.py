@@ -131,4 +131,4 @@ def own_leftovers(server: PgTarget, names: set[str]) -> set[str]:
 
 def server_query(server: PgTarget, query: str, *params: object) -> list[tuple]:
     with psycopg.connect(**server.conninfo(), autocommit=True) as conn:  # type: ignore[arg-type]
-        return conn.execute(query, params).fetchall()
+        return conn.execute(query, params or None).fetchall()
