@@ -41,7 +41,7 @@ from sage_ops.backups.resources import BackupConfig
 from sage_ops.backups.restore import restore_into
 from sage_ops.backups.retention import apply_retention
 from sage_ops.backups.selection import BackupChoice, choose_backup, named_source
-from sage_ops.backups.store import BackupStore, pending_key
+from sage_ops.backups.store import BackupStore
 from sage_ops.backups.unrecorded import sweep_unrecorded
 from sage_ops.backups.verify import verify_backup
 from sage_ops.errors import ConfigError, DatabaseError
@@ -89,7 +89,6 @@ def db_backup(context: AssetExecutionContext, backups: BackupConfig) -> Material
             context.log.warning(warning)
         options = DumpOptions(fmt=backups.format, level=backups.compression_level)
         manifest = backup_database(target, store, options, context.run.run_id, progress)
-        store.delete([pending_key(manifest.key)])  # its manifest is its record now
     context.log.info(manifest.tool_choice)
     return MaterializeResult(
         metadata={

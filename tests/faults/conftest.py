@@ -16,6 +16,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from dagster import DagsterInstance
 
 from sage_ops import postgres
 from sage_ops.backups.catalog import load_manifests, status
@@ -57,12 +58,14 @@ class World:
         )
 
     def run(self, job: str, config: dict | None = None) -> str:
-        """Run to the end; fails the test (with the run's output) unless it succeeded."""
+        """Run to the end; fails the test (with the run's output) unless it succeeded. Returns
+        the run's log messages (steps log to the instance, not to the console)."""
         proc = self.launch(job, config)
         out, _ = proc.communicate(timeout=300)
-        text = out.decode(errors="replace")
-        assert proc.returncode == 0, text[-4000:]
-        return text
+        assert proc.returncode == 0, out.decode(errors="replace")[-4000:]
+        with DagsterInstance.from_config(str(self.home)) as instance:
+            [run] = instance.get_runs(limit=1)
+            return "\n".join(e.user_message for e in instance.all_logs(run.run_id))
 
     def kill_when(self, proc: subprocess.Popen, reached: Callable[[], bool], what: str) -> None:
         """SIGKILL the job's whole process group as soon as `reached()`; fail if it ends first."""
