@@ -52,8 +52,8 @@ class World:
         return subprocess.Popen(
             args,
             env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
 
@@ -61,8 +61,11 @@ class World:
         """Run to the end; fails the test (with the run's output) unless it succeeded. Returns
         the run's log messages (steps log to the instance, not to the console)."""
         proc = self.launch(job, config)
-        out, _ = proc.communicate(timeout=300)
-        assert proc.returncode == 0, out.decode(errors="replace")[-4000:]
+        proc.communicate(timeout=300)
+        assert proc.returncode == 0, self.last_run_log()[-4000:]
+        return self.last_run_log()
+
+    def last_run_log(self) -> str:
         with DagsterInstance.from_config(str(self.home)) as instance:
             [run] = instance.get_runs(limit=1)
             return "\n".join(e.user_message for e in instance.all_logs(run.run_id))
@@ -72,8 +75,7 @@ class World:
         deadline = time.monotonic() + 240
         while not reached():
             if proc.poll() is not None:
-                out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
-                pytest.fail(f"the run ended before {what}: {out[-3000:]}")
+                pytest.fail(f"the run ended before {what}: {self.last_run_log()[-3000:]}")
             assert time.monotonic() < deadline, f"never reached {what}"
             time.sleep(0.002)
         os.killpg(proc.pid, signal.SIGKILL)

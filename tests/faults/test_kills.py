@@ -178,7 +178,11 @@ def _restore_config(world: World, target_env: str) -> dict:
     return {
         "ops": {
             "restore_backup_op": {
-                "config": {"backup_key": key, "target_database_url_env": target_env}
+                "config": {
+                    "backup_key": key,
+                    "target_database_url_env": target_env,
+                    "source_database": world.source.redacted,
+                }
             }
         }
     }
