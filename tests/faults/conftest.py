@@ -25,7 +25,7 @@ from sage_ops.postgres import PgTarget
 from tests import pg
 
 KEEP = 2
-ROWS = 300_000  # a dump and a restore long enough to be caught at 10 % of their bytes
+ROWS = 150_000  # a dump and a restore long enough to be caught at 10 % of their bytes
 HOOK = Path(__file__).with_name("paused_dagster.py")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from sage_ops.backups.catalog import load_manifests
 from sage_ops.backups.store import PENDING_SUFFIX, pending_key
 from sage_ops.backups.unrecorded import UNRECORDED_GRACE
 from sage_ops.backups.verify import check_integrity
+from sage_ops.leftover_databases import UNMARKED, own_databases
 from sage_ops.lineage.names import MIGRATE_DATABASE, NIGHTLY_BACKUP, RESTORE_DATABASE
 from tests.faults.conftest import KEEP, World, own_leftovers, server_query, verified_kept
 
@@ -53,11 +55,21 @@ def next_nightly_succeeds(world: World) -> str:
     return out
 
 
-def scratch_databases(world: World) -> set[str]:
-    rows = server_query(
-        world.server, "SELECT datname FROM pg_database WHERE datname LIKE 'sage_ops_verify_%'"
-    )
-    return {name for (name,) in rows}
+def scratch_leftovers(world: World) -> set[str]:
+    """Scratch databases of ours that no live run claims (other runs' on a shared server are
+    either claimed or not ours)."""
+    return {
+        db.name
+        for db in own_databases(world.server)
+        if db.leftover and db.kind in (postgres.SCRATCH, UNMARKED)
+    }
+
+
+def _eventually(probe, seconds: float = 15):
+    deadline = time.monotonic() + seconds
+    while not (found := probe()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return found
 
 
 def test_baseline_two_verified_backups(world: World):
@@ -122,17 +134,19 @@ def _copying_into(world: World, pattern: str) -> bool:
         server_query(
             world.server,
             "SELECT 1 FROM pg_stat_progress_copy p JOIN pg_database d ON d.oid = p.datid "
-            "WHERE d.datname LIKE %s AND p.tuples_processed > 1000",
+            "WHERE d.datname LIKE %s AND p.tuples_processed > 10000",
             pattern,
         )
     )
 
 
 def _counting_in(world: World, pattern: str) -> bool:
+    """Counting `events` (a table only this suite's data has): the restore has committed."""
     return bool(
         server_query(
             world.server,
-            "SELECT 1 FROM pg_stat_activity WHERE datname LIKE %s AND query LIKE 'SELECT count(*)%%'",
+            "SELECT 1 FROM pg_stat_activity WHERE datname LIKE %s "
+            'AND query LIKE \'SELECT count(*) FROM "public"."events"%%\'',
             pattern,
         )
     )
@@ -140,13 +154,13 @@ def _counting_in(world: World, pattern: str) -> bool:
 
 @pytest.mark.parametrize("point", ["copy", "committed"])
 def test_killed_during_verification(world: World, point: str):
-    before = scratch_databases(world)
+    before = scratch_leftovers(world)
     proc = world.launch(NIGHTLY_BACKUP)
     if point == "copy":
         world.kill_when(proc, lambda: _copying_into(world, "sage_ops_verify_%"), "the COPY")
     else:
         world.kill_when(proc, lambda: _counting_in(world, "sage_ops_verify_%"), "the commit")
-    left = scratch_databases(world) - before
+    left = _eventually(lambda: scratch_leftovers(world) - before)  # once the server saw the kill
     assert len(left) == 1
     if point == "committed":  # a full copy of the data, left on the server by the kill
         [name] = left
@@ -241,6 +255,7 @@ def test_killed_during_a_migrations_slow_statement(world: World, tmp_path: Path)
     deadline = datetime.now(UTC) + timedelta(seconds=10)
     while _running(world, "pg_sleep") or _locked(world, "small"):
         assert datetime.now(UTC) < deadline, "the killed migration's session kept running"
+        time.sleep(0.05)
     status = world.sage_ops("migrations", "status")
     assert status.returncode == 1
     assert "20261201000001_add_note was interrupted" in status.stderr
