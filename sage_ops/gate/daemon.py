@@ -58,8 +58,13 @@ def refuse_second_daemon(instance: DagsterInstance) -> None:
 
 
 @contextlib.contextmanager
-def daemon_beside(target: WorkspaceLoadTarget) -> Iterator[subprocess.Popen[bytes]]:
-    """dagster-daemon in a session of its own, stopped (the whole group) when the block ends."""
+def daemon_beside(
+    target: WorkspaceLoadTarget, instance: DagsterInstance
+) -> Iterator[subprocess.Popen[bytes]]:
+    """dagster-daemon in a session of its own, stopped (the whole group) when the block ends,
+    however this process ends; refused if another daemon runs on `instance`."""
+    refuse_second_daemon(instance)
+    exit_on_hangup_and_term()
     command = [str(Path(sys.executable).parent / "dagster-daemon"), "run"]
     if isinstance(target, WorkspaceFileTarget):
         command += ["-w", *target.paths]

@@ -22,7 +22,7 @@ from starlette.applications import Starlette
 from sage_ops.gate import alb, identity
 from sage_ops.gate.audit import AuditLog
 from sage_ops.gate.authenticators import AlbAuthenticator, Authenticator, LocalAuthenticator
-from sage_ops.gate.daemon import daemon_beside, exit_on_hangup_and_term, refuse_second_daemon
+from sage_ops.gate.daemon import daemon_beside
 from sage_ops.gate.middleware import Gate
 from sage_ops.gate.policy import Policy
 from sage_ops.gate.runs import InstanceLookup
@@ -77,12 +77,10 @@ def serve(
     settings: GateSettings, host: str, port: int, target: WorkspaceLoadTarget, daemon: bool
 ) -> None:
     settings.check(host)
-    exit_on_hangup_and_term()
     with contextlib.ExitStack() as stack:
         instance = stack.enter_context(DagsterInstance.get())
         if daemon:
-            refuse_second_daemon(instance)
-            stack.enter_context(daemon_beside(target))
+            stack.enter_context(daemon_beside(target, instance))
         app = stack.enter_context(webserver_app(instance, target))
         who = settings.local_user or "the load balancer's signed-in users"
         print(f"sage_ops gate: Dagster UI on http://{host}:{port} as {who}", flush=True)
