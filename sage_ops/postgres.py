@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
 import re
 import secrets
+import socket
 import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from urllib.parse import quote, unquote, urlsplit
 
 import psycopg
@@ -248,15 +252,84 @@ def row_counts_by_table(conn: psycopg.Connection) -> dict[tuple[str, str], int]:
 
 
 @contextlib.contextmanager
-def scratch_database(server: PgTarget, prefix: str = "sage_ops_verify") -> Iterator[PgTarget]:
-    """A new empty database on `server`, always dropped afterwards (even on failure)."""
-    name = f"{prefix}_{secrets.token_hex(6)}"
+def scratch_database(
+    server: PgTarget, prefix: str = "sage_ops_verify", run_id: str | None = None
+) -> Iterator[PgTarget]:
+    """A new empty database on `server`, marked as sage_ops' own and dropped afterwards (even on
+    failure); if this process is killed, the next run's leftovers.drop_leftovers drops it."""
+    name = f"{prefix}_{own_tag()}"
+    with own_database(server, name, SCRATCH, run_id) as scratch:
+        try:
+            yield scratch
+        finally:
+            drop_database(server, name)
+
+
+SCRATCH, RESTORE = "scratch", "restore"  # the kinds of database sage_ops creates
+OWN_MARK = "sage_ops:"  # how the comment of a database sage_ops created begins
+
+
+@contextlib.contextmanager
+def own_database(
+    server: PgTarget, name: str, kind: str, run_id: str | None = None
+) -> Iterator[PgTarget]:
+    """Create `name` commented as sage_ops' own (kind, run, time, host) and claim it while the
+    block runs: a session-level advisory lock that the server releases when this process dies,
+    so a later run can tell a leftover (unclaimed, no sessions) from a database in use.
+
+    Until the comment is written the name alone marks it: a name not ending in own_tag() is
+    created under a tagged one and renamed once commented."""
+    mark = {
+        "kind": kind,
+        "run_id": run_id,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+    }
     with connect(server.with_database(MAINTENANCE_DB)) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield server.with_database(name)
-    finally:
-        with connect(server.with_database(MAINTENANCE_DB)) as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        first = name if has_own_tag(name) else f"sage_ops_new_{own_tag()}"
+        for claimed in {name, first}:
+            admin.execute("SELECT pg_advisory_lock(%s)", (claim_key(claimed),))
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(first)))
+        comment = OWN_MARK + json.dumps(mark, sort_keys=True)
+        admin.execute(
+            sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+                sql.Identifier(first), sql.Literal(comment)
             )
+        )
+        if first != name:
+            admin.execute(
+                sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
+                    sql.Identifier(first), sql.Identifier(name)
+                )
+            )
+        yield server.with_database(name)
+
+
+def own_tag() -> str:
+    """12 hex digits: 6 random and 6 that only sage_ops' hash of them gives, so a name ending in
+    it is recognised as sage_ops' own (a random name matches one time in 16 million)."""
+    nonce = secrets.token_hex(3)
+    return nonce + _tag_check(nonce)
+
+
+def has_own_tag(name: str) -> bool:
+    tag = name.rpartition("_")[2]
+    return bool(re.fullmatch(r"[0-9a-f]{12}", tag)) and _tag_check(tag[:6]) == tag[6:]
+
+
+def _tag_check(nonce: str) -> str:
+    return hashlib.sha256(f"sage_ops own database {nonce}".encode()).hexdigest()[:6]
+
+
+def claim_key(name: str) -> int:
+    """The advisory lock key (signed 64-bit) that claims database `name`."""
+    digest = hashlib.sha256(f"sage_ops database {name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def drop_database(server: PgTarget, name: str) -> None:
+    with connect(server.with_database(MAINTENANCE_DB)) as admin:
+        admin.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )

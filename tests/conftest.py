@@ -29,10 +29,12 @@ SERVER_FIXTURES = frozenset(
 )
 # Tests that reach real systems (Docker, the embedded server) without a fixture, or take a minute.
 SERVER_SUITES = (
+    "faults",
     "ui",
     "infra",
     "aws_sandbox",
     "gate/test_gated_webserver.py",
+    "gate/test_daemon_lifecycle.py",
     "incidents/test_containers.py",
     "incidents/test_corpus_server.py",
     "test_child_env.py::test_docker_credential_helper_sees_no_secret",

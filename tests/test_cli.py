@@ -111,7 +111,8 @@ def test_migrations_status_and_resolve(pg_server, tmp_path, env):
                 "VALUES ('x', 'c', '20261101000001_init')"
             )
         refused = _run(["migrations", "status"], env)
-        assert refused.returncode == 1 and "failed earlier and is unresolved" in refused.stderr
+        assert refused.returncode == 1 and "20261101000001_init was interrupted" in refused.stderr
+        assert "sage-ops migrations resolve --rolled-back 20261101000001_init" in refused.stderr
         resolved = _run(["migrations", "resolve", "--rolled-back", "20261101000001_init"], env)
         assert resolved.returncode == 0, resolved.stderr
         assert "pending: 20261101000001_init" in _run(["migrations", "status"], env).stdout

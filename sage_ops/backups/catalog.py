@@ -13,6 +13,7 @@ from sage_ops.backups.manifest import Manifest, ManifestError, is_manifest_key, 
 from sage_ops.backups.store import BackupStore
 from sage_ops.errors import StoreError
 
+MISSING = "missing"  # a manifest whose object is gone: never a usable backup
 OnSkip = Callable[[str], None]  # receives a warning that names the skipped manifest
 _log = logging.getLogger(__name__)
 
@@ -35,6 +36,11 @@ def load_manifests(
     return manifests, keys
 
 
+def status(manifest: Manifest, keys: set[str]) -> str:
+    """The verification status, or MISSING when the store no longer holds the object."""
+    return manifest.verification.status if manifest.key in keys else MISSING
+
+
 def _read(store: BackupStore, key: str) -> Manifest:
     manifest = Manifest.from_json(store.get_bytes(key))
     if manifest.created_by != "sage_ops":
@@ -47,13 +53,16 @@ def _read(store: BackupStore, key: str) -> Manifest:
 def find_manifest(store: BackupStore, key: str) -> Manifest:
     """The manifest of the backup an operator named; refused by name when it is unusable."""
     try:
-        return _read(store, manifest_key(key))
+        manifest = _read(store, manifest_key(key))
     except StoreError:
         raise StoreError(f"no backup {key!r} with a manifest in {store.url}") from None
     except ManifestError as exc:
         raise StoreError(
             f"{manifest_key(key)} is unreadable ({exc}): backup {key!r} cannot be used"
         ) from None
+    if not store.exists(key):
+        raise StoreError(f"backup {key!r} is missing from {store.url}: only its manifest is left")
+    return manifest
 
 
 def run_manifest(

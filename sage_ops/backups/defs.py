@@ -42,13 +42,15 @@ from sage_ops.backups.restore import restore_into
 from sage_ops.backups.retention import apply_retention
 from sage_ops.backups.selection import BackupChoice, choose_backup, named_source
 from sage_ops.backups.store import BackupStore
+from sage_ops.backups.unrecorded import sweep_unrecorded
 from sage_ops.backups.verify import FULL, VerificationReport, verify_backup
-from sage_ops.errors import ConfigError
+from sage_ops.errors import ConfigError, DatabaseError
+from sage_ops.leftover_databases import drop_leftovers
 from sage_ops.lineage.effects import BACKS_UP, RESTORES, effect
 from sage_ops.lineage.failures import operator_errors
 from sage_ops.lineage.names import DATABASE_POOL, NIGHTLY_BACKUP, OWNERS, RESTORE_DATABASE
 from sage_ops.lineage.tags import DATABASE_WRITER_TAG, SCHEDULED_DAY_TAG, launched_by
-from sage_ops.postgres import PgTarget
+from sage_ops.postgres import SCRATCH, PgTarget
 from sage_ops.units import human_bytes, human_seconds
 
 # The backup assets have no partitions: a backup is identified by its own taken-at time (its key
@@ -87,9 +89,12 @@ def db_backup(context: AssetExecutionContext, backups: BackupConfig) -> Material
         stale = store.remove_stale_partials()  # before the dump: a killed one's space is back
         if stale:
             context.log.warning(f"removed partial files left by killed backups: {stale}")
+        for warning in sweep_unrecorded(store).warnings():
+            context.log.warning(warning)
         options = DumpOptions(fmt=backups.format, level=backups.compression_level)
         if backups.verify_level == FULL:  # restored while dumping; backup_verified reports it
             scratch = backups.scratch_server(target)
+            _drop_scratch_leftovers(scratch, context.log.warning)
             context.log.info(f"restoring into a scratch database on {scratch.redacted} as it dumps")
             manifest, _ = restored_while_dumping(
                 target, store, options, scratch, context.run.run_id, progress
@@ -136,6 +141,7 @@ def backup_verified(context: AssetCheckExecutionContext, backups: BackupConfig) 
             store, context.run.run_id, target.redacted, context.log.warning
         )
         scratch = backups.scratch_server(target)
+        _drop_scratch_leftovers(scratch, context.log.warning)
         report = _this_runs_verification(manifest, context.run.run_id) or verify_backup(
             store, manifest, backups.verify_level, scratch, context.run.run_id
         )
@@ -160,6 +166,15 @@ def _this_runs_verification(manifest: Manifest, run_id: str) -> VerificationRepo
         return None
     counts = manifest.row_counts if done.status == PASSED else {}
     return VerificationReport(manifest.key, FULL, done.status == PASSED, done.detail or "", counts)
+
+
+def _drop_scratch_leftovers(scratch: PgTarget, warn: OnSkip) -> None:
+    """Scratch databases of killed verifications; an unreachable server is the check's to report."""
+    try:
+        for db in drop_leftovers(scratch, (SCRATCH,)):
+            warn(f"dropped a killed verification's scratch database: {db.describe()}")
+    except DatabaseError:
+        pass
 
 
 def _backup_to_verify(store: BackupStore, run_id: str, database: str, warn: OnSkip) -> Manifest:
@@ -188,8 +203,9 @@ def _backup_to_verify(store: BackupStore, run_id: str, database: str, warn: OnSk
         AssetCheckSpec(
             STORE_CLEAN,
             asset="backup_retention",
-            description="Every manifest in the store is readable and dated in the past (warns: "
-            "such backups are neither counted nor deleted until an operator looks at them).",
+            description="Every manifest in the store is readable, dated in the past and has its "
+            "object, and every backup object has a manifest (warns: such backups are neither "
+            "counted nor deleted until an operator looks at them or their grace period ends).",
         )
     ],
 )
@@ -198,8 +214,9 @@ def backup_retention(context: AssetExecutionContext, backups: BackupConfig) -> M
         store = backups.store()
         database = backups.target().redacted
         result = apply_retention(store, backups.keep, database, context.run.run_id)
+        sweep = sweep_unrecorded(store)
     context.log.info(f"retention kept {len(result.kept)}, deleted {len(result.deleted)}")
-    warnings = result.warnings()
+    warnings = result.warnings() + sweep.warnings()
     for warning in warnings:
         context.log.warning(warning)
     return MaterializeResult(
@@ -211,13 +228,17 @@ def backup_retention(context: AssetExecutionContext, backups: BackupConfig) -> M
             "unverified_left_alone": MetadataValue.json(result.unverified),
             "future_dated": MetadataValue.json(result.future_dated),
             "skipped_manifests": MetadataValue.json(result.skipped),
+            "missing_objects": MetadataValue.json(result.missing),
+            "unrecorded_removed": MetadataValue.json(sweep.removed),
+            "unrecorded_waiting": MetadataValue.json(sweep.waiting + sweep.unmarked),
         },
         check_results=[
             AssetCheckResult(
                 check_name=STORE_CLEAN,
                 passed=not warnings,
                 severity=AssetCheckSeverity.WARN,
-                description="; ".join(warnings) or "every manifest readable and dated in the past",
+                description="; ".join(warnings)
+                or "every manifest readable, dated in the past and with its object",
             )
         ],
     )
@@ -269,7 +290,9 @@ def restore_backup_op(
             f"{target.redacted}: run {context.run.run_id}, "
             f"launched from {launch_source(context.run.tags)} by {launched_by(context.run.tags)}"
         )
-        outcome = restore_into(store, manifest, target, config.confirm, context.log.info)
+        outcome = restore_into(
+            store, manifest, target, config.confirm, context.log.info, context.run.run_id
+        )
     kept = (
         f"; the replaced database is kept as {outcome.previous_kept_as} until you drop it"
         if outcome.replaced

@@ -30,7 +30,7 @@ from sage_ops.backups.manifest import (
     backup_key,
     manifest_key,
 )
-from sage_ops.backups.store import BackupStore
+from sage_ops.backups.store import BackupStore, pending_key
 from sage_ops.errors import BackupLocked, ConfigError, DumpError
 from sage_ops.pgtools import PgTools, tools_for_server
 from sage_ops.postgres import PgTarget
@@ -116,6 +116,7 @@ def backup_database(
         purpose=options.purpose,
     )
     store.put_bytes(manifest_key(key), manifest.to_json())
+    store.delete([pending_key(key)])  # the manifest records it now (store.writing put the marker)
     return manifest
 
 

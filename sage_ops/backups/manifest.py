@@ -1,7 +1,8 @@
 """Backup naming and the JSON manifest that publishes each backup.
 
 The manifest is written after the dump object is complete, so a dump without a manifest is an
-unpublished (failed or in-flight) backup and nothing else counts it.
+unpublished (failed, killed or in-flight) backup and nothing counts it; its pending marker
+(store.py) names it until then, and backups/unrecorded.py sweeps what a killed run left.
 """
 
 from __future__ import annotations

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import itertools
-import re
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
@@ -27,6 +26,7 @@ from sage_ops.backups.compress import gunzip_chunks
 from sage_ops.backups.manifest import PLAIN, Manifest
 from sage_ops.backups.store import BackupStore
 from sage_ops.errors import ConfigError, DatabaseError, SageOpsError, VerificationError
+from sage_ops.leftover_databases import drop_leftovers
 from sage_ops.pgtools import BIN_DIR_ENV, PgTools, tools_for_server
 from sage_ops.postgres import PgTarget
 
@@ -161,7 +161,12 @@ class RestoreOutcome:
 
 
 def restore_into(
-    store: BackupStore, manifest: Manifest, target: PgTarget, confirm: str, log: Log
+    store: BackupStore,
+    manifest: Manifest,
+    target: PgTarget,
+    confirm: str,
+    log: Log,
+    run_id: str | None = None,
 ) -> RestoreOutcome:
     """Restore into `target`, leaving it as it was if anything fails.
 
@@ -179,7 +184,7 @@ def restore_into(
             f"{target.redacted} has {tables} tables; restoring over a live database "
             f"replaces it: set confirm to {target.dbname!r} to proceed"
         )
-    _warn_of_leftovers(server, target.dbname, log)
+    _drop_leftovers(server, log)
     stamp = _stamp()
     replacement = _free_name(server, target.dbname, f"_restore_{stamp}")
     kept = _free_name(server, target.dbname, f"_before_restore_{stamp}") if tables else None
@@ -187,15 +192,16 @@ def restore_into(
         f"restoring into new database {replacement} first; {target.dbname} stays as it is until, "
         "in one transaction, "
         + (f"its sessions are ended, it is renamed to {kept} and " if kept else "")
-        + f"{replacement} takes its name (if this run is killed before, drop {replacement})"
+        + f"{replacement} takes its name (if this run is killed before, the next restore or "
+        "`sage-ops backups cleanup --yes` drops it)"
     )
-    _create(server, replacement)
-    try:
-        restore_backup(store, manifest, target.with_database(replacement))
-        _swap_in(server, target.dbname, replacement, kept)
-    except BaseException:
-        _discard(server, replacement, log)
-        raise
+    with postgres.own_database(server, replacement, postgres.RESTORE, run_id):
+        try:
+            restore_backup(store, manifest, target.with_database(replacement))
+            _swap_in(server, target.dbname, replacement, kept)
+        except BaseException:
+            _discard(server, replacement, log)
+            raise
     return RestoreOutcome(target.dbname, replaced=kept is not None, previous_kept_as=kept)
 
 
@@ -224,20 +230,11 @@ def _free_name(server: PgTarget, base: str, suffix: str) -> str:
     return name
 
 
-def _warn_of_leftovers(server: PgTarget, live: str, log: Log) -> None:
-    """Name the databases killed restores into `live` left behind (never dropped here: one may
-    belong to a restore still running in another process)."""
-    any_stamp = "0" * 14  # _STAMP's length
-    stem = _fit(live, "_restore_" + any_stamp).removesuffix(any_stamp)
-    pattern = re.compile(re.escape(stem) + r"\d{14}")
-    with postgres.connect(server) as conn:
-        names = [name for (name,) in conn.execute("SELECT datname FROM pg_database ORDER BY 1")]
-    leftovers = [name for name in names if pattern.fullmatch(name)]
-    if leftovers:
-        log(
-            f"left by an interrupted restore into {live}, to drop if none is running: "
-            + ", ".join(leftovers)
-        )
+def _drop_leftovers(server: PgTarget, log: Log) -> None:
+    """Drop the databases killed restores on this server left behind (a restore still running
+    in another process claims its own, and is left alone)."""
+    for db in drop_leftovers(server, (postgres.RESTORE,)):
+        log(f"dropped {db.name} ({db.size / 1e6:,.1f} MB), left by an interrupted restore")
 
 
 def _swap_in(server: PgTarget, live: str, replacement: str, kept: str | None) -> None:
@@ -255,6 +252,8 @@ def _swap_in(server: PgTarget, live: str, replacement: str, kept: str | None) ->
                     )
                     conn.execute(_rename(live, kept))
                 conn.execute(_rename(replacement, live))
+                # It is the live database now: no longer a leftover for anyone to drop.
+                conn.execute(sql.SQL("COMMENT ON DATABASE {} IS NULL").format(sql.Identifier(live)))
             return
         except psycopg.errors.ObjectInUse as exc:
             # A client reconnected between the end of its session and the rename's lock.
@@ -294,17 +293,9 @@ def _exists(server: PgTarget, name: str) -> bool:
         )
 
 
-def _create(server: PgTarget, name: str) -> None:
-    with postgres.connect(server) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
-
 def _discard(server: PgTarget, name: str, log: Log) -> None:
     """Drop the half-restored database; if even that fails, say what is left."""
     try:
-        with postgres.connect(server) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+        postgres.drop_database(server, name)
     except (SageOpsError, psycopg.Error):
         log(f"could not drop {name} after the failed restore: drop it by hand")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from sage_ops.backups.catalog import load_manifests
 from sage_ops.backups.manifest import Manifest, manifest_key
-from sage_ops.backups.store import BackupStore
+from sage_ops.backups.store import BackupStore, pending_key
 from sage_ops.backups.verify import check_integrity
 from sage_ops.errors import ConfigError, RetentionError, StoreError, VerificationError
 
@@ -24,6 +24,7 @@ class RetentionResult:
     deleted: list[str] = field(default_factory=list)
     corrupt: list[str] = field(default_factory=list)  # verified once, fail their checksum now
     unverified: list[str] = field(default_factory=list)  # left alone: not counted, not deleted
+    missing: list[str] = field(default_factory=list)  # manifest left, object gone: not counted
     future_dated: list[str] = field(default_factory=list)  # left alone and flagged
     skipped: list[str] = field(default_factory=list)  # a warning per unreadable manifest
 
@@ -34,7 +35,12 @@ class RetentionResult:
             "manifest's started_at and the clock of the host that wrote it"
             for key in self.future_dated
         ]
-        return future + self.skipped
+        missing = [
+            f"{key}: its object is missing, only the manifest is left (not counted; deleted with "
+            "the backups older than the kept ones)"
+            for key in self.missing
+        ]
+        return future + missing + self.skipped
 
 
 def apply_retention(
@@ -52,7 +58,9 @@ def apply_retention(
     this_run = [m for m in manifests if run_id and m.run_id == run_id and m not in kept]
     result.kept = [m.key for m in kept + this_run]
     doomed = _doomed(manifests, kept, keep, result)
-    result.unverified = [k for k in result.unverified if k not in {m.key for m in doomed}]
+    gone = {m.key for m in doomed}
+    result.unverified = [k for k in result.unverified if k not in gone]
+    result.missing = [k for k in result.missing if k not in gone]
     _delete(store, doomed, result)
     return result
 
@@ -71,7 +79,9 @@ def _good_backups(
             break
         if m.dated_in_future():
             result.future_dated.append(m.key)
-        elif not m.verified or m.key not in keys:
+        elif m.key not in keys:
+            result.missing.append(m.key)
+        elif not m.verified:
             result.unverified.append(m.key)
         else:
             try:
@@ -94,11 +104,12 @@ def _doomed(
 
 
 def _delete(store: BackupStore, doomed: list[Manifest], result: RetentionResult) -> None:
-    # Objects first, manifests last: an interrupted run leaves a manifest whose object is gone,
-    # which the next run deletes again, never an unlisted object.
+    # Objects first, manifests last: an interrupted run leaves a manifest whose object is gone
+    # (listed as missing, never counted), which the next run deletes again, never an unlisted
+    # object.
     try:
         store.delete([m.key for m in doomed])
-        store.delete([manifest_key(m.key) for m in doomed])
+        store.delete([manifest_key(m.key) for m in doomed] + [pending_key(m.key) for m in doomed])
     except StoreError as exc:
         raise RetentionError(f"retention failed part-way: {exc}") from None
     result.deleted = [m.key for m in doomed]

@@ -62,10 +62,15 @@ def choose_backup(store: BackupStore, choice: BackupChoice, warn: OnSkip) -> Man
 
 
 def _latest(store: BackupStore, choice: BackupChoice, warn: OnSkip) -> Manifest:
-    for m in load_manifests(store, on_skip=warn)[0]:
+    manifests, keys = load_manifests(store, on_skip=warn)
+    for m in manifests:
         if not same_database(m.database, choice.source) or choice.purpose not in (None, m.purpose):
             continue
-        if m.dated_in_future():
+        if m.key not in keys:
+            warn(
+                f"skipped {m.key}: its object is missing from the store, only the manifest is left"
+            )
+        elif m.dated_in_future():
             warn(f"skipped {m.key}: dated in the future ({m.started_at}), so not trusted as latest")
         elif m.verified:
             return m

@@ -5,6 +5,10 @@ on commit; `s3://bucket/prefix/` streams a manual multipart upload that is compl
 commit and aborted otherwise. Either way a failed backup never becomes visible under its final
 key; what a killed backup leaves behind is removed later by `remove_stale_partials` (local) or
 the bucket's lifecycle rule (S3, which aborts incomplete multipart uploads).
+
+Before a large object is started, `writing` puts a small `<key>.pending.json` marker beside it,
+so no instant exists where an object of ours is in place without a record: until its manifest
+is written the marker names it as sage_ops' own (backups/unrecorded.py sweeps what a kill left).
 """
 
 from __future__ import annotations
@@ -12,11 +16,13 @@ from __future__ import annotations
 import abc
 import contextlib
 import fcntl
+import json
 import os
+import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -25,6 +31,12 @@ from sage_ops.errors import ConfigError, StoreError
 READ_CHUNK = 1024 * 1024
 # A partial file untouched this long, and not locked by a live writer, is a killed backup's.
 STALE_PARTIAL_AFTER = timedelta(hours=6)
+PENDING_SUFFIX = ".pending.json"
+
+
+def pending_key(key: str) -> str:
+    """The marker that records `key` as sage_ops' own while it has no manifest yet."""
+    return key + PENDING_SUFFIX
 
 
 @dataclass(frozen=True)
@@ -87,16 +99,36 @@ class BackupStore(abc.ABC):
             raise StoreError(f"{self.url}: probe object read back differently")
         self.delete([key])
 
+    def exists(self, key: str) -> bool:
+        return any(obj.key == key for obj in self.objects())
+
     @contextlib.contextmanager
     def writing(self, key: str) -> Iterator[ObjectWriter]:
-        """Commit on success, abort on any exception (including KeyboardInterrupt)."""
+        """Commit on success, abort on any exception (including KeyboardInterrupt).
+
+        A pending marker is put first and stays after the commit: whoever publishes the
+        object's record (its manifest) clears it; on failure both go."""
+        self.put_bytes(pending_key(key), _pending_marker(key))
         writer = self.open_writer(key)
         try:
             yield writer
             writer.commit()
         except BaseException:
             writer.abort()  # idempotent: also cleans up after a failed commit
+            with contextlib.suppress(StoreError):
+                self.delete([pending_key(key)])
             raise
+
+
+def _pending_marker(key: str) -> bytes:
+    record = {
+        "created_by": "sage_ops",
+        "key": key,
+        "started_at": datetime.now(UTC).isoformat(),
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+    }
+    return json.dumps(record, sort_keys=True).encode()
 
 
 class LocalStore(BackupStore):
@@ -123,8 +155,13 @@ class LocalStore(BackupStore):
         return _LocalWriter(self._path(key))
 
     def put_bytes(self, key: str, data: bytes) -> None:
-        with self.writing(key) as writer:
+        writer = self.open_writer(key)
+        try:
             writer.write(data)
+            writer.commit()
+        except BaseException:
+            writer.abort()
+            raise
 
     def get_bytes(self, key: str) -> bytes:
         return b"".join(self.iter_chunks(key))

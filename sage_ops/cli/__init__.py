@@ -63,7 +63,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=3000)
     p.set_defaults(func=demo.deploy_demo)
 
-    p = sub.add_parser("backups", help="list or restore backups in the store")
+    p = sub.add_parser(
+        "backups", help="list or restore backups in the store, clean up leftover databases"
+    )
     bsub = p.add_subparsers(required=True, metavar="ACTION")
     b = bsub.add_parser("list", help="backups of the configured database, newest first")
     b.set_defaults(func=backups.list_backups)
@@ -84,6 +86,18 @@ def _parser() -> argparse.ArgumentParser:
         "--allow-unverified", action="store_true", help="restore a backup that is not verified"
     )
     b.set_defaults(func=backups.restore)
+    b = bsub.add_parser(
+        "cleanup", help="list (and with --yes drop) restore and scratch databases killed runs left"
+    )
+    b.add_argument("--yes", action="store_true", help="drop them (default: only list them)")
+    b.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also the server of the URL in env var NAME (e.g. a restore target); repeatable",
+    )
+    b.set_defaults(func=backups.cleanup)
 
     p = sub.add_parser("migrations", help="migration status, and resolving a failed migration")
     msub = p.add_subparsers(required=True, metavar="ACTION")

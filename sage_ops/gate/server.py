@@ -5,13 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import uvicorn
 from dagster import DagsterInstance
@@ -29,6 +24,7 @@ from sage_ops.gate import alb, identity
 from sage_ops.gate.audit import AuditLog
 from sage_ops.gate.authenticators import AlbAuthenticator, Authenticator, LocalAuthenticator
 from sage_ops.gate.catalog import Catalog, workspace_catalog
+from sage_ops.gate.daemon import daemon_beside
 from sage_ops.gate.middleware import Gate
 from sage_ops.gate.policy import Policy
 from sage_ops.gate.runs import InstanceLookup
@@ -94,7 +90,7 @@ def serve(
     with contextlib.ExitStack() as stack:
         instance = stack.enter_context(DagsterInstance.get())
         if daemon:
-            stack.enter_context(_daemon(target))
+            stack.enter_context(daemon_beside(target, instance))
         webserver = stack.enter_context(webserver_app(instance, target))
         who = settings.local_user or "the load balancer's signed-in users"
         print(f"sage_ops gate: Dagster UI on http://{host}:{port} as {who}", flush=True)
@@ -102,27 +98,6 @@ def serve(
         # proxy_headers off: uvicorn would otherwise take the client from X-Forwarded-For for a
         # loopback peer; the gate alone decides which entry a trusted proxy wrote.
         uvicorn.run(gate, host=host, port=port, log_level="warning", proxy_headers=False)
-
-
-@contextlib.contextmanager
-def _daemon(target: WorkspaceLoadTarget) -> Iterator[None]:
-    """dagster-daemon beside the UI (what `dagster dev` adds), stopped with it."""
-    command = [str(Path(sys.executable).parent / "dagster-daemon"), "run"]
-    if isinstance(target, WorkspaceFileTarget):
-        command += ["-w", *target.paths]
-    elif isinstance(target, GrpcServerTarget):
-        command += ["--grpc-host", target.host, "--grpc-port", str(target.port)]
-    proc = subprocess.Popen(command, start_new_session=True)
-    try:
-        yield
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 @contextlib.asynccontextmanager

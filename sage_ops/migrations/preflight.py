@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import psycopg
 
@@ -10,6 +11,7 @@ from sage_ops import postgres
 from sage_ops.errors import SageOpsError
 from sage_ops.migrations import bookkeeping
 from sage_ops.migrations.discovery import MigrationFile
+from sage_ops.migrations.statements import needs_no_transaction
 from sage_ops.postgres import PgTarget
 
 
@@ -39,14 +41,10 @@ def plan(target: PgTarget, migrations: list[MigrationFile]) -> Plan:
 def pending_plan(
     version: str, rows: list[bookkeeping.MigrationRow], migrations: list[MigrationFile]
 ) -> Plan:
-    failed = [r.name for r in rows if r.failed]
-    if failed:
-        raise MigrationRefused(
-            f"migration {failed[0]} failed earlier and is unresolved; fix it, then mark it "
-            f"rolled back (`npx prisma migrate resolve --rolled-back {failed[0]}`) or, if it was "
-            f"completed by hand, applied (`--applied {failed[0]}`)"
-        )
     files = {m.name: m for m in migrations}
+    failed = [r for r in rows if r.failed]
+    if failed:
+        raise MigrationRefused(unresolved(failed[0], files.get(failed[0].name)))
     applied = {r.name: r for r in rows if r.applied}
     drift = [
         f"{name} ({'missing on disk' if name not in files else 'edited after it was applied'})"
@@ -61,6 +59,37 @@ def pending_plan(
         )
     pending = [m for m in migrations if m.name not in applied]
     return Plan(version, sorted(applied), pending)
+
+
+def unresolved(row: bookkeeping.MigrationRow, file: MigrationFile | None) -> str:
+    """Why a started, never finished row blocks the run, and the sage-ops command that resolves
+    it. A failure sage_ops or Prisma saw is logged in the row; a run that was killed (or lost
+    its connection) mid-migration left no log: it was interrupted."""
+    name = row.name
+    rolled_back = f"`sage-ops migrations resolve --rolled-back {name}`"
+    applied = f"`sage-ops migrations resolve --applied {name}`"
+    if row.logs:
+        reason = row.logs.strip().splitlines()[0]
+        return (
+            f"migration {name} failed earlier ({reason}) and is unresolved; fix it, then run "
+            f"{rolled_back} (or, if it was completed by hand, {applied})"
+        )
+    if file is not None and not needs_no_transaction(file.sql):
+        return (
+            f"migration {name} was interrupted (its run died after {_utc(row.started_at)}) "
+            "UTC before finishing) and, run in one transaction, left nothing applied; run "
+            f"{rolled_back}, then migrate again"
+        )
+    return (
+        f"migration {name} was interrupted (its run died after {_utc(row.started_at)}) "
+        "before finishing) and ran outside a transaction: check which of its statements took "
+        "effect (drop any INVALID index), then run "
+        f"{rolled_back} to retry it, or {applied} if it is complete"
+    )
+
+
+def _utc(moment: datetime) -> str:
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
 
 
 def _refuse_read_only(conn: psycopg.Connection, target: PgTarget) -> None:

@@ -69,6 +69,7 @@ def apply_pending(
     """Apply every pending migration under Prisma's advisory lock; return what was applied."""
     with postgres.connect(target) as conn:
         _check_timeouts(conn, options)
+        _end_with_client(conn)
         bookkeeping.acquire_lock(conn)
         try:
             bookkeeping.ensure_table(conn)
@@ -83,6 +84,21 @@ def apply_pending(
             return applied
         finally:
             bookkeeping.release_lock(conn)
+
+
+# How often the server checks, while a statement runs, that this client is still connected: a
+# killed run's statement (and the locks it holds) ends within this, not at statement_timeout.
+CLIENT_CHECK_INTERVAL = "1s"
+
+
+def _end_with_client(conn: psycopg.Connection) -> None:
+    """client_connection_check_interval (PostgreSQL 14+; older servers notice only when they
+    next write to the socket, at the statement's end)."""
+    if conn.info.server_version >= 140000:
+        conn.execute(
+            "SELECT set_config('client_connection_check_interval', %s, false)",
+            (CLIENT_CHECK_INTERVAL,),
+        )
 
 
 def _check_timeouts(conn: psycopg.Connection, options: RunOptions) -> None:

@@ -25,6 +25,7 @@ from sage_ops.backups.manifest import CUSTOM, MANIFEST_SUFFIX, PLAIN, PRE_MIGRAT
 from sage_ops.backups.store import LocalStore
 from sage_ops.backups.verify import verify_backup
 from sage_ops.errors import StoreError
+from sage_ops.leftover_databases import UNMARKED, own_databases
 from tests.backups.test_restore_job import (
     counts,
     databases_like,
@@ -344,6 +345,7 @@ def test_killed_after_any_step_the_live_name_stays_connectable(
         conn.execute("DROP TABLE precious")
     before = counts(target)
     app = psycopg.connect(**{**target.conninfo(), "application_name": "app"}, autocommit=True)
+    own_before = _restore_leftovers(pg_server)
     killed = subprocess.run(
         [sys.executable, "-m", __name__, step, store.url, target.redacted],
         capture_output=True,
@@ -358,9 +360,9 @@ def test_killed_after_any_step_the_live_name_stays_connectable(
     extra = set(databases_like(pg_server, prefix)) - {target.dbname}
     kept = {name for name in extra if "_before_restore_" in name}
     assert len(kept) == committed
-    leftovers = extra - kept
-    assert len(leftovers) == (not committed)
-    for name in leftovers:  # announced in the killed run's log, flagged to the next run
+    leftovers = _restore_leftovers(pg_server) - own_before
+    assert len(leftovers) == (not committed)  # marked as sage_ops' own from its creation on
+    for name in leftovers:
         assert counts(pg_server.with_database(name)) in ({}, manifest.row_counts)
 
     time.sleep(1)  # names carry a one-second stamp
@@ -368,8 +370,17 @@ def test_killed_after_any_step_the_live_name_stays_connectable(
     rerun = restore(store, monkeypatch, target.redacted, instance, confirm=target.dbname)
     assert rerun.success, failure_message(rerun)
     assert counts(target) == manifest.row_counts
-    for name in leftovers:
-        assert name in log_text(instance, rerun).split("to drop if none is running: ")[1]
+    for name in leftovers:  # the next restore drops them, and says so
+        assert f"dropped {name}" in log_text(instance, rerun)
+        assert name not in databases_like(pg_server, "")
+
+
+def _restore_leftovers(server):
+    return {
+        db.name
+        for db in own_databases(server)
+        if db.leftover and db.kind in (postgres.RESTORE, UNMARKED)
+    }
 
 
 def _wait_for_orphaned_tools(server, prefix):

@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -31,6 +32,7 @@ from sage_ops.backups.dump import backup_database
 from sage_ops.backups.manifest import Manifest, manifest_key
 from sage_ops.backups.retention import apply_retention
 from sage_ops.backups.s3_store import S3Store
+from sage_ops.backups.unrecorded import sweep_unrecorded
 from sage_ops.backups.verify import verify_backup
 from sage_ops.errors import ConfigError, StoreError
 from sage_ops.postgres import PgTarget
@@ -274,6 +276,18 @@ def test_delete_raises_naming_each_key_s3_refused(s3: Any, bucket: str, s3store:
     assert "locked.sql.gz (AccessDenied: Access Denied)" in message
     assert "free.sql.gz" not in message
     assert moto_s3.all_keys(s3, bucket) == [f"{PREFIX}locked.sql.gz"]
+
+
+def test_an_unrecorded_upload_is_named_then_removed_after_its_grace(
+    s3: Any, bucket: str, s3store: S3Store
+) -> None:
+    """A run killed between completing the upload and writing the manifest."""
+    key = "backup_20261120_030000.sql.gz"
+    with s3store.writing(key) as writer:
+        writer.write(b"\x1f\x8b dump")
+    assert sweep_unrecorded(s3store).waiting == [key]
+    assert sweep_unrecorded(s3store, grace=timedelta(0)).removed == [key]
+    assert moto_s3.all_keys(s3, bucket) == []
 
 
 # --- 6. check_writable ----------------------------------------------------------------------

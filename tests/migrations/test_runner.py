@@ -78,19 +78,36 @@ def test_line_ending_swap_is_not_drift(write_migrations, empty_db):
     assert plan(empty_db, load_migrations(directory)).pending == []
 
 
-def test_unresolved_failed_row_blocks(write_migrations, empty_db):
+@pytest.mark.parametrize(
+    ("logs", "said"),
+    [
+        (None, "was interrupted .* left nothing applied; run `sage-ops migrations resolve"),
+        ("42P01 relation missing", r"failed earlier \(42P01 relation missing\) .* `sage-ops"),
+    ],
+)
+def test_unresolved_row_blocks_naming_the_sage_ops_command(write_migrations, empty_db, logs, said):
     directory = write_migrations(("init", INIT), ("posts", ADD_POSTS))
     files = load_migrations(directory)
     apply_pending(empty_db, files[:1])
-    with postgres.connect(empty_db) as conn:  # what a crashed earlier run leaves behind
+    with postgres.connect(empty_db) as conn:  # a killed run leaves no log, a failed one its error
         conn.execute(
-            "INSERT INTO _prisma_migrations (id, checksum, migration_name) VALUES ('x', %s, %s)",
-            (files[1].checksum, files[1].name),
+            "INSERT INTO _prisma_migrations (id, checksum, migration_name, logs) "
+            "VALUES ('x', %s, %s, %s)",
+            (files[1].checksum, files[1].name, logs),
         )
     before = schema_snapshot(empty_db)
-    with pytest.raises(MigrationRefused, match=f"{files[1].name} failed earlier.*--rolled-back"):
+    with pytest.raises(MigrationRefused, match=f"{files[1].name} {said}.*--rolled-back"):
         apply_pending(empty_db, files)
     assert schema_snapshot(empty_db) == before
+
+
+def test_migrations_run_in_a_session_that_ends_with_its_client(write_migrations, empty_db):
+    """The server checks the client is there while a statement runs, so a killed run's statement
+    (and its locks) end within a second (tests/faults kills one), not at statement_timeout."""
+    probe = "CREATE TABLE probe AS SELECT current_setting('client_connection_check_interval') v;"
+    apply_pending(empty_db, load_migrations(write_migrations(("probe", probe))))
+    with postgres.connect(empty_db) as conn:
+        assert conn.execute("SELECT v FROM probe").fetchone() == ("1s",)
 
 
 def test_lock_held_longer_than_lock_timeout(write_migrations, empty_db):
