@@ -16,15 +16,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import BinaryIO, TextIO
 
-import pandas as pd
-
 from sage_ops.incidents import categories as c
 from sage_ops.incidents.alarms import ALARM, Alarm
 from sage_ops.incidents.categories import classify_text
 from sage_ops.incidents.changes import Correlated, correlate
 from sage_ops.incidents.ecs_events import ServiceEvent, parse_event, rollouts
 from sage_ops.incidents.entries import Entry, group
-from sage_ops.incidents.evidence import LOG_COLUMNS, METRIC_COLUMNS
 from sage_ops.incidents.log_input import export_events, is_export, lines
 from sage_ops.incidents.root_causes import Evidence, Finding, Hits, findings
 from sage_ops.incidents.timestamps import find_time
@@ -129,11 +126,7 @@ def report(analysis: LogAnalysis, changes: list[Change], notes: list[str]) -> Re
     alarm = Alarm("log analysis", ALARM, started, "log file", "", 0.0, "", 60, 1, 1)
     changes = [*changes, *rollouts(analysis.events)]
     suspects = correlate(changes, started, SUSPECT_WINDOW, analysis.first_error)
-    empty_logs, empty_metrics = (
-        pd.DataFrame(columns=LOG_COLUMNS),
-        pd.DataFrame(columns=METRIC_COLUMNS),
-    )
-    ev = Evidence(alarm, started, empty_logs, empty_metrics, suspects)
+    ev = Evidence(alarm, started, None, None, suspects)
     return Report(analysis, findings(ev, analysis.hits), suspects, notes)
 
 

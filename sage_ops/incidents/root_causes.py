@@ -13,8 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from sage_ops.incidents import categories as c
 from sage_ops.incidents.alarms import Alarm
@@ -25,6 +24,9 @@ from sage_ops.incidents.remedies import DEPLOY_5XX, MEDIUM, NONE, REMEDIES, Reme
 from sage_ops.incidents.templates import template_of
 from sage_ops.lineage.changes import DEPLOYMENT
 
+if TYPE_CHECKING:  # a log's triage (the CLI) has no frames: pandas loads only with them
+    import pandas as pd
+
 POOL_LIMIT = re.compile(r"connection[ _]limit\W{1,3}(\d+)")
 
 
@@ -32,8 +34,8 @@ POOL_LIMIT = re.compile(r"connection[ _]limit\W{1,3}(\d+)")
 class Evidence:
     alarm: Alarm
     started: datetime
-    errors: pd.DataFrame  # error log lines: timestamp, source, message
-    metrics: pd.DataFrame  # timestamp, metric, value
+    errors: pd.DataFrame | None  # error log lines: timestamp, source, message
+    metrics: pd.DataFrame | None  # timestamp, metric, value
     changes: list[Correlated] = field(default_factory=list)
     budget: ConnectionBudget = field(default_factory=ConnectionBudget)
 
@@ -90,9 +92,11 @@ class Hits:
             self.examples.append(message)
 
 
-def hits_by_category(errors: pd.DataFrame) -> dict[str, Hits]:
+def hits_by_category(errors: pd.DataFrame | None) -> dict[str, Hits]:
+    import pandas as pd
+
     found: dict[str, Hits] = {}
-    if errors.empty:
+    if errors is None or errors.empty:
         return found
     for row in categorized(errors).sort_values("timestamp", kind="stable").itertuples():
         if row.category != c.UNKNOWN:
@@ -184,9 +188,11 @@ def _cpu_alarm(ev: Evidence, keys: set[str]) -> Finding | None:
     label = f"{ev.alarm.name} {ev.alarm.metric}"
     if c.CPU_SATURATION in keys or "cpu" not in label.lower():
         return None
+    import pandas as pd
+
     series = (
         ev.metrics[ev.metrics["metric"] == ev.alarm.metric]["value"]
-        if not ev.metrics.empty
+        if ev.metrics is not None and not ev.metrics.empty
         else pd.Series(dtype=float)
     )
     above = series[series > ev.alarm.threshold]
@@ -236,7 +242,7 @@ def _unknown(ev: Evidence) -> Finding:
         0.0,
         f"None of the known causes ({known}) shows in the evidence; the most frequent error "
         "templates are listed for a human.",
-        [f"{len(ev.errors)} error line(s) in the window"],
+        [f"{0 if ev.errors is None else len(ev.errors)} error line(s) in the window"],
         ["Start from the top templates and the metric plot."],
         [],
         ["Add a category to sage_ops/incidents/categories.py when the cause is found."],
@@ -252,7 +258,7 @@ def _with_deploy_note(finding: Finding, ev: Evidence) -> Finding:
 
 def _hits_line(hits: Hits, started: datetime, what: str) -> str:
     first = hits.first_seen or started
-    offset = (pd.Timestamp(first) - pd.Timestamp(started)).total_seconds()
+    offset = (first - started).total_seconds()
     when = f"{abs(offset):.0f} s {'before' if offset < 0 else 'after'} the alarm"
     return f"{hits.count} line(s): {what}, first at {first:%Y-%m-%d %H:%M:%S} UTC ({when})"
 
