@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 MAX_LINES = 200
 MAX_CHARS = 64 * 1024
@@ -49,8 +49,7 @@ _RECORD_START = re.compile(
 )
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):  # a tuple: millions are made, one per record
     line: int  # 1-based number of its first physical line
     lines: int  # physical lines it spans
     text: str  # the lines joined with "\n"
@@ -81,14 +80,25 @@ def group(lines: Iterable[str]) -> Iterator[Entry]:
 
 
 def _joins(line: str, quoted: int) -> bool:
+    if _RECORD_START.match(line):  # a new record, unless PostgreSQL's prefixed DETAIL & co
+        return not quoted and _secondary(line)
     if "\x00" in line or "\ufffd" in line:
         return False
-    if _PG_SECONDARY.match(line):
-        return not quoted
-    if _RECORD_START.match(line):
-        return False
     if quoted:
-        return quoted < MAX_QUOTED_LINES
+        return quoted < MAX_QUOTED_LINES and not _secondary(line)
     if line[:1] in (" ", "\t"):
         return bool(line.strip())
-    return bool(_CLOSING.match(line))
+    return _secondary(line) or bool(_CLOSING.match(line))
+
+
+def _secondary(line: str) -> bool:
+    # Substring tests first: _PG_SECONDARY's lazy prefix is costly, and most lines have none.
+    fields = (
+        "DETAIL:  " in line
+        or "HINT:  " in line
+        or "CONTEXT:  " in line
+        or "STATEMENT:  " in line
+        or "QUERY:  " in line
+        or "LOCATION:  " in line
+    )
+    return fields and bool(_PG_SECONDARY.match(line))

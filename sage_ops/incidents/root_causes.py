@@ -20,7 +20,7 @@ from sage_ops.incidents.alarms import Alarm
 from sage_ops.incidents.budget import ConnectionBudget
 from sage_ops.incidents.categories import classify_text
 from sage_ops.incidents.changes import Correlated
-from sage_ops.incidents.remedies import DEPLOY_5XX, MEDIUM, NONE, REMEDIES, Remedy
+from sage_ops.incidents.remedies import DEPLOY_5XX, HIGH, LOW, MEDIUM, NONE, REMEDIES, Remedy
 from sage_ops.incidents.templates import template_of
 from sage_ops.lineage.changes import DEPLOYMENT
 
@@ -28,6 +28,13 @@ if TYPE_CHECKING:  # a log's triage (the CLI) has no frames: pandas loads only w
     import pandas as pd
 
 POOL_LIMIT = re.compile(r"connection[ _]limit\W{1,3}(\d+)")
+# What a planned restart or failover logs: the database is away for seconds, by design.
+PLANNED_RESTART = re.compile(
+    r"the database system is (?:starting up|shutting down|not yet accepting connections)"
+    r"|The DB instance (?:restarted|has been rebooted)|DB instance (?:shutdown|restarted)"
+    r"|Multi-AZ (?:instance )?failover|failover to DB instance|Completed failover"
+)
+LEVELS = (NONE, LOW, MEDIUM, HIGH)
 
 
 @dataclass(frozen=True)
@@ -149,7 +156,22 @@ def _log_finding(ev: Evidence, key: str, hits: Hits) -> Finding:
     evidence = [_hits_line(hits, ev.started, remedy.title)]
     evidence += [f"form: `{m}`" for m in _forms(hits)]
     evidence += _context(ev, key, hits)
-    return _finding(remedy, key, evidence, hits)
+    return _finding(_weighed(remedy, key, hits), key, evidence, hits)
+
+
+def _weighed(remedy: Remedy, key: str, hits: Hits) -> Remedy:
+    """Confidence that reflects the evidence: one line is a hint, not proof (at most medium);
+    a database that is only starting up or failing over, as a planned restart does, is at most
+    medium, and low on one or two lines. Each level lost costs a quarter of the score."""
+    level = LEVELS.index(remedy.confidence)
+    if hits.count == 1:
+        level = min(level, LEVELS.index(MEDIUM))
+    if key == c.DB_UNREACHABLE and all(PLANNED_RESTART.search(e) for e in hits.examples):
+        level = min(level, LEVELS.index(LOW if hits.count < 3 else MEDIUM))
+    lost = LEVELS.index(remedy.confidence) - level
+    if lost <= 0:
+        return remedy
+    return replace(remedy, confidence=LEVELS[level], score=remedy.score * 0.75**lost)
 
 
 def _context(ev: Evidence, key: str, hits: Hits) -> list[str]:
