@@ -13,8 +13,8 @@ import json
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from functools import partial
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import BinaryIO, TextIO
 
 from sage_ops.incidents import categories as c
