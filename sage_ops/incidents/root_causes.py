@@ -20,6 +20,7 @@ from sage_ops.incidents.alarms import Alarm
 from sage_ops.incidents.budget import ConnectionBudget
 from sage_ops.incidents.categories import classify_text
 from sage_ops.incidents.changes import Correlated
+from sage_ops.incidents.readable import readable
 from sage_ops.incidents.remedies import DEPLOY_5XX, HIGH, LOW, MEDIUM, NONE, REMEDIES, Remedy
 from sage_ops.incidents.templates import template_of
 from sage_ops.lineage.changes import DEPLOYMENT
@@ -154,7 +155,7 @@ def _log_finding(ev: Evidence, key: str, hits: Hits) -> Finding:
     if key == c.HTTP_5XX and ev.flagged_deploys:
         remedy = DEPLOY_5XX
     evidence = [_hits_line(hits, ev.started, remedy.title)]
-    evidence += [f"form: `{m}`" for m in _forms(hits)]
+    evidence += [f"form: `{m}`" for m in _forms(hits, key)]
     evidence += _context(ev, key, hits)
     return _finding(_weighed(remedy, key, hits), key, evidence, hits)
 
@@ -285,5 +286,7 @@ def _hits_line(hits: Hits, started: datetime, what: str) -> str:
     return f"{hits.count} line(s): {what}, first at {first:%Y-%m-%d %H:%M:%S} UTC ({when})"
 
 
-def _forms(hits: Hits, limit: int = 4) -> list[str]:
-    return list(dict.fromkeys(template_of(m)[:160] for m in hits.examples))[:limit]
+def _forms(hits: Hits, key: str, limit: int = 4) -> list[str]:
+    """The distinct shapes of the examples, in words even for JSON-wrapped lines."""
+    shapes = (template_of(readable(m, key))[:160] for m in hits.examples)
+    return list(dict.fromkeys(shapes))[:limit]
