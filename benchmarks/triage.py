@@ -65,7 +65,9 @@ def best(
     runs = []
     for _ in range(repeat):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        measured = run_measured(argv, env={**os.environ, **env})
+        # From a neutral directory: `python -c` puts the working directory first on sys.path,
+        # which would shadow the base's PYTHONPATH with this checkout.
+        measured = run_measured(argv, env={**os.environ, **env}, cwd=Path(tempfile.gettempdir()))
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if not measured.ok:
             raise SystemExit(f"{name}: {measured.failure()}")

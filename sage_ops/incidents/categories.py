@@ -141,7 +141,11 @@ CATEGORIES: tuple[Category, ...] = (
             ),
             Rules(
                 "https://kubernetes.io/docs/tasks/configure-pod-container/assign-memory-resource/",
-                (r"[Rr]eason\W{0,3}\s*OOMKill(?:ed|ing)\b", r"\bSystem OOM encountered"),
+                (
+                    r"[Rr]eason\W{0,3}\s*OOMKill(?:ed|ing)\b",
+                    r"\bSystem OOM encountered",
+                    r"\s\d+/\d+\s+OOMKilled\s+\d+",  # kubectl get pods' STATUS column
+                ),
             ),
             Rules(
                 "runtimes: Node's V8 heap limit, the JVM",
