@@ -15,6 +15,7 @@ from sage_ops.incidents.categories import classify_text
 
 MESSAGE_KEYS = ("message", "msg", "textPayload", "log", "MESSAGE", "error", "err", "reason")
 _MAX_DEPTH = 4
+_MAX_FIELDS = 12
 
 
 def readable(text: str, category: str | None = None) -> str:
@@ -28,9 +29,9 @@ def readable(text: str, category: str | None = None) -> str:
     except ValueError:
         return text
     found = list(_messages(value, 0))
-    if not found:
-        return text
-    chosen = next((m for m in found if category and classify_text(m) == category), found[0])
+    chosen = next((m for m in found if category and classify_text(m) == category), None)
+    if chosen is None:  # the cause is in other fields (a status code): name them too
+        chosen = " ".join([*found[:1], *_fields(value, "")][:_MAX_FIELDS])
     return " ".join(chosen.split())
 
 
@@ -47,3 +48,17 @@ def _messages(value: Any, depth: int) -> Iterator[str]:
     for key, nested in value.items():
         if key not in MESSAGE_KEYS and isinstance(nested, dict):
             yield from _messages(nested, depth + 1)
+
+
+def _fields(value: Any, prefix: str) -> Iterator[str]:
+    """`key=value` for the object's short scalar fields but its messages, nested keys dotted."""
+    if not isinstance(value, dict):
+        return
+    for key, field in value.items():
+        name = f"{prefix}{key}"
+        if isinstance(field, dict):
+            yield from _fields(field, f"{name}.")
+        elif key in MESSAGE_KEYS:
+            continue  # already said, as the message
+        elif isinstance(field, str | int | float | bool) and len(str(field)) <= 80:
+            yield f"{name}={field}"
