@@ -42,16 +42,19 @@ def sqlstate(code: str) -> str:
 
 
 _METHOD = r"(?:GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS)"
+_METHOD_NEEDLES = tuple(f"{m.lower()} /" for m in _METHOD[3:-1].split("|"))
 _PG_HOST = r"(?:postgres|postgresql|rds\.amazonaws\.com|pgbouncer|\bdb\b|database)"
 _REDIS_HOST = r"(?:redis|elasticache|valkey|\bcache\b)"
 
 
 @dataclass(frozen=True)
 class Rules:
-    """The phrasings of one source, with the document or code that lists them."""
+    """The phrasings of one source, with the document or code that lists them; with needles of
+    its own, the group's patterns only run on a text that holds one of them (lower-case)."""
 
     source: str
     patterns: tuple[str, ...]
+    needles: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -65,8 +68,8 @@ class Category:
     unless: str | None = None  # a near miss that contains a pattern (57014 by user request)
 
     def __post_init__(self) -> None:
-        joined = "|".join(p for r in self.rules for p in r.patterns)
-        object.__setattr__(self, "_match", re.compile(joined))
+        groups = [(r.needles, re.compile("|".join(r.patterns))) for r in self.rules]
+        object.__setattr__(self, "_groups", groups)
         object.__setattr__(self, "_unless", re.compile(self.unless) if self.unless else None)
 
     @property
@@ -74,11 +77,16 @@ class Category:
         return tuple(p for r in self.rules for p in r.patterns)
 
     def matches(self, text: str, lower: str) -> bool:
-        if not any(n in lower for n in self.needles):
-            return False
-        if not self._match.search(text):  # type: ignore[attr-defined]
-            return False
-        return self._unless is None or not self._unless.search(text)  # type: ignore[attr-defined]
+        return any(n in lower for n in self.needles) and self.matches_patterns(text, lower)
+
+    def matches_patterns(self, text: str, lower: str) -> bool:
+        """The patterns alone, for a text already known to hold one of the needles."""
+        found = any(
+            pattern.search(text)
+            for needles, pattern in self._groups  # type: ignore[attr-defined]
+            if not needles or any(n in lower for n in needles)
+        )
+        return found and (self._unless is None or not self._unless.search(text))  # type: ignore[attr-defined]
 
 
 _KERNEL_OOM = "https://github.com/torvalds/linux/blob/master/mm/oom_kill.c (and its v3/v4 history)"
@@ -522,7 +530,7 @@ CATEGORIES: tuple[Category, ...] = (
         (
             "http",  # every access log's request field, and HTTP/1.1 in common-log lines
             "status",
-            *(f"{m.lower()} /" for m in _METHOD[3:-1].split("|")),
+            *_METHOD_NEEDLES,
             "exception",
             "health check has failed",
             "upstream",
@@ -538,11 +546,13 @@ CATEGORIES: tuple[Category, ...] = (
                 ),
             ),
             Rules(
-                "common/combined access logs (nginx, Envoy's default format, morgan), "
-                "nginx's upstream errors and Envoy's local replies",
+                "common/combined access logs (nginx, Envoy's default format, morgan)",
+                (r"HTTP/\d(?:\.\d)?\"? 5\d\d\b", rf"\b{_METHOD} /\S* 5\d\d (?:\d|-)"),
+                ("http", *_METHOD_NEEDLES),
+            ),
+            Rules(
+                "nginx's upstream errors (ngx_http_upstream.c) and Envoy's local replies",
                 (
-                    r"HTTP/\d(?:\.\d)?\"? 5\d\d\b",
-                    rf"\b{_METHOD} /\S* 5\d\d (?:\d|-)",
                     r"\bupstream timed out \(110: Connection timed out\) while",
                     r"\bconnect\(\) failed \(111: Connection refused\) while connecting to "
                     r"upstream",
@@ -551,15 +561,21 @@ CATEGORIES: tuple[Category, ...] = (
                     r"upstream connect error or disconnect/reset before headers",
                     r"^no healthy upstream$",
                 ),
+                ("upstream",),
             ),
             Rules(
-                "JSON and key=value loggers (pino-http, Nest LoggerService, winston), Nest",
+                "JSON and key=value loggers (pino-http, Nest LoggerService, winston)",
+                (r"\b(?:status|statusCode|status_code)\"?\s*[=:]\s*\"?5\d\d\b",),
+                ("status",),
+            ),
+            Rules(
+                "Nest's HTTP exceptions, its ExceptionsHandler and Terminus health checks",
                 (
-                    r"\b(?:status|statusCode|status_code)\"?\s*[=:]\s*\"?5\d\d\b",
                     r"\b(?:InternalServerError|BadGateway|ServiceUnavailable|GatewayTimeout)Exception\b",
                     r"ERROR \[ExceptionsHandler\]",
                     r"Health Check has failed!",
                 ),
+                ("exception", "health check has failed"),
             ),
         ),
     ),
@@ -598,9 +614,15 @@ def _needle_trie(words: set[str]) -> str:
     return pattern(tree)
 
 
-# The prefilter: every category's needles in one scan. An entry without any (most of a log:
-# checkpoints, connections, 200s) cannot match a pattern, so it skips every rule.
-_ANY_NEEDLE = re.compile(_needle_trie({n for c in CATEGORIES for n in c.needles}))
+# The prefilter: every category's needles in one scan, which also says which categories can
+# match. An entry without any (most of a log: checkpoints, connections, 200s) skips every rule.
+_NEEDLES = {n for c in CATEGORIES for n in c.needles}
+_ANY_NEEDLE = re.compile(_needle_trie(_NEEDLES))
+# A scan reports the longest needle at each place, so a needle also stands for those inside it.
+_OWNERS = {
+    found: frozenset(i for i, c in enumerate(CATEGORIES) if any(n in found for n in c.needles))
+    for found in _NEEDLES
+}
 
 
 def classify_text(text: str) -> str:
@@ -609,9 +631,11 @@ def classify_text(text: str) -> str:
     if any(m in head for m in _STATEMENT_MARKS) and _STATEMENT_LOG.search(head):
         return UNKNOWN
     lower = text.lower()
-    if not _ANY_NEEDLE.search(lower):
+    found = set(_ANY_NEEDLE.findall(lower))
+    if not found:
         return UNKNOWN
-    for category in CATEGORIES:
-        if category.matches(text, lower):
+    candidates = frozenset().union(*(_OWNERS[n] for n in found))
+    for index, category in enumerate(CATEGORIES):
+        if index in candidates and category.matches_patterns(text, lower):
             return category.name
     return UNKNOWN
