@@ -1,9 +1,12 @@
 """Each source's documented wording, one example per rule group at least, including every miss
 the issue lists; and the near misses it names stay out."""
 
+import re
+
 import pytest
 
-from sage_ops.incidents.categories import CATEGORIES, classify_text
+from sage_ops.incidents.categories import BY_NAME, CATEGORIES, classify_text
+from tests.incidents.corpus import positives
 
 CASES = [
     # kernel OOM killer, 2.6 to 6.x; cgroup v1; ECS agent; Kubernetes
@@ -141,3 +144,14 @@ def test_near_miss(line):
 
 def test_every_rule_group_cites_its_source():
     assert all(rule.source.strip() for c in CATEGORIES for rule in c.rules)
+
+
+def test_every_rule_has_a_needle():
+    """A pattern that matched a line without its category's (and its group's) needle would be
+    skipped by the prefilter: every labelled line holds one of each."""
+    for category, line in [*positives(), *CASES]:
+        lower = line.lower()
+        rules = BY_NAME[category]
+        assert any(n in lower for n in rules.needles), line
+        matching = [r for r in rules.rules if any(re.search(p, line) for p in r.patterns)]
+        assert any(not r.needles or any(n in lower for n in r.needles) for r in matching), line
