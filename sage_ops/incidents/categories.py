@@ -143,6 +143,7 @@ CATEGORIES: tuple[Category, ...] = (
                 (
                     r"OutOfMemoryError: Container killed due to memory usage",
                     r"\bdied due to OOM\b",
+                    r"container init was OOM-killed",  # runc, in CannotStartContainerError
                     r"\bexit(?:ed)?(?: with)? code\W{0,3}137\b.{0,40}"
                     r"(?:OOM|[Oo]ut ?[Oo]f ?[Mm]emory)",
                 ),
@@ -194,7 +195,7 @@ CATEGORIES: tuple[Category, ...] = (
                 (
                     r"[Aa]llocated storage has been exhausted",
                     r"storage-full",
-                    r"free storage capacity for DB instance \S+ is low",
+                    r"[Ff]ree storage capacity for DB instance \S+ is low",
                     r"reached the storage-full threshold",
                 ),
             ),
@@ -238,7 +239,8 @@ CATEGORIES: tuple[Category, ...] = (
                 _PRISMA + " (P2024, and Prisma 2's wording without 'connection')",
                 (
                     r"(?<![\w-])P2024\b",
-                    r"Timed out fetching a new connection from the (?:connection )?pool",
+                    # the engine's own log line omits "new" (prisma/prisma-engines#2403)
+                    r"Timed out fetching a (?:new )?connection from the (?:connection )?pool",
                 ),
             ),
         ),
@@ -384,6 +386,9 @@ CATEGORIES: tuple[Category, ...] = (
             "db instance",
             "crash of another server process",
             "check that the hostname",
+            "is the server running",
+            "unix domain socket",
+            "kind: closed",
             "failed to connect",
             "was reached but timed out",
         ),
@@ -403,6 +408,9 @@ CATEGORIES: tuple[Category, ...] = (
                     r"SSL SYSCALL error",
                     r"server does not support SSL",
                     r"no pg_hba\.conf entry for host .{0,200}no encryption",
+                    # the hint lines after a refusal, when a shipper splits the message
+                    r"Is the server running (?:locally|on (?:that )?host\b.{0,80}?) and accepting",
+                    r"connections on Unix domain socket \"[^\"]*\.s\.PGSQL\.\d+\"\?",
                 ),
             ),
             Rules(
@@ -423,6 +431,7 @@ CATEGORIES: tuple[Category, ...] = (
                     rf"\b(?:ENOTFOUND|EAI_AGAIN) \S*(?i:{_PG_HOST})",
                     r"Connection terminated unexpectedly",
                     r"Connection terminated due to connection timeout",
+                    r"\bError: Connection terminated\s*$",  # a query pending when it closed
                 ),
             ),
             Rules(
@@ -432,6 +441,7 @@ CATEGORIES: tuple[Category, ...] = (
                     r"database server at .{0,80} was reached but timed out",
                     r"\bP1017\b|Server has closed the connection",
                     r"Error opening a TLS connection",
+                    r"\bError \{ kind: Closed, cause: None \}",  # quaint's closed connection
                 ),
             ),
             Rules(
@@ -442,6 +452,8 @@ CATEGORIES: tuple[Category, ...] = (
                     r"failed to connect to `.{0,200}(?:dial error|connect: connection refused"
                     r"|i/o timeout|no such host)",
                     r"\bdial tcp \S+:5432: (?:connect: connection refused|i/o timeout)",
+                    # pgx v5 puts each host's error on the lines after this one
+                    r"failed to connect to `(?:host=\S+ )?user=\S+ database=\S+`:\s*$",
                 ),
             ),
             Rules(
@@ -495,7 +507,7 @@ CATEGORIES: tuple[Category, ...] = (
             Rules(
                 _ECS_SERVICE + " (service event messages)",
                 (
-                    r"is unhealthy in \(?target-group",
+                    r"is unhealthy in \(?(?:target-group|elb)\b",
                     r"\bdeployment failed: tasks failed to start",
                     r"is unable to consistently start tasks successfully",
                     r"\) rolling back to deployment\b",
@@ -542,7 +554,9 @@ CATEGORIES: tuple[Category, ...] = (
                 "and .../classic/access-log-collection.html: elb_status_code after three timings",
                 (
                     r"^(?:https?|h2|grpcs|wss?) \S+ \S+ \S+ \S+ \S+ \S+ \S+ 5\d\d ",
-                    r"^\d{4}-\d\d-\d\dT\S+Z \S+ \S+:\d+ \S+ [-\d.]+ [-\d.]+ [-\d.]+ 5\d\d ",
+                    # a classic ELB line, alone or after the file name grep prints
+                    r"(?:^|\.(?:txt|log):)\d{4}-\d\d-\d\dT\S+Z \S+ \S+:\d+ \S+ [-\d.]+ [-\d.]+ "
+                    r"[-\d.]+ 5\d\d ",
                 ),
             ),
             Rules(

@@ -1,13 +1,25 @@
-"""Triage on whole real logs nobody here wrote (tests/incidents/real_logs, cited in SOURCES.md):
-no false cause on any line, the expected findings with their evidence in words, and the same
-lines' categories when the files arrive cut, mixed and with a malformed record between them."""
+"""Triage on real logs nobody here wrote (tests/incidents/real_logs, cited in SOURCES.md): on
+whole files, no false cause on any line, the expected findings with their evidence in words, and
+the same lines' categories when the files arrive cut, mixed and with a malformed record between
+them; on single lines pasted in public threads and documented in event tables, accuracy on the
+held-out sources (never tuned on) above a floor and near misses left alone."""
 
 import io
 
 import pytest
 
+from sage_ops.incidents.categories import NAMES, UNKNOWN
 from sage_ops.incidents.log_triage import analyze, report
-from tests.incidents.real_corpus import files, held_out, labels, predicted, read, score
+from tests.incidents.real_corpus import (
+    files,
+    held_out,
+    labels,
+    pasted,
+    predicted,
+    read,
+    score,
+    score_lines,
+)
 
 JSON_SKELETON = "{<str>"
 
@@ -21,6 +33,33 @@ def test_no_line_of_a_real_log_is_given_a_wrong_cause(name):
 
 def test_the_split_holds_out_half_the_files():
     assert sum(map(held_out, files())) == len(files()) // 2
+
+
+def test_the_pasted_lines_cover_every_cause_in_both_parts():
+    rows = pasted()
+    assert len(rows) >= 500 and {r.category for r in rows} <= set(NAMES)
+    for part in (True, False):
+        causes = {r.category for r in rows if held_out(r.source) == part} - {UNKNOWN}
+        assert len(causes) >= 7, sorted(causes)
+
+
+# Measured when this test was written (tests.incidents.real_corpus prints it): 86.4 % of the
+# held-out cause lines and 95.4 % of all held-out lines (83.0 % and 94.4 % before the rules were
+# tuned on the other part); 1 of 196 held-out near misses given a cause. The floors sit below.
+HELD_OUT_CAUSE_FLOOR = 0.80
+HELD_OUT_LINE_FLOOR = 0.92
+
+
+def test_held_out_pasted_lines_are_classified_above_the_floor():
+    s = score_lines([r for r in pasted() if held_out(r.source)])
+    assert s.overall(causes_only=True) >= HELD_OUT_CAUSE_FLOOR, s.lines()
+    assert s.overall() >= HELD_OUT_LINE_FLOOR, s.lines()
+    assert s.near_miss_false_positives <= 0.01 * s.total[UNKNOWN], s.lines()
+
+
+def test_no_tuning_near_miss_is_given_a_cause():
+    s = score_lines([r for r in pasted() if not held_out(r.source)])
+    assert s.near_miss_false_positives == 0, s.lines()
 
 
 def top(name):
