@@ -272,16 +272,11 @@ CATEGORIES: tuple[Category, ...] = (
     ),
     Category(
         DEADLOCK,
-        ("deadlock", "40p01", "blocked by process"),
+        ("deadlock", "40p01"),
         (
             Rules(
-                _PG_CODES + " (40P01 deadlock_detected); deadlock.c's DETAIL, one line per waiter",
-                (
-                    r"\bdeadlock detected\b",
-                    r"\bdetected deadlock while waiting",
-                    sqlstate("40P01"),
-                    r"\bProcess \d+ waits for \w+ on .{1,120}; blocked by process \d+",
-                ),
+                _PG_CODES + " (40P01 deadlock_detected)",
+                (r"\bdeadlock detected\b", r"\bdetected deadlock while waiting", sqlstate("40P01")),
             ),
         ),
     ),
