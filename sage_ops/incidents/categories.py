@@ -532,6 +532,8 @@ CATEGORIES: tuple[Category, ...] = (
                     r"\"(?:NewStateValue|value)\":\s*\"ALARM\".{0,1000}CPUUtilization",
                     r"ALARM: \"[^\"]*(?i:cpu)[^\"]*\"",
                     r"\b(?:CPUThrottlingHigh|HostHighCpuLoad|NodeHighCPUUsage)\b",
+                    # kubernetes-mixin's CPUThrottlingHigh description, sent without the alert name
+                    r"\b\d+(?:\.\d+)?% throttling of CPU in namespace \S+ for container",
                     r"\"cpuUtilization\":\{[^}]*\"total\":(?:9\d|100)(?:\.\d+)?\b",
                 ),
             ),

@@ -36,12 +36,11 @@ def test_the_split_holds_out_half_the_files():
     assert sum(map(held_out, files())) == len(files()) // 2
 
 
-def test_the_pasted_lines_cover_every_cause_in_both_parts():
+def test_the_pasted_lines_cover_every_category_in_both_parts():
     rows = pasted()
-    assert len(rows) >= 500 and {r.category for r in rows} <= set(NAMES)
+    assert len(rows) >= 500
     for part in (True, False):
-        causes = {r.category for r in rows if held_out(r.source) == part} - {UNKNOWN}
-        assert len(causes) >= 7, sorted(causes)
+        assert {r.category for r in rows if held_out(r.source) == part} == set(NAMES), part
 
 
 def test_sources_md_cites_every_pasted_lines_source():
@@ -52,9 +51,9 @@ def test_sources_md_cites_every_pasted_lines_source():
         assert cite in cited, source
 
 
-# Measured when this test was written (tests.incidents.real_corpus prints it): 87.9 % of the
-# held-out cause lines and 95.7 % of all held-out lines (the first 500 lines: 83.0 % and 94.4 %
-# before any rule was tuned on the other part); 1 of 218 held-out near misses given a cause.
+# Measured when this test was written (tests.incidents.real_corpus prints it): 87.6 % of the
+# held-out cause lines and 95.5 % of all held-out lines (the first 500 lines: 83.0 % and 94.4 %
+# before any rule was tuned on the other part); 1 of 223 held-out near misses given a cause.
 # The floors sit below what was measured.
 HELD_OUT_CAUSE_FLOOR = 0.80
 HELD_OUT_LINE_FLOOR = 0.92
