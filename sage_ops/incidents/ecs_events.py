@@ -18,7 +18,6 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sage_ops.incidents.aws import AWS_ERRORS, aws_client, describe
 from sage_ops.incidents.errors import EvidenceError
 from sage_ops.lineage.changes import DEPLOYMENT, FAILURE, IN_PROGRESS, ROLLED_BACK, SUCCESS, Change
 
@@ -108,6 +107,8 @@ def not_made_by_sage_ops(ecs: list[Change], ours: list[Change], now: datetime) -
 
 def service_events(cluster: str, service: str, client: Any = None) -> list[ServiceEvent]:
     """The service's recent events from `describe_services`."""
+    from sage_ops.incidents.aws import AWS_ERRORS, aws_client, describe  # boto3: only here
+
     try:
         answer = (client or aws_client("ecs")).describe_services(
             cluster=cluster, services=[service]

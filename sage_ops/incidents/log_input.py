@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import BinaryIO
 
 CHUNK = 1 << 20
+MAX_LINE_BYTES = 256 * 1024  # CloudWatch Logs' event limit
 _EXPORT_START = re.compile(rb'^\s*\{\s*"(?:events|nextForwardToken|nextToken|searchedLogStreams)"')
 _EVENTS = re.compile(rb'"events"\s*:\s*\[')
 _SEPARATORS = re.compile(r"[\s,]*")
@@ -25,8 +26,14 @@ def is_export(head: bytes) -> bool:
 
 
 def lines(stream: BinaryIO) -> Iterator[str]:
-    """Physical lines without their line ends (only \\n splits lines: a \\r stays inside)."""
-    for raw in stream:
+    """Physical lines without their line ends (only \\n splits lines: a \\r stays inside).
+
+    A line longer than MAX_LINE_BYTES (a binary blob, a minified dump) keeps its first
+    MAX_LINE_BYTES: the rest is read past, never held, so memory stays flat."""
+    while raw := stream.readline(MAX_LINE_BYTES):
+        if not raw.endswith(b"\n"):
+            while (rest := stream.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
+                pass
         yield raw.decode("utf-8", errors="replace").rstrip("\n").removesuffix("\r")
 
 

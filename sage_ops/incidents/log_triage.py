@@ -10,13 +10,12 @@ per cause only a count, the first time and a few examples are kept (root_causes.
 from __future__ import annotations
 
 import json
-from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import BinaryIO, TextIO
-
-import pandas as pd
 
 from sage_ops.incidents import categories as c
 from sage_ops.incidents.alarms import ALARM, Alarm
@@ -24,7 +23,6 @@ from sage_ops.incidents.categories import classify_text
 from sage_ops.incidents.changes import Correlated, correlate
 from sage_ops.incidents.ecs_events import ServiceEvent, parse_event, rollouts
 from sage_ops.incidents.entries import Entry, group
-from sage_ops.incidents.evidence import LOG_COLUMNS, METRIC_COLUMNS
 from sage_ops.incidents.log_input import export_events, is_export, lines
 from sage_ops.incidents.root_causes import Evidence, Finding, Hits, findings
 from sage_ops.incidents.timestamps import find_time
@@ -67,41 +65,65 @@ class LogAnalysis:
     def first_error(self) -> datetime | None:
         return min((h.first_seen for h in self.hits.values() if h.first_seen), default=None)
 
-    def add(self, entry: Entry, at: datetime | None) -> None:
+    def add(self, entry: Entry, when: Callable[[], datetime | None]) -> None:
+        """Count one entry; `when` gives its time, asked only for a cause or a rollout."""
         self.lines += entry.lines
         self.entries += 1
-        rollout_like = "service" in entry.text or "SERVICE_DEPLOYMENT" in entry.text
-        event = parse_event(at, entry.text) if at and rollout_like else None
-        if event is not None:
-            self.events.append(event)
         category = classify_text(entry.text)
         if category != c.UNKNOWN:
-            self.hits.setdefault(category, Hits()).add(at, entry.text)
+            self.hits.setdefault(category, Hits()).add(when(), entry.text)
+        elif "service" in entry.text or "SERVICE_DEPLOYMENT" in entry.text:
+            at = when()
+            event = parse_event(at, entry.text) if at else None
+            if event is not None:
+                self.events.append(event)
 
 
 def analyze(stream: BinaryIO, year: int | None = None) -> LogAnalysis:
     """Read a plain log or a CloudWatch Logs export; times missing on a line are the previous
     entry's (a continuation of the same moment)."""
     analysis = LogAnalysis()
-    for entry, at in _timed_entries(stream, year or datetime.now(UTC).year):
-        analysis.add(entry, at)
+    if is_export(stream.peek(4096)[:4096]):  # type: ignore[attr-defined]
+        for entry, at in _export_entries(stream):
+            analysis.add(entry, partial(_given, at))
+        return analysis
+    clock = _Clock(year or datetime.now(UTC).year)
+    for entry in group(lines(stream)):
+        clock.passed(entry.text)
+        analysis.add(entry, clock.now)
     return analysis
 
 
-def _timed_entries(stream: BinaryIO, year: int) -> Iterator[tuple[Entry, datetime | None]]:
-    if is_export(stream.peek(4096)[:4096]):  # type: ignore[attr-defined]
-        times: dict[int, datetime] = {}
-        entries = group(_export_lines(export_events(stream), times))
-        for entry in entries:
-            stamps = [
-                times.pop(n) for n in range(entry.line, entry.line + entry.lines) if n in times
-            ]
-            yield entry, stamps[0] if stamps else None
-        return
-    last: datetime | None = None
-    for entry in group(lines(stream)):
-        last = find_time(entry.text, year) or last
-        yield entry, last
+def _given(at: datetime | None) -> datetime | None:
+    return at
+
+
+class _Clock:
+    """Plain-log times, read only when an entry needs one (a few in a whole log): from the
+    entry itself, else from the nearest entry before it that states a time."""
+
+    def __init__(self, year: int) -> None:
+        self.year = year
+        self.last: datetime | None = None
+        self.unread: deque[str] = deque(maxlen=64)
+
+    def passed(self, text: str) -> None:
+        self.unread.append(text)
+
+    def now(self) -> datetime | None:
+        while self.unread:
+            if at := find_time(self.unread.pop(), self.year):
+                self.last = at
+                break
+        self.unread.clear()
+        return self.last
+
+
+def _export_entries(stream: BinaryIO) -> Iterator[tuple[Entry, datetime | None]]:
+    times: dict[int, datetime] = {}
+    for entry in group(_export_lines(export_events(stream), times)):
+        stamps = [times.pop(n) for n in range(entry.line, entry.line + entry.lines) if n in times]
+        yield entry, stamps[0] if stamps else None
 
 
 def _export_lines(
@@ -129,11 +151,7 @@ def report(analysis: LogAnalysis, changes: list[Change], notes: list[str]) -> Re
     alarm = Alarm("log analysis", ALARM, started, "log file", "", 0.0, "", 60, 1, 1)
     changes = [*changes, *rollouts(analysis.events)]
     suspects = correlate(changes, started, SUSPECT_WINDOW, analysis.first_error)
-    empty_logs, empty_metrics = (
-        pd.DataFrame(columns=LOG_COLUMNS),
-        pd.DataFrame(columns=METRIC_COLUMNS),
-    )
-    ev = Evidence(alarm, started, empty_logs, empty_metrics, suspects)
+    ev = Evidence(alarm, started, None, None, suspects)
     return Report(analysis, findings(ev, analysis.hits), suspects, notes)
 
 

@@ -13,27 +13,37 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from sage_ops.incidents import categories as c
 from sage_ops.incidents.alarms import Alarm
 from sage_ops.incidents.budget import ConnectionBudget
 from sage_ops.incidents.categories import classify_text
 from sage_ops.incidents.changes import Correlated
-from sage_ops.incidents.remedies import DEPLOY_5XX, MEDIUM, NONE, REMEDIES, Remedy
+from sage_ops.incidents.readable import readable
+from sage_ops.incidents.remedies import DEPLOY_5XX, HIGH, LOW, MEDIUM, NONE, REMEDIES, Remedy
 from sage_ops.incidents.templates import template_of
 from sage_ops.lineage.changes import DEPLOYMENT
 
+if TYPE_CHECKING:  # a log's triage (the CLI) has no frames: pandas loads only with them
+    import pandas as pd
+
 POOL_LIMIT = re.compile(r"connection[ _]limit\W{1,3}(\d+)")
+# What a planned restart or failover logs: the database is away for seconds, by design.
+PLANNED_RESTART = re.compile(
+    r"the database system is (?:starting up|shutting down|not yet accepting connections)"
+    r"|The DB instance (?:restarted|has been rebooted)|DB instance (?:shutdown|restarted)"
+    r"|Multi-AZ (?:instance )?failover|failover to DB instance|Completed failover"
+)
+LEVELS = (NONE, LOW, MEDIUM, HIGH)
 
 
 @dataclass(frozen=True)
 class Evidence:
     alarm: Alarm
     started: datetime
-    errors: pd.DataFrame  # error log lines: timestamp, source, message
-    metrics: pd.DataFrame  # timestamp, metric, value
+    errors: pd.DataFrame | None  # error log lines: timestamp, source, message
+    metrics: pd.DataFrame | None  # timestamp, metric, value
     changes: list[Correlated] = field(default_factory=list)
     budget: ConnectionBudget = field(default_factory=ConnectionBudget)
 
@@ -90,9 +100,11 @@ class Hits:
             self.examples.append(message)
 
 
-def hits_by_category(errors: pd.DataFrame) -> dict[str, Hits]:
+def hits_by_category(errors: pd.DataFrame | None) -> dict[str, Hits]:
+    import pandas as pd
+
     found: dict[str, Hits] = {}
-    if errors.empty:
+    if errors is None or errors.empty:
         return found
     for row in categorized(errors).sort_values("timestamp", kind="stable").itertuples():
         if row.category != c.UNKNOWN:
@@ -143,9 +155,24 @@ def _log_finding(ev: Evidence, key: str, hits: Hits) -> Finding:
     if key == c.HTTP_5XX and ev.flagged_deploys:
         remedy = DEPLOY_5XX
     evidence = [_hits_line(hits, ev.started, remedy.title)]
-    evidence += [f"form: `{m}`" for m in _forms(hits)]
+    evidence += [f"form: `{m}`" for m in _forms(hits, key)]
     evidence += _context(ev, key, hits)
-    return _finding(remedy, key, evidence, hits)
+    return _finding(_weighed(remedy, key, hits), key, evidence, hits)
+
+
+def _weighed(remedy: Remedy, key: str, hits: Hits) -> Remedy:
+    """Confidence that reflects the evidence: one line is a hint, not proof (at most medium);
+    a database that is only starting up or failing over, as a planned restart does, is at most
+    medium, and low on one or two lines. Each level lost costs a quarter of the score."""
+    level = LEVELS.index(remedy.confidence)
+    if hits.count == 1:
+        level = min(level, LEVELS.index(MEDIUM))
+    if key == c.DB_UNREACHABLE and all(PLANNED_RESTART.search(e) for e in hits.examples):
+        level = min(level, LEVELS.index(LOW if hits.count < 3 else MEDIUM))
+    lost = LEVELS.index(remedy.confidence) - level
+    if lost <= 0:
+        return remedy
+    return replace(remedy, confidence=LEVELS[level], score=remedy.score * 0.75**lost)
 
 
 def _context(ev: Evidence, key: str, hits: Hits) -> list[str]:
@@ -184,9 +211,11 @@ def _cpu_alarm(ev: Evidence, keys: set[str]) -> Finding | None:
     label = f"{ev.alarm.name} {ev.alarm.metric}"
     if c.CPU_SATURATION in keys or "cpu" not in label.lower():
         return None
+    import pandas as pd
+
     series = (
         ev.metrics[ev.metrics["metric"] == ev.alarm.metric]["value"]
-        if not ev.metrics.empty
+        if ev.metrics is not None and not ev.metrics.empty
         else pd.Series(dtype=float)
     )
     above = series[series > ev.alarm.threshold]
@@ -236,7 +265,7 @@ def _unknown(ev: Evidence) -> Finding:
         0.0,
         f"None of the known causes ({known}) shows in the evidence; the most frequent error "
         "templates are listed for a human.",
-        [f"{len(ev.errors)} error line(s) in the window"],
+        [f"{0 if ev.errors is None else len(ev.errors)} error line(s) in the window"],
         ["Start from the top templates and the metric plot."],
         [],
         ["Add a category to sage_ops/incidents/categories.py when the cause is found."],
@@ -252,10 +281,12 @@ def _with_deploy_note(finding: Finding, ev: Evidence) -> Finding:
 
 def _hits_line(hits: Hits, started: datetime, what: str) -> str:
     first = hits.first_seen or started
-    offset = (pd.Timestamp(first) - pd.Timestamp(started)).total_seconds()
+    offset = (first - started).total_seconds()
     when = f"{abs(offset):.0f} s {'before' if offset < 0 else 'after'} the alarm"
     return f"{hits.count} line(s): {what}, first at {first:%Y-%m-%d %H:%M:%S} UTC ({when})"
 
 
-def _forms(hits: Hits, limit: int = 4) -> list[str]:
-    return list(dict.fromkeys(template_of(m)[:160] for m in hits.examples))[:limit]
+def _forms(hits: Hits, key: str, limit: int = 4) -> list[str]:
+    """The distinct shapes of the examples, in words even for JSON-wrapped lines."""
+    shapes = (template_of(readable(m, key))[:160] for m in hits.examples)
+    return list(dict.fromkeys(shapes))[:limit]

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from sage_ops.incidents.categories import UNKNOWN, classify_text
+
+if TYPE_CHECKING:  # template_of serves a log's triage without pandas
+    import pandas as pd
 
 # Applied in this order: the longer, more specific shapes first.
 MASKS: list[tuple[str, str]] = [
@@ -66,6 +68,8 @@ def summarize(lines: pd.DataFrame, alarm_at: datetime) -> pd.DataFrame:
         "sources",
         "example",
     ]
+    import pandas as pd
+
     errors = lines[is_error(lines["message"])] if not lines.empty else lines
     if errors.empty:
         return pd.DataFrame(columns=columns)

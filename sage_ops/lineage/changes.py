@@ -5,17 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
-
-from dagster import (
-    AssetKey,
-    AssetRecordsFilter,
-    DagsterInstance,
-    DagsterRun,
-    DagsterRunStatus,
-    RunRecord,
-    RunsFilter,
-)
+from typing import TYPE_CHECKING, Any
 
 from sage_ops.lineage.metadata import COMMIT, ENVIRONMENT, IMAGE, SKIPPED
 from sage_ops.lineage.names import (
@@ -26,7 +16,10 @@ from sage_ops.lineage.names import (
 )
 from sage_ops.lineage.tags import COMMIT_TAG, DEPLOY_LOCK, DEPLOY_LOCK_TAG, environment_tag
 
-FINISHED = [DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED]
+if TYPE_CHECKING:  # Dagster is imported by the readers only: Change alone is read by triage's CLI
+    from dagster import DagsterInstance, DagsterRun, RunRecord
+
+FINISHED = ("SUCCESS", "FAILURE", "CANCELED")  # DagsterRunStatus values
 DEPLOYMENT = "deployment"
 MIGRATION = "migration"
 IN_PROGRESS, SUCCESS, FAILURE, ROLLED_BACK = "IN_PROGRESS", "SUCCESS", "FAILURE", "ROLLED_BACK"
@@ -63,6 +56,8 @@ def recent_changes(instance: DagsterInstance, since: datetime, environment: str)
     `<environment>_schema` materializations add the commit, the image and the migrations;
     `migrate_database` runs are migrations launched by hand.
     """
+    from dagster import DagsterRunStatus, RunsFilter
+
     runs = instance.get_run_records(
         RunsFilter(tags={DEPLOY_LOCK_TAG: DEPLOY_LOCK}, updated_after=since), limit=200
     )
@@ -79,7 +74,12 @@ def recent_changes(instance: DagsterInstance, since: datetime, environment: str)
             )
         found[change.run_id] = change
     migrations = instance.get_run_records(
-        RunsFilter(job_name=MIGRATE_DATABASE, statuses=FINISHED, updated_after=since), limit=100
+        RunsFilter(
+            job_name=MIGRATE_DATABASE,
+            statuses=[DagsterRunStatus(s) for s in FINISHED],
+            updated_after=since,
+        ),
+        limit=100,
     )
     changes = [
         *found.values(),
@@ -124,6 +124,8 @@ def _utc(timestamp: float) -> datetime:
 
 
 def _materialized(instance: DagsterInstance, key: str, kind: str, since: datetime) -> list[Change]:
+    from dagster import AssetKey, AssetRecordsFilter
+
     records = instance.fetch_materializations(
         AssetRecordsFilter(asset_key=AssetKey(key), after_timestamp=since.timestamp()), limit=100
     ).records
@@ -153,10 +155,10 @@ def _materialized(instance: DagsterInstance, key: str, kind: str, since: datetim
 
 def _run_change(record: RunRecord, kind: str) -> Change:
     run = record.dagster_run
-    running = run.status not in FINISHED
+    running = run.status.value not in FINISHED
     status = IN_PROGRESS if running else run.status.value
     if run.job_name == ROLLBACK_DEPLOYMENT and not running:
-        status = ROLLED_BACK if run.status == DagsterRunStatus.SUCCESS else status
+        status = ROLLED_BACK if run.status.value == "SUCCESS" else status
     return Change(
         kind=kind,
         name=run.job_name,

@@ -97,7 +97,7 @@ def test_webserver_is_the_gate_with_a_local_admin(compose_config):
     parsed by sage-ops' own CLI, so a flag it does not know fails here, not in the container."""
     web = compose_config["services"]["dagster-webserver"]
     args = _parser().parse_args(web["command"][1:])
-    assert web["command"][0] == "sage-ops" and args.func is gate
+    assert web["command"][0] == "sage-ops" and args.func.resolve() is gate
     assert (args.local_user, args.local_admin, args.local_any_interface) == (
         "dev@localhost",
         True,
