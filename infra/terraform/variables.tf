@@ -270,7 +270,8 @@ variable "dagster_ui_oidc" {
   default = null
 
   validation {
-    condition = var.dagster_ui_oidc == null || alltrue([
+    # A conditional, not ||: Terraform evaluates both sides of || (null.issuer would fail).
+    condition = var.dagster_ui_oidc == null ? true : alltrue([
       for url in [var.dagster_ui_oidc.issuer, var.dagster_ui_oidc.authorization_endpoint, var.dagster_ui_oidc.token_endpoint, var.dagster_ui_oidc.user_info_endpoint] :
       startswith(url, "https://")
     ])
