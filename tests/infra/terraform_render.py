@@ -55,6 +55,7 @@ class Module:
     environment: str
     inputs: dict[str, Any]  # the module's variables
     locals: dict[str, Any]
+    run_task_definition: dict[str, Any]  # RegisterTaskDefinition's arguments
 
     @property
     def task_environment(self) -> dict[str, str]:
@@ -194,5 +195,26 @@ def render_inputs(environment: str, inputs: dict[str, Any]) -> Module:
         var_file.write_text(json.dumps(inputs))
         writer = Writer(module.locals)
         names = {name: f"${{local.{name}}}" for name in writer.local_values}
-        local_values = console(MODULES / "sage_ops" / "variables.tf", writer, names, var_file)
-    return Module(environment, inputs, local_values)
+        expression = {"locals": names, "run": _run_task_definition(module)}
+        values = console(MODULES / "sage_ops" / "variables.tf", writer, expression, var_file)
+    run = dict(values["run"])
+    run["containerDefinitions"] = json.loads(run["containerDefinitions"])
+    return Module(environment, inputs, values["locals"], run)
+
+
+def _run_task_definition(module: Config) -> dict[str, Any]:
+    """The run task definition's arguments, as RegisterTaskDefinition names them."""
+    run = module.resources["aws_ecs_task_definition"]["run"]
+    volumes = run["dynamic"][0]["volume"]["for_each"]
+    return {
+        "family": run["family"],
+        "requiresCompatibilities": run["requires_compatibilities"],
+        "networkMode": run["network_mode"],
+        "cpu": f"${{tostring({run['cpu'][2:-1]})}}",
+        "memory": f"${{tostring({run['memory'][2:-1]})}}",
+        "executionRoleArn": run["execution_role_arn"],
+        "taskRoleArn": run["task_role_arn"],
+        "ephemeralStorage": {"sizeInGiB": run["ephemeral_storage"][0]["size_in_gib"]},
+        "volumes": f"${{[for name in keys({volumes[2:-1]}) : {{ name = name }}]}}",
+        "containerDefinitions": run["container_definitions"],
+    }

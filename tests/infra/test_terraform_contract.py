@@ -407,13 +407,25 @@ def check_launcher(task_env: dict[str, str]) -> None:
 
 
 def test_run_task_definition_is_what_fargate_runs() -> None:
-    definition = SAGE_OPS.resources["aws_ecs_task_definition"]["run"]
-    assert definition["requires_compatibilities"] == ["FARGATE"]
-    assert definition["network_mode"] == "awsvpc"
-    assert definition["task_role_arn"] == "${aws_iam_role.run.arn}"
-    assert definition["execution_role_arn"] == "${aws_iam_role.execution.arn}"
-    assert definition["ephemeral_storage"][0]["size_in_gib"] == "${var.run_ephemeral_storage_gib}"
-    assert "local.scratch_volumes" in str(definition["dynamic"])
-    containers = definition["container_definitions"]
-    for needed in ("local.base_container", "local.run_secrets", "awslogs"):
-        assert needed in containers, f"the run container lacks {needed}"
+    """What RegisterTaskDefinition receives for the runs, as Terraform renders it."""
+    home = sage_ops_stack()
+    module = tf.render(home)
+    definition = module.run_task_definition
+    assert definition["requiresCompatibilities"] == ["FARGATE"]
+    assert definition["networkMode"] == "awsvpc"
+    assert "aws_iam_role.run.arn" in definition["taskRoleArn"]
+    assert "aws_iam_role.execution.arn" in definition["executionRoleArn"]
+    need = math.ceil(tfvars(home).get("db_max_allocated_storage", 200) * 1.25)
+    assert definition["ephemeralStorage"]["sizeInGiB"] >= min(need, 200)
+    [container] = definition["containerDefinitions"]
+    assert container["name"] == run_container_name() == "run"  # the launcher's container_name
+    assert container["readonlyRootFilesystem"] is True
+    env = {e["name"]: e["value"] for e in container["environment"]}
+    assert env == module.task_environment
+    secrets = {e["name"]: e["valueFrom"] for e in container["secrets"]}
+    assert secrets == module.run_secrets
+    volumes = {v["name"] for v in definition["volumes"]}
+    mounts = {m["containerPath"]: m["sourceVolume"] for m in container["mountPoints"]}
+    assert set(mounts.values()) == volumes and "/tmp" in mounts
+    assert env["SAGE_OPS_STATE_DIR"] in mounts, "the state directory is on the read-only root"
+    assert container["logConfiguration"]["logDriver"] == "awslogs"
