@@ -20,9 +20,11 @@ import boto3
 
 from tests.backups.s3 import REGION
 from tests.incidents import seed_alarms as seed
+from tests.infra import terraform_render
 from tests.infra.test_terraform_contract import (
     ALTERNATIVES,
     placeholder,
+    sage_ops_stack,
     task_environment,
     task_secrets,
 )
@@ -57,6 +59,12 @@ def aws_resources(repo: Path) -> dict[str, str]:
     )
     project = f"sage-production-backend-build-{suffix}"
     _codebuild_project(project, bucket)
+    log_groups = [
+        f"/ecs/sage-production/backend-{suffix}",
+        f"/ecs/sage-production/sage-ops-{suffix}",
+    ]
+    for group in log_groups:
+        boto3.client("logs").create_log_group(logGroupName=group)
     secret = boto3.client("secretsmanager").create_secret(
         Name=f"sage-production/repo-credential-{suffix}", SecretString=f"ghp_{uuid.uuid4().hex}"
     )["ARN"]
@@ -79,6 +87,7 @@ def aws_resources(repo: Path) -> dict[str, str]:
         "SAGE_OPS_CODEBUILD_PROJECT": project,
         "SAGE_OPS_REPO": str(repo),
         "SAGE_OPS_REPO_CREDENTIAL_SECRET": secret,
+        "SAGE_OPS_LOG_GROUPS": ",".join(log_groups),
         **targets,
     }
 
@@ -237,3 +246,40 @@ def terraform_environment(aws: dict[str, str], local: dict[str, str]) -> dict[st
     env["AWS_REGION"] = REGION
     assert set(env) == names, f"the sandbox sets what Terraform does not: {set(env) - names}"
     return env
+
+
+def register_run_task_definition(env: Mapping[str, str]) -> str:
+    """Terraform's run task definition, as terraform console renders it from the HCL and the
+    tfvars, registered with this sandbox's values: its variables, and its secrets stored in
+    Secrets Manager (a `:json-key::` reference gets a JSON secret). Returns its family."""
+    definition = terraform_render.render(sage_ops_stack()).run_task_definition
+    family = definition["family"]
+    [container] = definition["containerDefinitions"]
+    container["environment"] = [
+        {"name": e["name"], "value": env[e["name"]]} for e in container["environment"]
+    ]
+    container["secrets"] = [
+        _stored_secret(s["name"], s["valueFrom"], env) for s in container["secrets"]
+    ]
+    container["image"] = "sage-ops"
+    roles = {
+        k: f"arn:aws:iam::{ACCOUNT}:role/sage-production-sage-ops-{k[:-7].lower()}"
+        for k in ("taskRoleArn", "executionRoleArn")
+    }
+    boto3.client("ecs").register_task_definition(
+        **{**definition, **roles, "containerDefinitions": [container]}
+    )
+    return str(family)
+
+
+def _stored_secret(name: str, value_from: str, env: Mapping[str, str]) -> dict[str, str]:
+    key = (
+        value_from.split(":")[7]
+        if value_from.startswith("arn:") and value_from.count(":") > 7
+        else ""
+    )
+    value = json.dumps({key: env[name]}) if key else env[name]
+    arn = boto3.client("secretsmanager").create_secret(
+        Name=f"sage-production/{name.lower()}-{uuid.uuid4().hex[:8]}", SecretString=value
+    )["ARN"]
+    return {"name": name, "valueFrom": f"{arn}:{key}::" if key else arn}
