@@ -251,35 +251,52 @@ def terraform_environment(aws: dict[str, str], local: dict[str, str]) -> dict[st
 def register_run_task_definition(env: Mapping[str, str]) -> str:
     """Terraform's run task definition, as terraform console renders it from the HCL and the
     tfvars, registered with this sandbox's values: its variables, and its secrets stored in
-    Secrets Manager (a `:json-key::` reference gets a JSON secret). Returns its family."""
+    Secrets Manager as each stack stores them (a name stays a name; another environment's under
+    that environment's key, alias/sage-<env>; a `:json-key::` reference gets a JSON secret).
+    Returns its family."""
     definition = terraform_render.render(sage_ops_stack()).run_task_definition
-    family = definition["family"]
     [container] = definition["containerDefinitions"]
     container["environment"] = [
         {"name": e["name"], "value": env[e["name"]]} for e in container["environment"]
     ]
+    key = env["SAGE_OPS_S3_KMS_KEY_ID"]
     container["secrets"] = [
-        _stored_secret(s["name"], s["valueFrom"], env) for s in container["secrets"]
+        _stored(s["name"], s["valueFrom"], env, key) for s in container["secrets"]
     ]
     container["image"] = "sage-ops"
     roles = {
-        k: f"arn:aws:iam::{ACCOUNT}:role/sage-production-sage-ops-{k[:-7].lower()}"
-        for k in ("taskRoleArn", "executionRoleArn")
+        f"{role}RoleArn": f"arn:aws:iam::{ACCOUNT}:role/sage-production-sage-ops-{name}"
+        for role, name in (("task", "run"), ("execution", "execution"))
     }
     boto3.client("ecs").register_task_definition(
         **{**definition, **roles, "containerDefinitions": [container]}
     )
-    return str(family)
+    return str(definition["family"])
 
 
-def _stored_secret(name: str, value_from: str, env: Mapping[str, str]) -> dict[str, str]:
-    key = (
-        value_from.split(":")[7]
-        if value_from.startswith("arn:") and value_from.count(":") > 7
-        else ""
-    )
-    value = json.dumps({key: env[name]}) if key else env[name]
-    arn = boto3.client("secretsmanager").create_secret(
-        Name=f"sage-production/{name.lower()}-{uuid.uuid4().hex[:8]}", SecretString=value
+def _stored(name: str, value_from: str, env: Mapping[str, str], stack_key: str) -> dict[str, str]:
+    parts = value_from.split(":")
+    json_key = parts[7] if value_from.startswith("arn:") and len(parts) > 7 else ""
+    value = json.dumps({json_key: env[name]}) if json_key else env[name]
+    secrets = boto3.client("secretsmanager")
+    if not value_from.startswith("arn:"):  # another stack's, by name, under that stack's key
+        secrets.create_secret(Name=value_from, SecretString=value, KmsKeyId=_stack_key(value_from))
+        return {"name": name, "valueFrom": value_from}
+    arn = secrets.create_secret(
+        Name=f"sage-production/{name.lower()}-{uuid.uuid4().hex[:8]}",
+        SecretString=value,
+        KmsKeyId=stack_key,
     )["ARN"]
-    return {"name": name, "valueFrom": f"{arn}:{key}::" if key else arn}
+    return {"name": name, "valueFrom": f"{arn}:{json_key}::" if json_key else arn}
+
+
+def _stack_key(secret_name: str) -> str:
+    """The key of the stack a secret name belongs to (sage-<env>/...), found by its alias."""
+    alias = f"alias/{secret_name.split('/')[0]}"
+    kms = boto3.client("kms")
+    known = {a["AliasName"]: a.get("TargetKeyId") for a in kms.list_aliases()["Aliases"]}
+    if not known.get(alias):
+        key = kms.create_key(Description=secret_name.split("/")[0])["KeyMetadata"]["Arn"]
+        kms.create_alias(AliasName=alias, TargetKeyId=key)
+        return str(key)
+    return str(kms.describe_key(KeyId=alias)["KeyMetadata"]["Arn"])
