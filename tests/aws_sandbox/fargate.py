@@ -85,9 +85,10 @@ def _aliases(key: str | None) -> list[str]:
     return [a["AliasName"] for a in listed]
 
 
-def run_task(family: str, grants: Grants, command: list[str] | None = None) -> StoppedTask:
-    """One task of `family`'s latest revision, to its end."""
-    definition = boto3.client("ecs").describe_task_definition(taskDefinition=family)
+def run_task(definition_ref: str, grants: Grants, command: list[str] | None = None) -> StoppedTask:
+    """One task of a task definition (a family: its latest revision, or an ARN), to its end;
+    `command` is RunTask's container override."""
+    definition = boto3.client("ecs").describe_task_definition(taskDefinition=definition_ref)
     [container] = definition["taskDefinition"]["containerDefinitions"]
     env = {e["name"]: e["value"] for e in container.get("environment", [])}
     for secret in container.get("secrets", []):

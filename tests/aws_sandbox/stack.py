@@ -264,6 +264,8 @@ def register_run_task_definition(env: Mapping[str, str]) -> str:
         _stored(s["name"], s["valueFrom"], env, key) for s in container["secrets"]
     ]
     container["image"] = "sage-ops"
+    # moto's RunTask sums the containers' memory (None without it); Fargate takes the task's.
+    container.setdefault("memory", int(definition["memory"]))
     roles = {
         f"{role}RoleArn": f"arn:aws:iam::{ACCOUNT}:role/sage-production-sage-ops-{name}"
         for role, name in (("task", "run"), ("execution", "execution"))
@@ -280,7 +282,12 @@ def _stored(name: str, value_from: str, env: Mapping[str, str], stack_key: str) 
     value = json.dumps({json_key: env[name]}) if json_key else env[name]
     secrets = boto3.client("secretsmanager")
     if not value_from.startswith("arn:"):  # another stack's, by name, under that stack's key
-        secrets.create_secret(Name=value_from, SecretString=value, KmsKeyId=_stack_key(value_from))
+        try:
+            secrets.create_secret(
+                Name=value_from, SecretString=value, KmsKeyId=_stack_key(value_from)
+            )
+        except secrets.exceptions.ResourceExistsException:  # moto's state outlives a sandbox
+            secrets.put_secret_value(SecretId=value_from, SecretString=value)
         return {"name": name, "valueFrom": value_from}
     arn = secrets.create_secret(
         Name=f"sage-production/{name.lower()}-{uuid.uuid4().hex[:8]}",
