@@ -7,6 +7,7 @@ them; `terraform_environment` returns a value for every name the sage_ops task d
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
@@ -59,12 +60,7 @@ def aws_resources(repo: Path) -> dict[str, str]:
     )
     project = f"sage-production-backend-build-{suffix}"
     _codebuild_project(project, bucket)
-    log_groups = [
-        f"/ecs/sage-production/backend-{suffix}",
-        f"/ecs/sage-production/sage-ops-{suffix}",
-    ]
-    for group in log_groups:
-        boto3.client("logs").create_log_group(logGroupName=group)
+    log_groups = _log_groups(f"/ecs/sage-production/sage-ops-{suffix}")
     secret = boto3.client("secretsmanager").create_secret(
         Name=f"sage-production/repo-credential-{suffix}", SecretString=f"ghp_{uuid.uuid4().hex}"
     )["ARN"]
@@ -90,6 +86,18 @@ def aws_resources(repo: Path) -> dict[str, str]:
         "SAGE_OPS_LOG_GROUPS": ",".join(log_groups),
         **targets,
     }
+
+
+def _log_groups(own: str) -> list[str]:
+    """Terraform's SAGE_OPS_LOG_GROUPS (the backends' and databases' groups by their names, and
+    sage_ops' own, here `own`), each created on moto if it is not there yet."""
+    rendered = terraform_render.render(sage_ops_stack()).task_environment["SAGE_OPS_LOG_GROUPS"]
+    groups = [own if g.startswith("<") else g for g in rendered.split(",")]
+    logs = boto3.client("logs")
+    for group in groups:
+        with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+            logs.create_log_group(logGroupName=group)
+    return groups
 
 
 def _codebuild_project(name: str, bucket: str) -> None:

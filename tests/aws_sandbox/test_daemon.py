@@ -29,6 +29,7 @@ from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 from tests.aws_sandbox import fargate, stack
 from tests.aws_sandbox.conftest import Sandbox
 from tests.aws_sandbox.test_run_task import grants
+from tests.incidents import seed_alarms as seed
 
 BIN = Path(sys.executable).parent
 TIMEOUT_S = 240
@@ -156,3 +157,45 @@ def test_a_launched_run_goes_through_the_daemon_and_ecs_run_launcher(
         }
     assert {"PIPELINE_ENQUEUED", "PIPELINE_STARTING", "PIPELINE_SUCCESS"} <= events
     assert "ASSET_MATERIALIZATION" in events and "ASSET_CHECK_EVALUATION" in events
+
+
+def test_an_alarm_makes_the_daemons_sensor_launch_triage_which_publishes_to_sns(
+    sandbox: Sandbox, daemon: dict[str, str]
+) -> None:
+    sqs = boto3.client("sqs")
+    queue = sqs.create_queue(QueueName=f"inbox-{uuid.uuid4().hex[:6]}")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
+    topic = sandbox.env["SAGE_OPS_SNS_TOPIC_ARN"]
+    boto3.client("sns").subscribe(
+        TopicArn=topic, Protocol="sqs", Endpoint=queue_arn["Attributes"]["QueueArn"]
+    )
+    deadline = time.monotonic() + TIMEOUT_S
+    with DagsterInstance.from_config(sandbox.env["DAGSTER_HOME"]) as instance:
+        _sensor_ticked(instance, "alarm_sensor", deadline)  # it has seen the alarms in OK
+        boto3.client("cloudwatch").set_alarm_state(
+            AlarmName=seed.RDS_CONNECTIONS, StateValue="ALARM", StateReason="Threshold Crossed"
+        )
+        run_id = _queued_run(instance, "incident_triage", deadline)
+        family = sandbox.env["SAGE_OPS_RUN_TASK_DEFINITION"]
+        task = _fargate(daemon["cluster"], family, run_id, grants(sandbox), deadline)
+        assert task.exit_code == 0, task.stopped_reason + task.output + task.errors[-3000:]
+        run = instance.get_run_by_id(run_id)
+        assert run is not None and run.status == DagsterRunStatus.SUCCESS
+        assert run.tags["sage_ops/alarm"] == seed.RDS_CONNECTIONS
+    messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    notes = [json.loads(m["Body"]) for m in messages]
+    assert any(n["Message"].startswith(f"{seed.RDS_CONNECTIONS} in ALARM") for n in notes)
+
+
+def _sensor_ticked(instance: DagsterInstance, name: str, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        states = [s for s in instance.all_instigator_state() if s.name == name]
+        ticks = (
+            instance.get_ticks(states[0].instigator_origin_id, states[0].selector_id)
+            if states
+            else []
+        )
+        if ticks:
+            return
+        time.sleep(2)
+    raise AssertionError(f"{name} never ticked")
