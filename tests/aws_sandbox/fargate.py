@@ -100,6 +100,11 @@ def run_task(definition_ref: str, grants: Grants, command: list[str] | None = No
     env["ECS_CONTAINER_METADATA_URI_V4"] = "http://169.254.170.2/v4/fargate-stand-in"
     env["PATH"] = f"{BIN}:/usr/bin:/bin"  # the image's PATH: its venv first
     with tempfile.TemporaryDirectory(prefix="fargate-task-") as workdir:
+        # Each task's volumes start empty: a variable naming a mount point gets this task's own.
+        for mount in container.get("mountPoints", []):
+            volume = Path(workdir, "volumes", mount["sourceVolume"])
+            volume.mkdir(parents=True)
+            env |= {k: str(volume) for k, v in env.items() if v == mount["containerPath"]}
         done = subprocess.run(
             command or container["command"],
             env=env,

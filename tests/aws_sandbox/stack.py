@@ -8,6 +8,7 @@ them; `terraform_environment` returns a value for every name the sage_ops task d
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import shutil
 import subprocess
@@ -262,11 +263,13 @@ def register_run_task_definition(env: Mapping[str, str]) -> str:
     Secrets Manager as each stack stores them (a name stays a name; another environment's under
     that environment's key, alias/sage-<env>; a `:json-key::` reference gets a JSON secret).
     Returns its family."""
-    definition = terraform_render.render(sage_ops_stack()).run_task_definition
+    definition = copy.deepcopy(terraform_render.render(sage_ops_stack()).run_task_definition)
     [container] = definition["containerDefinitions"]
-    container["environment"] = [
-        {"name": e["name"], "value": env[e["name"]]} for e in container["environment"]
-    ]
+    rendered = {e["name"]: e["value"] for e in container["environment"]}
+    container["environment"] = [{"name": n, "value": env[n]} for n in rendered]
+    for mount in container["mountPoints"]:  # a volume a variable names is where ours points
+        names = [n for n, v in rendered.items() if v == mount["containerPath"]]
+        mount["containerPath"] = env[names[0]] if names else mount["containerPath"]
     key = env["SAGE_OPS_S3_KMS_KEY_ID"]
     container["secrets"] = [
         _stored(s["name"], s["valueFrom"], env, key) for s in container["secrets"]
