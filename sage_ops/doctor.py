@@ -6,16 +6,22 @@ own checks, registered in CAPABILITIES (see sage_ops.checks for the rules they f
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from sage_ops import postgres
 from sage_ops.backups import doctor_checks as backups
 from sage_ops.backups.resources import SCRATCH, VERIFY, BackupConfig
-from sage_ops.checks import CheckResult, Needs, run, run_all
+from sage_ops.checks import CheckResult, Needs, Probe, run, run_all
 from sage_ops.deploy import doctor_checks as deploy
 from sage_ops.errors import ConfigError
 from sage_ops.incidents import doctor_checks as incidents
 from sage_ops.lineage import doctor_checks as lineage
+from sage_ops.migrations.discovery import load_migrations
+from sage_ops.migrations.resources import MigrationConfig
 from sage_ops.pgtools import tools_for_server
 from sage_ops.platforms import aws
 from sage_ops.postgres import PgTarget
@@ -84,8 +90,57 @@ def _writable(settings: BackupConfig, needs: Needs) -> str:
     return f"{store.url} writable"
 
 
+# Triage's connection budget: the backend's sizing, which Terraform sets from its own variables.
+BUDGET = (
+    "SAGE_OPS_SERVICE_TASKS",
+    "SAGE_OPS_DB_POOL_SIZE",
+    "SAGE_OPS_TASK_VCPUS",
+    "SAGE_OPS_DB_MAX_CONNECTIONS",
+    "SAGE_OPS_DEPLOY_MAX_PERCENT",
+)
+
+
+def _tls(needs: Needs) -> str:
+    needs.setting("PGSSLMODE", "libpq would accept a connection to RDS without TLS")
+    return f"PGSSLMODE={os.environ.get('PGSSLMODE', 'prefer (libpq default)')}"
+
+
+def _migrations(needs: Needs) -> str:
+    needs.setting("SAGE_OPS_MIGRATIONS_DIR", "migrate_database would read the repository's sample")
+    directory = Path(MigrationConfig.from_env().migrations_dir)
+    try:
+        found = load_migrations(directory)
+    except ConfigError as exc:
+        raise ConfigError(f"SAGE_OPS_MIGRATIONS_DIR: {exc}") from None
+    return f"{len(found)} migrations in {directory}"
+
+
+def _triage_evidence(needs: Needs) -> str:
+    for name in (*BUDGET, "SAGE_OPS_ENVIRONMENT"):
+        needs.setting(name, "triage's connection budget would guess the backend's sizing")
+    needs.setting("SAGE_OPS_DAGSTER_URL", "incident reports would link to no run")
+    groups = needs.capability("SAGE_OPS_LOG_GROUPS", "incident reports would carry no log lines")
+    logs = aws.client("logs")
+    for group in groups.split(","):
+        try:  # the run role's own permission on these groups (no DescribeLogGroups on "*")
+            logs.filter_log_events(logGroupName=group, limit=1)
+        except (ClientError, BotoCoreError) as exc:
+            problem = aws.error_text(exc)
+            raise ConfigError(f"log group {group} (SAGE_OPS_LOG_GROUPS): {problem}") from None
+    return f"{len(groups.split(','))} log groups readable, connection budget and run links set"
+
+
+def stack_checks(needs: Needs) -> list[tuple[str, Probe]]:
+    return [
+        ("database tls", lambda: _tls(needs)),
+        ("migrations dir", lambda: _migrations(needs)),
+        ("triage evidence", lambda: _triage_evidence(needs)),
+    ]
+
+
 def capability_checks(needs: Needs) -> list[CheckResult]:
     probes = [c for module in CAPABILITIES for c in module.doctor_checks(needs)]
+    probes += stack_checks(needs)
     return run_all([(name, aws.explained(probe)) for name, probe in probes], needs)
 
 

@@ -242,27 +242,34 @@ module "sage_ops" {
 
   repo_url                   = var.sage_ops_repo
   repo_credential_secret_arn = var.sage_ops_repo_credential_secret_arn
-  # Production's own database is this stack's; other environments' secrets come from their stacks.
+  # Each environment's database URL is the secret its own stack's rds module creates
+  # (sage-<env>/sage-ops/database-url, under that stack's key alias/sage-<env>): this stack's by ARN,
+  # the others by name, so no stack reads another's state. An explicit ARN overrides.
   environment_database_url_secret_arns = merge(
+    { for env in var.sage_ops_deploy_environments : env => "sage-${env}/sage-ops/database-url" if env != var.environment },
     { (var.environment) = module.rds.ops_database_url_secret_arn },
     var.sage_ops_environment_database_url_secret_arns,
   )
+  environment_kms_aliases         = [for env in var.sage_ops_deploy_environments : "alias/sage-${env}" if env != var.environment]
   scratch_database_url_secret_arn = var.sage_ops_scratch_database_url_secret_arn
   run_ephemeral_storage_gib       = local.run_ephemeral_storage_gib
+  migrations_dir                  = var.sage_ops_migrations_dir
+  dagster_url                     = var.dagster_ui_url
+  connection_budget = {
+    service_tasks      = var.backend_desired_count
+    db_pool_size       = var.backend_db_connection_limit
+    task_vcpus         = var.backend_cpu / 1024
+    db_max_connections = var.db_max_connections
+    deploy_max_percent = var.backend_deployment_maximum_percent
+  }
 }
 
 # Without a scratch server, the nightly full restore runs on an embedded PostgreSQL 16 in the run's
-# task: its disk holds the restored database (allocated storage bounds it) plus a quarter for WAL
-# and indexes being built. A database past what Fargate offers needs a scratch server instead.
+# task: its disk holds the restored database, which storage autoscaling may grow up to
+# db_max_allocated_storage, plus a quarter for WAL and indexes being built. A database that may
+# outgrow what Fargate offers (200 GiB) needs a scratch server instead (validated in variables.tf).
 locals {
-  run_ephemeral_storage_gib = min(200, max(21, ceil(var.db_allocated_storage * 1.25)))
-}
-
-check "embedded_scratch_fits" {
-  assert {
-    condition     = var.sage_ops_scratch_database_url_secret_arn != null || var.db_allocated_storage * 1.25 <= 200
-    error_message = "db_allocated_storage is too large for a full restore on the run task's ephemeral storage (200 GiB at most): set sage_ops_scratch_database_url_secret_arn to a scratch PostgreSQL 16 server."
-  }
+  run_ephemeral_storage_gib = min(200, max(21, ceil(var.db_max_allocated_storage * 1.25)))
 }
 
 # The deploy grants above are built from names; fail the plan if a module stops following them.

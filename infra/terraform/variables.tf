@@ -270,7 +270,8 @@ variable "dagster_ui_oidc" {
   default = null
 
   validation {
-    condition = var.dagster_ui_oidc == null || alltrue([
+    # A conditional, not ||: Terraform evaluates both sides of || (null.issuer would fail).
+    condition = var.dagster_ui_oidc == null ? true : alltrue([
       for url in [var.dagster_ui_oidc.issuer, var.dagster_ui_oidc.authorization_endpoint, var.dagster_ui_oidc.token_endpoint, var.dagster_ui_oidc.user_info_endpoint] :
       startswith(url, "https://")
     ])
@@ -326,21 +327,41 @@ variable "backup_expiration_days" {
 }
 
 variable "sage_ops_repo" {
-  description = "Backend repository sage_ops's git sensor watches (SAGE_OPS_REPO); null: the sensor skips."
+  description = "Backend repository sage_ops's git sensor watches and deploys from (SAGE_OPS_REPO): https://host/org/repo.git, ssh://git@host/org/repo.git or git@host:org/repo.git."
   type        = string
   default     = null
+
+  validation {
+    condition     = !var.sage_ops_enabled || length(var.sage_ops_deploy_environments) == 0 || can(regex("^(https://|ssh://|[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:)", coalesce(var.sage_ops_repo, "none")))
+    error_message = "sage_ops_repo is required where sage_ops deploys (sage_ops_deploy_environments): without it the git sensor watches nothing and no push is ever deployed. Set it to the backend repository's https:// or SSH URL (README, step 0)."
+  }
 }
 
 variable "sage_ops_repo_credential_secret_arn" {
-  description = "Secrets Manager secret with a deploy key or token for a private sage_ops_repo."
+  description = "Secrets Manager secret with a deploy key (SSH URLs) or a token (https URLs) for sage_ops_repo; null only for a public https repository."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.sage_ops_repo_credential_secret_arn == null || can(regex("^arn:aws[a-z-]*:secretsmanager:", coalesce(var.sage_ops_repo_credential_secret_arn, "none")))
+    error_message = "sage_ops_repo_credential_secret_arn must be a Secrets Manager secret ARN (never the key or token itself)."
+  }
+
+  validation {
+    condition     = var.sage_ops_repo_credential_secret_arn != null || var.sage_ops_repo == null || startswith(coalesce(var.sage_ops_repo, "https://"), "https://")
+    error_message = "sage_ops_repo is an SSH URL, which always needs a deploy key: set sage_ops_repo_credential_secret_arn to the secret holding it."
+  }
 }
 
 variable "sage_ops_environment_database_url_secret_arns" {
-  description = "Other environments' DATABASE_URL secrets (e.g. staging's), for deploy-time migrations."
+  description = "Overrides of the environments' DATABASE_URL secrets for deploy-time migrations (by default each environment's stack's sage-<env>/sage-ops/database-url)."
   type        = map(string)
   default     = {}
+
+  validation {
+    condition     = alltrue([for env, arn in var.sage_ops_environment_database_url_secret_arns : contains(var.sage_ops_deploy_environments, env) && can(regex("^arn:aws[a-z-]*:secretsmanager:", arn))])
+    error_message = "sage_ops_environment_database_url_secret_arns: keys must be environments of sage_ops_deploy_environments and values Secrets Manager secret ARNs."
+  }
 }
 
 variable "sage_ops_peer_environment" {
@@ -364,4 +385,26 @@ variable "sage_ops_scratch_database_url_secret_arn" {
   description = "Secret with a scratch PostgreSQL 16 URL for full backup verification (null: an embedded PostgreSQL 16 inside the run's own task)."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.sage_ops_scratch_database_url_secret_arn == null ? var.db_max_allocated_storage * 1.25 <= 200 : can(regex("^arn:aws[a-z-]*:secretsmanager:", var.sage_ops_scratch_database_url_secret_arn))
+    error_message = "Without sage_ops_scratch_database_url_secret_arn the nightly full restore runs on the run task's ephemeral storage, which holds 200 GiB at most: db_max_allocated_storage * 1.25 must fit, or set sage_ops_scratch_database_url_secret_arn to the Secrets Manager ARN of a scratch PostgreSQL 16 server's URL."
+  }
+}
+
+variable "sage_ops_migrations_dir" {
+  description = "SAGE_OPS_MIGRATIONS_DIR in the sage_ops tasks: the backend's Prisma migrations inside the sage_ops image, for the stand-alone migrate_database job (deploy_backend applies the deployed commit's own)."
+  type        = string
+  default     = "/opt/dagster/migrations"
+}
+
+variable "dagster_ui_url" {
+  description = "The Dagster UI's URL as operators reach it (https://<UI DNS name>): incident reports link to their run there (SAGE_OPS_DAGSTER_URL). Null: reports carry no links."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.dagster_ui_url == null || startswith(coalesce(var.dagster_ui_url, "https://"), "https://")
+    error_message = "dagster_ui_url must be an https:// URL."
+  }
 }

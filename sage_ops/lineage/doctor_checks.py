@@ -69,7 +69,22 @@ def _launcher(needs: Needs) -> str:
     if kind == ECS_LAUNCHER and not os.environ.get("DAGSTER_CURRENT_IMAGE"):
         # The code server reports its image from it; each run's task starts that image.
         raise ConfigError("DAGSTER_CURRENT_IMAGE is not set: EcsRunLauncher has no image to run")
+    family = (launcher.get("config") or {}).get("task_definition")
+    if kind == ECS_LAUNCHER and isinstance(family, str):
+        return f"{kind}, runs start {_run_task_definition(family, launcher['config'])}"
     return f"{kind}, every setting it reads is set"
+
+
+def _run_task_definition(family: str, config: dict[str, Any]) -> str:
+    """The task definition every run starts as it is: Fargate, with the launcher's container."""
+    found = aws.client("ecs").describe_task_definition(taskDefinition=family)["taskDefinition"]
+    container = config.get("container_name", "run")
+    if container not in [c["name"] for c in found["containerDefinitions"]]:
+        raise ConfigError(f"task definition {family} has no container {container!r} to run")
+    if "FARGATE" not in found.get("requiresCompatibilities", []):
+        raise ConfigError(f"task definition {family} is not Fargate-compatible: RunTask refuses")
+    disk = found.get("ephemeralStorage", {}).get("sizeInGiB", 20)
+    return f"{family}:{found['revision']} (Fargate, container {container}, {disk} GiB)"
 
 
 def _compute_logs(needs: Needs) -> str:

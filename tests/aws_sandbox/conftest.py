@@ -53,11 +53,18 @@ def sandbox_stack(
             "DAGSTER_PG_PORT": str(storage.port),
             "DAGSTER_PG_DB": storage.dbname,
             "DAGSTER_PG_USER": storage.user,
+            # Terraform's "require" is for RDS; the machine's servers speak no TLS.
+            "PGSSLMODE": "prefer",
+            # In the image: the backend's migrations baked at /opt/dagster/migrations.
+            "SAGE_OPS_MIGRATIONS_DIR": str(
+                stack.REPO_ROOT / "infra/sample-backend/prisma/migrations"
+            ),
         }
         for env in stack.ENVIRONMENTS:
             db = databases.enter_context(pg.sample_database(pg_server))
             local[f"{env.upper()}_DATABASE_URL"] = db.secret_url()
         env = stack.terraform_environment(stack.aws_resources(repo), local)
+        env["SAGE_OPS_RUN_TASK_DEFINITION"] = stack.register_run_task_definition(env)
         yield Sandbox(env, source, commit)
 
 

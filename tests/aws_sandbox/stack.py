@@ -7,6 +7,8 @@ them; `terraform_environment` returns a value for every name the sage_ops task d
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import json
 import shutil
 import subprocess
@@ -20,9 +22,11 @@ import boto3
 
 from tests.backups.s3 import REGION
 from tests.incidents import seed_alarms as seed
+from tests.infra import terraform_render
 from tests.infra.test_terraform_contract import (
     ALTERNATIVES,
     placeholder,
+    sage_ops_stack,
     task_environment,
     task_secrets,
 )
@@ -57,6 +61,7 @@ def aws_resources(repo: Path) -> dict[str, str]:
     )
     project = f"sage-production-backend-build-{suffix}"
     _codebuild_project(project, bucket)
+    log_groups = _log_groups(f"/ecs/sage-production/sage-ops-{suffix}")
     secret = boto3.client("secretsmanager").create_secret(
         Name=f"sage-production/repo-credential-{suffix}", SecretString=f"ghp_{uuid.uuid4().hex}"
     )["ARN"]
@@ -79,8 +84,21 @@ def aws_resources(repo: Path) -> dict[str, str]:
         "SAGE_OPS_CODEBUILD_PROJECT": project,
         "SAGE_OPS_REPO": str(repo),
         "SAGE_OPS_REPO_CREDENTIAL_SECRET": secret,
+        "SAGE_OPS_LOG_GROUPS": ",".join(log_groups),
         **targets,
     }
+
+
+def _log_groups(own: str) -> list[str]:
+    """Terraform's SAGE_OPS_LOG_GROUPS (the backends' and databases' groups by their names, and
+    sage_ops' own, here `own`), each created on moto if it is not there yet."""
+    rendered = terraform_render.render(sage_ops_stack()).task_environment["SAGE_OPS_LOG_GROUPS"]
+    groups = [own if g.startswith("<") else g for g in rendered.split(",")]
+    logs = boto3.client("logs")
+    for group in groups:
+        with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+            logs.create_log_group(logGroupName=group)
+    return groups
 
 
 def _codebuild_project(name: str, bucket: str) -> None:
@@ -237,3 +255,66 @@ def terraform_environment(aws: dict[str, str], local: dict[str, str]) -> dict[st
     env["AWS_REGION"] = REGION
     assert set(env) == names, f"the sandbox sets what Terraform does not: {set(env) - names}"
     return env
+
+
+def register_run_task_definition(env: Mapping[str, str]) -> str:
+    """Terraform's run task definition, as terraform console renders it from the HCL and the
+    tfvars, registered with this sandbox's values: its variables, and its secrets stored in
+    Secrets Manager as each stack stores them (a name stays a name; another environment's under
+    that environment's key, alias/sage-<env>; a `:json-key::` reference gets a JSON secret).
+    Returns its family."""
+    definition = copy.deepcopy(terraform_render.render(sage_ops_stack()).run_task_definition)
+    [container] = definition["containerDefinitions"]
+    rendered = {e["name"]: e["value"] for e in container["environment"]}
+    container["environment"] = [{"name": n, "value": env[n]} for n in rendered]
+    for mount in container["mountPoints"]:  # a volume a variable names is where ours points
+        names = [n for n, v in rendered.items() if v == mount["containerPath"]]
+        mount["containerPath"] = env[names[0]] if names else mount["containerPath"]
+    key = env["SAGE_OPS_S3_KMS_KEY_ID"]
+    container["secrets"] = [
+        _stored(s["name"], s["valueFrom"], env, key) for s in container["secrets"]
+    ]
+    container["image"] = "sage-ops"
+    # moto's RunTask sums the containers' memory (None without it); Fargate takes the task's.
+    container.setdefault("memory", int(definition["memory"]))
+    roles = {
+        f"{role}RoleArn": f"arn:aws:iam::{ACCOUNT}:role/sage-production-sage-ops-{name}"
+        for role, name in (("task", "run"), ("execution", "execution"))
+    }
+    boto3.client("ecs").register_task_definition(
+        **{**definition, **roles, "containerDefinitions": [container]}
+    )
+    return str(definition["family"])
+
+
+def _stored(name: str, value_from: str, env: Mapping[str, str], stack_key: str) -> dict[str, str]:
+    parts = value_from.split(":")
+    json_key = parts[7] if value_from.startswith("arn:") and len(parts) > 7 else ""
+    value = json.dumps({json_key: env[name]}) if json_key else env[name]
+    secrets = boto3.client("secretsmanager")
+    if not value_from.startswith("arn:"):  # another stack's, by name, under that stack's key
+        try:
+            secrets.create_secret(
+                Name=value_from, SecretString=value, KmsKeyId=_stack_key(value_from)
+            )
+        except secrets.exceptions.ResourceExistsException:  # moto's state outlives a sandbox
+            secrets.put_secret_value(SecretId=value_from, SecretString=value)
+        return {"name": name, "valueFrom": value_from}
+    arn = secrets.create_secret(
+        Name=f"sage-production/{name.lower()}-{uuid.uuid4().hex[:8]}",
+        SecretString=value,
+        KmsKeyId=stack_key,
+    )["ARN"]
+    return {"name": name, "valueFrom": f"{arn}:{json_key}::" if json_key else arn}
+
+
+def _stack_key(secret_name: str) -> str:
+    """The key of the stack a secret name belongs to (sage-<env>/...), found by its alias."""
+    alias = f"alias/{secret_name.split('/')[0]}"
+    kms = boto3.client("kms")
+    known = {a["AliasName"]: a.get("TargetKeyId") for a in kms.list_aliases()["Aliases"]}
+    if not known.get(alias):
+        key = kms.create_key(Description=secret_name.split("/")[0])["KeyMetadata"]["Arn"]
+        kms.create_alias(AliasName=alias, TargetKeyId=key)
+        return str(key)
+    return str(kms.describe_key(KeyId=alias)["KeyMetadata"]["Arn"])

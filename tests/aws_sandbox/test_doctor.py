@@ -40,6 +40,9 @@ CAPABILITIES = {
     "lineage",
     "run launcher",
     "compute logs",
+    "database tls",
+    "migrations dir",
+    "triage evidence",
 }
 # Optional in the module too (`var.repo_credential_secret_arn == null ? {} : ...`): a public
 # repository needs no credential, so its absence is a skip even on the stack.

@@ -6,6 +6,7 @@ run's own process wrote)."""
 import shutil
 from pathlib import Path
 
+import boto3
 import pytest
 from dagster import (
     AssetKey,
@@ -18,6 +19,7 @@ from dagster import (
 )
 
 from sage_ops import postgres
+from tests.backups.s3 import apply_env, aws_env, moto_server
 
 INFRA = Path(__file__).resolve().parents[2] / "infra" / "dagster"
 
@@ -32,9 +34,6 @@ def dagster_db(pg_server, monkeypatch):
         monkeypatch.setenv("DAGSTER_PG_PASSWORD", "unused-with-trust-auth")
         monkeypatch.setenv("DAGSTER_COMPUTE_LOGS_BUCKET", "sage-dagster-logs")
         monkeypatch.setenv("DAGSTER_COMPUTE_LOGS_PREFIX", "compute-logs")
-        monkeypatch.setenv("SAGE_OPS_RUN_TASK_DEFINITION_PREFIX", "sage-ops-run")
-        monkeypatch.setenv("SAGE_OPS_RUN_TASK_ROLE_ARN", "arn:aws:iam::123456789012:role/run")
-        monkeypatch.setenv("SAGE_OPS_RUN_EXECUTION_ROLE_ARN", "arn:aws:iam::123456789012:role/exec")
         yield db
 
 
@@ -64,17 +63,27 @@ def test_instance_uses_postgres_storage_with_limits(config, dagster_db, tmp_path
 
 
 def test_run_launchers(dagster_db, tmp_path, monkeypatch):
-    monkeypatch.setenv("AWS_REGION", "us-west-2")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-west-2")
     with _load("dagster-docker.yaml", tmp_path) as instance:
         assert type(instance.run_launcher).__name__ == "DockerRunLauncher"
-    prod = tmp_path / "prod"
-    prod.mkdir()
-    with _load("dagster.yaml", prod) as instance:
-        launcher = instance.run_launcher  # validates the launcher's config and builds its client
-        assert type(launcher).__name__ == "EcsRunLauncher"
-        assert launcher.task_definition_dict["task_role_arn"].endswith(":role/run")
-        assert instance.get_ref().compute_logs_data.class_name == "S3ComputeLogManager"
+    with moto_server() as server:
+        apply_env(
+            aws_env(server.endpoint), monkeypatch.setenv, lambda k: monkeypatch.delenv(k, False)
+        )
+        family = "sage-production-sage-ops-run"
+        registered = boto3.client("ecs").register_task_definition(
+            family=family,
+            containerDefinitions=[{"name": "run", "image": "sage-ops", "memory": 512}],
+        )["taskDefinition"]["taskDefinitionArn"]
+        monkeypatch.setenv("SAGE_OPS_RUN_TASK_DEFINITION", family)
+        prod = tmp_path / "prod"
+        prod.mkdir()
+        with _load("dagster.yaml", prod) as instance:
+            launcher = instance.run_launcher  # validates the config, reads the task definition
+            assert type(launcher).__name__ == "EcsRunLauncher"
+            # Runs start Terraform's definition as it is: nothing registered per job.
+            assert launcher.task_definition == registered
+            assert launcher.task_definition_dict == {}
+            assert instance.get_ref().compute_logs_data.class_name == "S3ComputeLogManager"
 
 
 @asset

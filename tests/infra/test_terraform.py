@@ -307,7 +307,8 @@ def test_ingress_is_exactly_the_chain_alb_ecs_data_stores() -> None:
 
 def test_egress_is_narrow_and_data_stores_have_none() -> None:
     for name, rule in _egress_cidr_rules().items():
-        assert (rule["cidr_ipv4"], rule["from_port"]) == ("0.0.0.0/0", 443), name
+        # 22: git over SSH with a deploy key, from sage_ops only (below).
+        assert rule["cidr_ipv4"] == "0.0.0.0/0" and rule["from_port"] in (443, 22), name
     egress = module("security_groups").resources["aws_vpc_security_group_egress_rule"]
     by_sg: dict[str, set] = {}
     for rule in egress.values():
@@ -320,6 +321,7 @@ def test_egress_is_narrow_and_data_stores_have_none() -> None:
         "backend": {("internet", 443), ("rds", 5432), ("redis", 6379)},
         "sage_ops": {
             ("internet", 443),
+            ("internet", 22),  # sage_ops_git_ssh: a deploy key's git remote
             ("internet", 5432),  # sage_ops_to_peer_rds: var.peer_database_cidrs only
             ("rds", 5432),
             ("sage_ops", "${var.dagster_grpc_port}"),
@@ -879,8 +881,8 @@ def test_sage_ops_run_role_can_do_exactly_what_the_pipelines_need() -> None:
 
 def test_sage_ops_service_roles_are_smaller_still() -> None:
     assert _actions("code") == {"cloudwatch:DescribeAlarms"}
+    # The launcher runs Terraform's run task definition as it is: it registers none.
     assert _actions("dagster") == {
-        "ecs:RegisterTaskDefinition",
         "ecs:DescribeTaskDefinition",
         "ec2:DescribeNetworkInterfaces",
         "ecs:RunTask",

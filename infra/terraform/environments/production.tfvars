@@ -22,9 +22,11 @@ backend_deployment_minimum_percent = 100
 backend_deployment_maximum_percent = 200
 backend_db_connection_limit        = 10
 
-db_instance_class        = "db.r6g.large"
-db_allocated_storage     = 100
-db_max_allocated_storage = 500
+db_instance_class    = "db.r6g.large"
+db_allocated_storage = 100
+# Autoscaling ceiling; also what the nightly full restore must fit on the run task's ephemeral
+# storage (1.25 x, 200 GiB at most). Above 160, set sage_ops_scratch_database_url_secret_arn.
+db_max_allocated_storage = 160
 db_multi_az              = true
 db_backup_retention_days = 14
 db_max_connections       = 300
@@ -40,9 +42,15 @@ alert_email_subscriptions = []
 create_ecr_repositories      = true
 sage_ops_enabled             = true
 sage_ops_deploy_environments = ["staging", "production"]
+# The backend repository the git sensor watches (README step 0) and its credential: a token for
+# https, a deploy key for SSH (git@host:org/repo.git), as a Secrets Manager secret ARN.
+sage_ops_repo                       = "https://github.com/REPLACE-ME/sage.git"
+sage_ops_repo_credential_secret_arn = "arn:aws:secretsmanager:us-west-2:111122223333:secret:sage/sage-ops/repo-credential-REPLACE"
+# Incident reports link to their run in the Dagster UI.
+dagster_ui_url = "https://ops.sage.internal"
 # Staging's VPC (staging.tfvars vpc_cidr), peered by the staging stack: its database on 5432.
-sage_ops_peer_vpc_cidrs = { staging = "10.41.0.0/16" }
-dagster_ui_allowed_cidrs     = [] # e.g. ["10.8.0.0/16"] for the VPN
+sage_ops_peer_vpc_cidrs  = { staging = "10.41.0.0/16" }
+dagster_ui_allowed_cidrs = [] # e.g. ["10.8.0.0/16"] for the VPN
 
 # Dagster UI sign-in (README "Sign-in for the Dagster UI"): Cognito shown; any OIDC provider works.
 dagster_ui_certificate_arn = "arn:aws:acm:us-west-2:111122223333:certificate/REPLACE-ME-UI"

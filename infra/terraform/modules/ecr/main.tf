@@ -1,6 +1,6 @@
 resource "aws_ecr_repository" "this" {
   #checkov:skip=CKV_AWS_51:Every tag is immutable except `latest` (IMMUTABLE_WITH_EXCLUSION, which this check predates); deploys use digests.
-  name                 = var.name
+  name = var.name
   # SHA tags never move; `latest` moves on every deploy (sage_ops and the buildspec push it).
   image_tag_mutability = "IMMUTABLE_WITH_EXCLUSION"
 

@@ -9,7 +9,7 @@ data "aws_elb_service_account" "current" {}
 locals {
   account_id = data.aws_caller_identity.current.account_id
   partition  = data.aws_partition.current.partition
-  region     = data.aws_region.current.name
+  region     = data.aws_region.current.region
 }
 
 resource "aws_s3_bucket" "this" {

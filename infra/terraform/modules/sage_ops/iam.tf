@@ -61,11 +61,9 @@ data "aws_iam_policy_document" "execution" {
   }
 
   statement {
-    sid     = "ReadSecrets"
-    actions = ["secretsmanager:GetSecretValue"]
-    resources = distinct([
-      for arn in concat(values(local.secrets), [var.master_secret_arn]) : join(":", slice(split(":", arn), 0, 7))
-    ])
+    sid       = "ReadSecrets"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = local.secret_resources
   }
 
   statement {
@@ -78,6 +76,35 @@ data "aws_iam_policy_document" "execution" {
       values   = ["secretsmanager.${local.region}.amazonaws.com"]
     }
   }
+}
+
+# Other environments' secrets (staging's DATABASE_URL) are encrypted with their own stack's key,
+# found by its alias (alias/sage-<env>) without reading that stack's state.
+data "aws_iam_policy_document" "execution_environment_keys" {
+  count = length(var.environment_kms_aliases) == 0 ? 0 : 1
+
+  statement {
+    sid       = "DecryptEnvironmentSecrets"
+    actions   = ["kms:Decrypt"]
+    resources = ["arn:${local.partition}:kms:${local.region}:${local.account_id}:key/*"]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["secretsmanager.${local.region}.amazonaws.com"]
+    }
+    condition {
+      test     = "ForAnyValue:StringEquals"
+      variable = "kms:ResourceAliases"
+      values   = var.environment_kms_aliases
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "execution_environment_keys" {
+  count  = length(var.environment_kms_aliases) == 0 ? 0 : 1
+  name   = "decrypt-environment-secrets"
+  role   = aws_iam_role.execution.id
+  policy = data.aws_iam_policy_document.execution_environment_keys[0].json
 }
 
 resource "aws_iam_role_policy" "execution" {
@@ -94,18 +121,19 @@ resource "aws_iam_role" "dagster" {
 }
 
 data "aws_iam_policy_document" "dagster" {
-  # Register/Describe task definition and DescribeNetworkInterfaces have no resource-level
-  # permissions; the launcher registers one family per job and reads the daemon's own ENI.
+  # DescribeTaskDefinition and DescribeNetworkInterfaces have no resource-level permissions; the
+  # launcher reads the run task definition and the daemon's own ENI (use_current_ecs_task_config).
+  # It registers nothing: every run is a task of Terraform's run task definition.
   statement {
     sid       = "RunLauncherUnscopable"
-    actions   = ["ecs:RegisterTaskDefinition", "ecs:DescribeTaskDefinition", "ec2:DescribeNetworkInterfaces"]
+    actions   = ["ecs:DescribeTaskDefinition", "ec2:DescribeNetworkInterfaces"]
     resources = ["*"]
   }
 
   statement {
     sid       = "LaunchRunTasks"
     actions   = ["ecs:RunTask"]
-    resources = ["${local.arn_ecs}:task-definition/${local.run_family_prefix}_*:*"]
+    resources = ["${local.arn_ecs}:task-definition/${local.run_family}:*"]
     condition {
       test     = "ArnEquals"
       variable = "ecs:cluster"

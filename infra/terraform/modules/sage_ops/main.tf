@@ -1,7 +1,8 @@
 # sage_ops on ECS: the Dagster webserver (behind the sage_ops gate, reached only through the UI's
 # internal ALB and its OIDC sign-in), daemon and code-location gRPC server as three services;
-# each run is its own ECS task (EcsRunLauncher) with the run role, which holds every permission the
-# pipelines need and nothing else. Dagster storage is a separate "dagster" database and role on the
+# each run is its own ECS task of the run task definition below (EcsRunLauncher starts it as it is,
+# only the command changes) with the run role, which holds every permission the pipelines need and
+# nothing else. Dagster storage is a separate "dagster" database and role on the
 # stack's RDS instance, created once by the db-init task (README).
 
 data "aws_caller_identity" "current" {}
@@ -11,14 +12,16 @@ data "aws_region" "current" {}
 locals {
   account_id = data.aws_caller_identity.current.account_id
   partition  = data.aws_partition.current.partition
-  region     = data.aws_region.current.name
+  region     = data.aws_region.current.region
   arn_ecs    = "arn:${local.partition}:ecs:${local.region}:${local.account_id}"
   arn_logs   = "arn:${local.partition}:logs:${local.region}:${local.account_id}"
   arn_iam    = "arn:${local.partition}:iam::${local.account_id}"
 
-  namespace          = "${var.name}.internal"
-  grpc_host          = "code.${local.namespace}"
-  run_family_prefix  = "${var.name}-run"
+  namespace = "${var.name}.internal"
+  grpc_host = "code.${local.namespace}"
+  # What EcsRunLauncher starts for every run (dagster.yaml: task_definition: {env: ...}); the
+  # launcher resolves the family to its latest ACTIVE revision when the daemon starts.
+  run_family         = "${var.name}-sage-ops-run"
   compute_log_prefix = trimsuffix(var.compute_log_prefix, "/")
 
   # Read-only root filesystem everywhere; these are the only writable paths (ephemeral storage).
@@ -30,24 +33,26 @@ locals {
 
   environment = merge(
     {
-      AWS_REGION                          = local.region
-      DAGSTER_HOME                        = var.dagster_home
-      DAGSTER_CURRENT_IMAGE               = coalesce(var.image, "unset")
-      DAGSTER_PG_HOST                     = var.db_address
-      DAGSTER_PG_PORT                     = tostring(var.db_port)
-      DAGSTER_PG_DB                       = var.dagster_db_name
-      DAGSTER_PG_USER                     = var.dagster_db_user
-      DAGSTER_COMPUTE_LOGS_BUCKET         = var.bucket_id
-      DAGSTER_COMPUTE_LOGS_PREFIX         = local.compute_log_prefix
-      SAGE_OPS_RUN_TASK_ROLE_ARN          = aws_iam_role.run.arn
-      SAGE_OPS_RUN_EXECUTION_ROLE_ARN     = aws_iam_role.execution.arn
-      SAGE_OPS_RUN_TASK_DEFINITION_PREFIX = local.run_family_prefix
-      SAGE_OPS_STATE_DIR                  = var.state_dir
-      SAGE_OPS_BACKUP_URL                 = "s3://${var.bucket_id}/${var.backup_prefix}"
-      SAGE_OPS_REGISTRY                   = split("/", var.backend_repository_url)[0]
-      SAGE_OPS_IMAGE_REPOSITORY           = join("/", slice(split("/", var.backend_repository_url), 1, length(split("/", var.backend_repository_url))))
-      SAGE_OPS_SNS_TOPIC_ARN              = var.alerts_topic_arn
-      SAGE_OPS_ALARM_PREFIX               = "${var.name}-"
+      AWS_REGION                   = local.region
+      DAGSTER_HOME                 = var.dagster_home
+      DAGSTER_CURRENT_IMAGE        = coalesce(var.image, "unset")
+      DAGSTER_PG_HOST              = var.db_address
+      DAGSTER_PG_PORT              = tostring(var.db_port)
+      DAGSTER_PG_DB                = var.dagster_db_name
+      DAGSTER_PG_USER              = var.dagster_db_user
+      DAGSTER_COMPUTE_LOGS_BUCKET  = var.bucket_id
+      DAGSTER_COMPUTE_LOGS_PREFIX  = local.compute_log_prefix
+      SAGE_OPS_RUN_TASK_DEFINITION = local.run_family
+      SAGE_OPS_STATE_DIR           = var.state_dir
+      SAGE_OPS_BACKUP_URL          = "s3://${var.bucket_id}/${var.backup_prefix}"
+      SAGE_OPS_REGISTRY            = split("/", var.backend_repository_url)[0]
+      SAGE_OPS_IMAGE_REPOSITORY    = join("/", slice(split("/", var.backend_repository_url), 1, length(split("/", var.backend_repository_url))))
+      SAGE_OPS_SNS_TOPIC_ARN       = var.alerts_topic_arn
+      SAGE_OPS_ALARM_PREFIX        = "${var.name}-"
+      SAGE_OPS_ENVIRONMENT         = trimprefix(var.name, "sage-")
+      # libpq (pg_dump, psql, Dagster storage) refuses a server without TLS; Unix sockets (the
+      # embedded scratch server) ignore it.
+      PGSSLMODE = "require"
     },
     { for env, t in var.deploy_targets : "SAGE_OPS_${upper(env)}_TARGET" => "ecs://${t.cluster}/${t.service}" },
     local.capability_environment,
@@ -67,13 +72,31 @@ locals {
       # The full restore never goes to production: a scratch server if one is given, else an
       # embedded PostgreSQL 16 inside the run's own task, on ephemeral storage sized below.
       SAGE_OPS_VERIFY_LEVEL = "full"
+      # migrate_database's migrations (deploy_backend takes the deployed commit's own).
+      SAGE_OPS_MIGRATIONS_DIR = var.migrations_dir
     },
+    local.triage_environment,
     var.scratch_database_url_secret_arn == null ? { SAGE_OPS_SCRATCH = "embedded" } : {},
     var.repo_url == null ? {} : { SAGE_OPS_REPO = var.repo_url },
     var.repo_credential_secret_arn == null ? {} : { SAGE_OPS_REPO_CREDENTIAL_SECRET = var.repo_credential_secret_arn },
   )
 
-  capability_secrets = merge(
+  # Triage's evidence: the stack's log groups, the connection budget's inputs (the sizing the
+  # root's 53300 validation checks) and links back to the run in the UI.
+  triage_environment = merge(
+    {
+      SAGE_OPS_LOG_GROUPS = join(",", distinct(concat(
+        flatten([for t in values(var.deploy_targets) : t.log_groups]),
+        [aws_cloudwatch_log_group.this.name],
+      )))
+    },
+    { for k, v in var.connection_budget : "SAGE_OPS_${upper(k)}" => tostring(v) },
+    var.dagster_url == null ? {} : { SAGE_OPS_DAGSTER_URL = var.dagster_url },
+  )
+
+  # Runs only: a service never migrates or verifies, so a missing environment secret (another
+  # stack not applied yet) stops the runs that need it, never the daemon or the UI.
+  run_secrets = merge(
     { for env, arn in var.environment_database_url_secret_arns : "${upper(env)}_DATABASE_URL" => arn },
     var.scratch_database_url_secret_arn == null ? {} : { SAGE_OPS_SCRATCH_DATABASE_URL = var.scratch_database_url_secret_arn },
   )
@@ -83,17 +106,23 @@ locals {
       DAGSTER_PG_PASSWORD = "${aws_secretsmanager_secret.dagster_db.arn}:password::"
       DATABASE_URL        = var.database_url_secret_arn
     },
-    local.capability_secrets,
     var.extra_secrets,
   )
+
+  # The secret each valueFrom names (ARN, ARN:json-key::, or a name in this account and region),
+  # as an IAM resource: names get Secrets Manager's random six-character suffix.
+  arn_secrets = "arn:${local.partition}:secretsmanager:${local.region}:${local.account_id}:secret"
+  secret_resources = distinct([
+    for ref in concat(values(local.secrets), values(local.run_secrets), [var.master_secret_arn]) :
+    startswith(ref, "arn:") ? join(":", slice(split(":", ref), 0, 7)) : "${local.arn_secrets}:${ref}-??????"
+  ])
 
   log_options = {
     awslogs-group  = aws_cloudwatch_log_group.this.name
     awslogs-region = local.region
   }
 
-  # Same container shape for the three services: runs copy the daemon's task definition, so
-  # whatever a run needs (env, secrets, volumes) must be there.
+  # Same container shape for the three services and the runs.
   base_container = {
     image                  = var.image
     essential              = true
@@ -191,9 +220,8 @@ resource "aws_service_discovery_service" "this" {
     }
   }
 
-  health_check_custom_config {
-    failure_threshold = 1
-  }
+  # ECS reports the tasks' health to Cloud Map (failure_threshold is deprecated: always 1).
+  health_check_custom_config {}
 }
 
 # --- task definitions and services --------------------------------------------------------------
@@ -221,15 +249,6 @@ resource "aws_ecs_task_definition" "service" {
     }
   }
 
-  # EcsRunLauncher copies the daemon's task definition for each run (use_current_ecs_task_config),
-  # so this is the run tasks' disk: the embedded scratch server restores the database onto it.
-  dynamic "ephemeral_storage" {
-    for_each = each.key == "daemon" ? [var.run_ephemeral_storage_gib] : []
-    content {
-      size_in_gib = ephemeral_storage.value
-    }
-  }
-
   container_definitions = jsonencode([
     merge(
       local.base_container,
@@ -251,6 +270,56 @@ resource "aws_ecs_task_definition" "service" {
         } : k => v if v != null
       },
     )
+  ])
+
+  lifecycle {
+    precondition {
+      condition     = var.image != null
+      error_message = "sage_ops_image is null: push the sage_ops image to ECR and set sage_ops_image = \"<repo>@sha256:<digest>\" (see infra/terraform/README.md)."
+    }
+  }
+}
+
+# Every Dagster run is one task of this definition: EcsRunLauncher (infra/dagster/dagster.yaml,
+# task_definition: {env: SAGE_OPS_RUN_TASK_DEFINITION}) starts it as it is and only replaces the
+# container's command, so what a run gets is what is declared here.
+resource "aws_ecs_task_definition" "run" {
+  family                   = local.run_family
+  requires_compatibilities = ["FARGATE"]
+  network_mode             = "awsvpc"
+  cpu                      = var.run_cpu
+  memory                   = var.run_memory
+  execution_role_arn       = aws_iam_role.execution.arn
+  task_role_arn            = aws_iam_role.run.arn
+
+  runtime_platform {
+    operating_system_family = "LINUX"
+    cpu_architecture        = "X86_64"
+  }
+
+  dynamic "volume" {
+    for_each = local.scratch_volumes
+    content {
+      name = volume.key
+    }
+  }
+
+  # The embedded scratch server restores the whole database onto this disk (sized by the root).
+  ephemeral_storage {
+    size_in_gib = var.run_ephemeral_storage_gib
+  }
+
+  container_definitions = jsonencode([
+    merge(local.base_container, {
+      # EcsRunLauncher's default container_name; its command is replaced for every run.
+      name    = "run"
+      command = ["sage-ops", "doctor", "--require-all"]
+      secrets = [for k, v in merge(local.secrets, local.run_secrets) : { name = k, valueFrom = v }]
+      logConfiguration = {
+        logDriver = "awslogs"
+        options   = merge(local.log_options, { awslogs-stream-prefix = "run" })
+      }
+    })
   ])
 
   lifecycle {

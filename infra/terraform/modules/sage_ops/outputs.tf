@@ -1,10 +1,10 @@
 output "run_launcher" {
   description = "Values dagster.yaml's EcsRunLauncher reads (also set as env vars in every container)."
   value = {
-    cluster                = var.cluster_name
-    task_role_arn          = aws_iam_role.run.arn
-    execution_role_arn     = aws_iam_role.execution.arn
-    task_definition_prefix = local.run_family_prefix
+    cluster            = var.cluster_name
+    task_role_arn      = aws_iam_role.run.arn
+    execution_role_arn = aws_iam_role.execution.arn
+    task_definition    = aws_ecs_task_definition.run.family
   }
 }
 

@@ -235,8 +235,26 @@ variable "environment_database_url_secret_arns" {
   default     = {}
 }
 
+variable "environment_kms_aliases" {
+  description = "KMS aliases (alias/sage-<env>) of other environments' stacks whose secrets the runs read (environment_database_url_secret_arns)."
+  type        = list(string)
+  default     = []
+}
+
+variable "run_cpu" {
+  description = "Run task CPU units (pg_dump, compression, the embedded scratch server)."
+  type        = number
+  default     = 1024
+}
+
+variable "run_memory" {
+  description = "Run task memory (MiB)."
+  type        = number
+  default     = 4096
+}
+
 variable "run_ephemeral_storage_gib" {
-  description = "Ephemeral storage of the daemon's task definition, which run tasks copy: room for the embedded scratch server's full restore (Fargate: 21-200)."
+  description = "Run task ephemeral storage: room for the embedded scratch server's full restore (Fargate: 21-200)."
   type        = number
   default     = 21
 
@@ -244,6 +262,29 @@ variable "run_ephemeral_storage_gib" {
     condition     = var.run_ephemeral_storage_gib >= 21 && var.run_ephemeral_storage_gib <= 200
     error_message = "Fargate ephemeral storage is 21 to 200 GiB."
   }
+}
+
+variable "migrations_dir" {
+  description = "SAGE_OPS_MIGRATIONS_DIR: the backend's Prisma migrations inside the sage_ops image, for the stand-alone migrate_database job (deploy_backend applies the deployed commit's own)."
+  type        = string
+  default     = "/opt/dagster/migrations"
+}
+
+variable "connection_budget" {
+  description = "The backend's connection sizing, for triage's connection budget (SAGE_OPS_SERVICE_TASKS, _DB_POOL_SIZE, _TASK_VCPUS, _DB_MAX_CONNECTIONS, _DEPLOY_MAX_PERCENT)."
+  type = object({
+    service_tasks      = number
+    db_pool_size       = number
+    task_vcpus         = number
+    db_max_connections = number
+    deploy_max_percent = number
+  })
+}
+
+variable "dagster_url" {
+  description = "The Dagster UI's URL, for links in incident reports (SAGE_OPS_DAGSTER_URL); null: none."
+  type        = string
+  default     = null
 }
 
 variable "scratch_database_url_secret_arn" {

@@ -208,6 +208,17 @@ resource "aws_vpc_security_group_egress_rule" "sage_ops_https" {
   cidr_ipv4         = "0.0.0.0/0"
 }
 
+# git over SSH (a deploy key in sage_ops_repo_credential_secret_arn, git@host:org/repo.git).
+resource "aws_vpc_security_group_egress_rule" "sage_ops_git_ssh" {
+  count             = var.sage_ops_enabled ? 1 : 0
+  security_group_id = aws_security_group.sage_ops[0].id
+  description       = "SSH to the git remote via NAT"
+  ip_protocol       = "tcp"
+  from_port         = 22
+  to_port           = 22
+  cidr_ipv4         = "0.0.0.0/0"
+}
+
 resource "aws_vpc_security_group_egress_rule" "sage_ops_to_rds" {
   count                        = var.sage_ops_enabled ? 1 : 0
   security_group_id            = aws_security_group.sage_ops[0].id

@@ -1,0 +1,130 @@
+"""A Fargate stand-in for one task: what the ECS agent does between RunTask and the container's
+exit, for the task definitions the sandbox registers from Terraform's rendering.
+
+It reads the task definition back from ECS (moto), resolves each secret from Secrets Manager the
+way the agent does with the execution role, refusing one the role may not read or whose KMS key
+it may not use (the role's grants as Terraform renders them: `local.secret_resources` for
+secretsmanager:GetSecretValue, the stack key or `environment_kms_aliases` for kms:Decrypt),
+builds the container's environment from the definition alone (plus what the agent adds), and
+runs the container's command as a process with that environment in a fresh working directory.
+A refused secret stops the task before the command starts, as ECS's ResourceInitializationError.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from tests.infra.terraform_render import ACCOUNT, REGION, Module
+
+BIN = Path(sys.executable).parent
+ARN_SECRETS = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret"  # the rendered stack's
+# What the agent and the image add to every container (not in the task definition).
+AGENT_VARIABLES = (
+    "AWS_ENDPOINT_URL",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_DEFAULT_REGION",
+)
+
+
+@dataclass(frozen=True)
+class StoppedTask:
+    exit_code: int | None  # None: the container never started
+    stopped_reason: str
+    output: str  # the container's stdout (its log stream)
+    errors: str = ""  # its stderr
+
+
+@dataclass(frozen=True)
+class Grants:
+    """The execution role's secret grants as Terraform renders them: secretsmanager:
+    GetSecretValue on `local.secret_resources`, kms:Decrypt with the stack key and the keys
+    behind `environment_kms_aliases`. Checked on the secret's reference as rendered (the
+    sandbox's own ARNs stand for what only AWS knows) and on the stored secret's key."""
+
+    rendered: Mapping[str, str]  # secret name -> valueFrom as Terraform renders it
+    secret_resources: list[str]
+    stack_key: str
+    kms_aliases: list[str]
+
+    @classmethod
+    def of(cls, module: Module, stack_key: str) -> Grants:
+        resources = list(module.locals["secret_resources"])
+        return cls(
+            module.run_secrets, resources, stack_key, module.inputs["environment_kms_aliases"]
+        )
+
+    def refusal(self, name: str, value_from: str) -> str | None:
+        ref = self.rendered.get(name, value_from)
+        arn = ref if ref.startswith("arn:") else f"{ARN_SECRETS}:{ref}-AbCdEf"
+        secret = ":".join(arn.split(":")[:7])
+        if not any(fnmatch.fnmatchcase(secret, r) for r in self.secret_resources):
+            return f"{name}: the execution role may not secretsmanager:GetSecretValue {ref}"
+        stored = ":".join(value_from.split(":")[:7])
+        key = boto3.client("secretsmanager").describe_secret(SecretId=stored).get("KmsKeyId")
+        if key == self.stack_key or set(_aliases(key)) & set(self.kms_aliases):
+            return None
+        return f"{name}: the execution role may not kms:Decrypt {ref} (its key {key})"
+
+
+def _aliases(key: str | None) -> list[str]:
+    if not key:
+        return []
+    listed = boto3.client("kms").list_aliases(KeyId=key)["Aliases"]
+    return [a["AliasName"] for a in listed]
+
+
+def run_task(definition_ref: str, grants: Grants, command: list[str] | None = None) -> StoppedTask:
+    """One task of a task definition (a family: its latest revision, or an ARN), to its end;
+    `command` is RunTask's container override."""
+    definition = boto3.client("ecs").describe_task_definition(taskDefinition=definition_ref)
+    [container] = definition["taskDefinition"]["containerDefinitions"]
+    env = {e["name"]: e["value"] for e in container.get("environment", [])}
+    for secret in container.get("secrets", []):
+        refused = grants.refusal(secret["name"], secret["valueFrom"])
+        if refused:
+            return StoppedTask(None, f"ResourceInitializationError: {refused}", "")
+        env[secret["name"]] = _secret_value(secret["valueFrom"])
+    env |= {k: os.environ[k] for k in AGENT_VARIABLES if k in os.environ}
+    env["ECS_CONTAINER_METADATA_URI_V4"] = "http://169.254.170.2/v4/fargate-stand-in"
+    env["PATH"] = f"{BIN}:/usr/bin:/bin"  # the image's PATH: its venv first
+    with tempfile.TemporaryDirectory(prefix="fargate-task-") as workdir:
+        # Each task's volumes start empty: a variable naming a mount point gets this task's own.
+        for mount in container.get("mountPoints", []):
+            volume = Path(workdir, "volumes", mount["sourceVolume"])
+            volume.mkdir(parents=True)
+            env |= {k: str(volume) for k, v in env.items() if v == mount["containerPath"]}
+        done = subprocess.run(
+            command or container["command"],
+            env=env,
+            cwd=workdir,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    return StoppedTask(
+        done.returncode, "Essential container in task exited", done.stdout + done.stderr
+    )
+
+
+def _secret_value(value_from: str) -> str:
+    """`arn` or `arn:json-key::` (ECS's valueFrom forms for Secrets Manager)."""
+    parts = value_from.split(":")
+    value = boto3.client("secretsmanager").get_secret_value(SecretId=":".join(parts[:7]))
+    text: str = value["SecretString"]
+    if len(parts) > 7 and parts[7]:
+        loaded: dict[str, Any] = json.loads(text)
+        return str(loaded[parts[7]])
+    return text

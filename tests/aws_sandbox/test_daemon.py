@@ -1,0 +1,201 @@
+"""A run through the production path: the real dagster-daemon with infra/dagster/dagster.yaml
+(Postgres storage on the machine's server, QueuedRunCoordinator, EcsRunLauncher against moto),
+launching Terraform's run task definition; the Fargate stand-in (fargate.py) starts each task
+RunTask created, with the launcher's command override, the definition's environment and the
+secrets the execution role may read. The run's events are read back from the Postgres storage.
+
+The daemon runs "in" a task of its own on moto (the launcher copies its subnets and security
+groups, use_current_ecs_task_config), found through a task-metadata endpoint like the agent's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+
+from tests.aws_sandbox import fargate, stack
+from tests.aws_sandbox.conftest import Sandbox
+from tests.aws_sandbox.test_run_task import grants
+from tests.incidents import seed_alarms as seed
+
+BIN = Path(sys.executable).parent
+TIMEOUT_S = 240
+
+
+def _daemon_task(suffix: str) -> tuple[str, str]:
+    """The daemon's own task on moto, placed in a private subnet: (cluster, task ARN)."""
+    network = stack._private_network(f"ops-{suffix}")
+    ecs = boto3.client("ecs")
+    cluster = ecs.create_cluster(clusterName=f"sage-production-ops-{suffix}")["cluster"][
+        "clusterArn"
+    ]
+    family = ecs.register_task_definition(
+        family=f"sage-production-sage-ops-daemon-{suffix}",
+        containerDefinitions=[{"name": "daemon", "image": "sage-ops", "memory": 512}],
+        requiresCompatibilities=["FARGATE"],
+        networkMode="awsvpc",
+        cpu="256",
+        memory="512",
+    )["taskDefinition"]["taskDefinitionArn"]
+    [task] = ecs.run_task(
+        cluster=cluster,
+        taskDefinition=family,
+        launchType="FARGATE",
+        networkConfiguration={"awsvpcConfiguration": network["awsvpcConfiguration"]},
+    )["tasks"]
+    return cluster, str(task["taskArn"])
+
+
+class _Metadata(BaseHTTPRequestHandler):
+    task: dict[str, str] = {}
+
+    def do_GET(self) -> None:
+        body = json.dumps(self.task).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def daemon(sandbox: Sandbox, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """dagster-daemon in its "task"; yields the environment of the daemon's container."""
+    cluster, task = _daemon_task(uuid.uuid4().hex[:8])
+    _Metadata.task = {"Cluster": cluster, "TaskARN": task}
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Metadata)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    env = dict(os.environ)
+    env["ECS_CONTAINER_METADATA_URI_V4"] = f"http://127.0.0.1:{server.server_port}/v4/daemon"
+    log = (tmp_path / "daemon.log").open("w")
+    process = subprocess.Popen(
+        [str(BIN / "dagster-daemon"), "run", "-m", "sage_ops.definitions"],
+        env=env,
+        cwd=tmp_path,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        yield env | {"cluster": cluster, "log": str(tmp_path / "daemon.log")}
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        server.shutdown()
+
+
+def _fargate(
+    cluster: str, family: str, run_id: str, given: fargate.Grants, deadline: float
+) -> fargate.StoppedTask:
+    """What Fargate does for the launcher's RunTask of run `run_id` (its command names it);
+    other runs' tasks (the daemon's sensors launch their own) are left alone."""
+    ecs = boto3.client("ecs")
+    while time.monotonic() < deadline:
+        arns = ecs.list_tasks(cluster=cluster, family=family)["taskArns"]
+        for task in ecs.describe_tasks(cluster=cluster, tasks=arns)["tasks"] if arns else []:
+            [override] = task["overrides"]["containerOverrides"]
+            if run_id in json.dumps(override["command"]):
+                return fargate.run_task(task["taskDefinitionArn"], given, override["command"])
+        time.sleep(2)
+    raise AssertionError(f"no RunTask of {family} for run {run_id} in {TIMEOUT_S} s")
+
+
+def _queued_run(instance: DagsterInstance, job: str, deadline: float) -> str:
+    while time.monotonic() < deadline:
+        runs = instance.get_runs(filters=RunsFilter(job_name=job), limit=1)
+        if runs:
+            return runs[0].run_id
+        time.sleep(1)
+    raise AssertionError(f"no {job} run in the storage")
+
+
+def test_a_launched_run_goes_through_the_daemon_and_ecs_run_launcher(
+    sandbox: Sandbox, daemon: dict[str, str]
+) -> None:
+    launched = subprocess.run(  # the UI's Launch: the run is queued in the Postgres storage
+        [
+            str(BIN / "dagster"),
+            "job",
+            "launch",
+            "-m",
+            "sage_ops.definitions",
+            "-j",
+            "nightly_backup",
+        ],
+        env=daemon,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert launched.returncode == 0, launched.stdout + launched.stderr
+    family = sandbox.env["SAGE_OPS_RUN_TASK_DEFINITION"]
+    deadline = time.monotonic() + TIMEOUT_S
+    with DagsterInstance.from_config(sandbox.env["DAGSTER_HOME"]) as instance:
+        run_id = _queued_run(instance, "nightly_backup", deadline)
+        task = _fargate(daemon["cluster"], family, run_id, grants(sandbox), deadline)
+        assert task.exit_code == 0, task.stopped_reason + task.output + task.errors
+        run = instance.get_run_by_id(run_id)
+        assert run is not None and run.status == DagsterRunStatus.SUCCESS, task.errors[-3000:]
+        assert run.tags["ecs/task_arn"].split("/")[1] == daemon["cluster"].split("/")[1]
+        events = {
+            e.dagster_event_type.value for e in instance.all_logs(run_id) if e.is_dagster_event
+        }
+    assert {"PIPELINE_ENQUEUED", "PIPELINE_STARTING", "PIPELINE_SUCCESS"} <= events
+    assert "ASSET_MATERIALIZATION" in events and "ASSET_CHECK_EVALUATION" in events
+
+
+def test_an_alarm_makes_the_daemons_sensor_launch_triage_which_publishes_to_sns(
+    sandbox: Sandbox, daemon: dict[str, str]
+) -> None:
+    sqs = boto3.client("sqs")
+    queue = sqs.create_queue(QueueName=f"inbox-{uuid.uuid4().hex[:6]}")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
+    topic = sandbox.env["SAGE_OPS_SNS_TOPIC_ARN"]
+    boto3.client("sns").subscribe(
+        TopicArn=topic, Protocol="sqs", Endpoint=queue_arn["Attributes"]["QueueArn"]
+    )
+    deadline = time.monotonic() + TIMEOUT_S
+    with DagsterInstance.from_config(sandbox.env["DAGSTER_HOME"]) as instance:
+        _sensor_ticked(instance, "alarm_sensor", deadline)  # it has seen the alarms in OK
+        boto3.client("cloudwatch").set_alarm_state(
+            AlarmName=seed.RDS_CONNECTIONS, StateValue="ALARM", StateReason="Threshold Crossed"
+        )
+        run_id = _queued_run(instance, "incident_triage", deadline)
+        family = sandbox.env["SAGE_OPS_RUN_TASK_DEFINITION"]
+        task = _fargate(daemon["cluster"], family, run_id, grants(sandbox), deadline)
+        assert task.exit_code == 0, task.stopped_reason + task.output + task.errors[-3000:]
+        run = instance.get_run_by_id(run_id)
+        assert run is not None and run.status == DagsterRunStatus.SUCCESS
+        assert run.tags["sage_ops/alarm"] == seed.RDS_CONNECTIONS
+    messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    notes = [json.loads(m["Body"]) for m in messages]
+    assert any(n["Message"].startswith(f"{seed.RDS_CONNECTIONS} in ALARM") for n in notes)
+
+
+def _sensor_ticked(instance: DagsterInstance, name: str, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        states = [s for s in instance.all_instigator_state() if s.name == name]
+        ticks = (
+            instance.get_ticks(states[0].instigator_origin_id, states[0].selector_id)
+            if states
+            else []
+        )
+        if ticks:
+            return
+        time.sleep(2)
+    raise AssertionError(f"{name} never ticked")
