@@ -92,7 +92,16 @@ def _assert_allowlisted(environ: dict[str, str], names: set[str], prefixes: tupl
     assert_no_fragment(text, TRICKY)
 
 
-PG_NAMES = {"PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGCONNECT_TIMEOUT", "PGAPPNAME"}
+# PGOPTIONS: the scratch restore's session-level settings (no secret: SET parameters only).
+PG_NAMES = {
+    "PGHOST",
+    "PGPORT",
+    "PGUSER",
+    "PGDATABASE",
+    "PGCONNECT_TIMEOUT",
+    "PGAPPNAME",
+    "PGOPTIONS",
+}
 
 
 def test_pg_dump_and_psql_get_only_the_allowlist(
