@@ -84,7 +84,8 @@ def _run_task_definition(family: str, config: dict[str, Any]) -> str:
     if "FARGATE" not in found.get("requiresCompatibilities", []):
         raise ConfigError(f"task definition {family} is not Fargate-compatible: RunTask refuses")
     disk = found.get("ephemeralStorage", {}).get("sizeInGiB", 20)
-    return f"{family}:{found['revision']} (Fargate, container {container}, {disk} GiB)"
+    revision = found["taskDefinitionArn"].rsplit("/", 1)[-1]  # family:revision
+    return f"{revision} (Fargate, container {container}, {disk} GiB)"
 
 
 def _compute_logs(needs: Needs) -> str:
