@@ -30,6 +30,9 @@ def _commit_prisma_backend(repo) -> str:
     )
     (backend / "Dockerfile").write_text(
         f"FROM {MIGRATE_IMAGE}\nCOPY prisma/migrations/ /app/prisma/migrations/\n"
+        # The image policy wants a health check; this test stops at the schema, before rollout.
+        'HEALTHCHECK CMD ["node", "-e", "fetch(\'http://127.0.0.1:3000/health\')'
+        '.then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]\n'
     )
     _git(repo, "add", "-A")
     _git(repo, "commit", "-q", "-m", "backend with a new migration")
