@@ -7,6 +7,9 @@
 # passes a Debian base made with debootstrap, a context with host-built wheels in wheels/, and
 #   --build-arg BASE_IMAGE=sage-local/debian:bookworm --build-arg PG_CLIENT=pgserver
 #   --build-arg PIP_INSTALL_ARGS="--no-index --find-links /src"
+# The backend's Prisma migrations at build time land in /opt/dagster/migrations (the tasks'
+# SAGE_OPS_MIGRATIONS_DIR, for the stand-alone migrate_database): MIGRATIONS names them in the
+# context; by default this repository's sample backend, whose schema the backend's matches.
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 
 FROM ${BASE_IMAGE} AS build
@@ -64,6 +67,8 @@ COPY --from=build /dist /tmp/dist
 RUN /opt/venv/bin/pip install --no-cache-dir --no-index --no-deps /tmp/dist/*.whl \
     && rm -rf /tmp/dist
 COPY infra/dagster/dagster.yaml /opt/dagster/dagster_home/dagster.yaml
+ARG MIGRATIONS=infra/sample-backend/prisma/migrations
+COPY ${MIGRATIONS} /opt/dagster/migrations
 ENV PATH=/opt/venv/bin:$PATH \
     DAGSTER_HOME=/opt/dagster/dagster_home \
     SAGE_OPS_STATE_DIR=/var/lib/sage-ops \
