@@ -263,12 +263,7 @@ def test_an_alarm_makes_the_daemons_sensor_launch_triage_which_publishes_to_sns(
     sandbox: Sandbox, daemon: dict[str, str]
 ) -> None:
     sqs = boto3.client("sqs")
-    queue = sqs.create_queue(QueueName=f"inbox-{uuid.uuid4().hex[:6]}")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
-    topic = sandbox.env["SAGE_OPS_SNS_TOPIC_ARN"]
-    boto3.client("sns").subscribe(
-        TopicArn=topic, Protocol="sqs", Endpoint=queue_arn["Attributes"]["QueueArn"]
-    )
+    queue = stack.sns_inbox(sandbox.env["SAGE_OPS_SNS_TOPIC_ARN"])
     deadline = time.monotonic() + TIMEOUT_S
     with DagsterInstance.from_config(sandbox.env["DAGSTER_HOME"]) as instance:
         _sensor_ticked(instance, "alarm_sensor", deadline)  # it has seen the alarms in OK
