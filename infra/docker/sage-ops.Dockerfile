@@ -11,6 +11,9 @@
 # passes a Debian base made with debootstrap, a context with host-built wheels in wheels/, and
 #   --build-arg BASE_IMAGE=sage-local/debian:bookworm
 #   --build-arg PIP_INSTALL_ARGS="--no-index --find-links /src"
+# The backend's Prisma migrations at build time land in /opt/dagster/migrations (the tasks'
+# SAGE_OPS_MIGRATIONS_DIR, for the stand-alone migrate_database): MIGRATIONS names them in the
+# context; by default this repository's sample backend, whose schema the backend's matches.
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 
 FROM ${BASE_IMAGE} AS build
@@ -73,6 +76,8 @@ RUN mkdir -p /usr/lib/postgresql/16/bin \
 COPY --from=build /sage/bin/ /opt/venv/bin/
 COPY --from=build /sage/lib/ /opt/venv/lib/python3.11/site-packages/
 COPY infra/dagster/dagster.yaml /opt/dagster/dagster_home/dagster.yaml
+ARG MIGRATIONS=infra/sample-backend/prisma/migrations
+COPY ${MIGRATIONS} /opt/dagster/migrations
 ENV PATH=/opt/venv/bin:$PATH \
     DAGSTER_HOME=/opt/dagster/dagster_home \
     SAGE_OPS_STATE_DIR=/var/lib/sage-ops \

@@ -139,6 +139,10 @@ step_sage_ops() {
     cp -p "$ROOT/pyproject.toml" "$ROOT/README.md" "$ctx/"
     cp -p "$ROOT/infra/dagster/dagster.yaml" "$ctx/infra/dagster/"
     cp -p "$ROOT/infra/docker/slim-venv.sh" "$ctx/infra/docker/"
+    # The backend's migrations, baked at /opt/dagster/migrations (the Dockerfile's MIGRATIONS).
+    mkdir -p "$ctx/infra/sample-backend/prisma"
+    rsync -a --delete "$ROOT/infra/sample-backend/prisma/migrations/" \
+        "$ctx/infra/sample-backend/prisma/migrations/"
     log "sage-ops: local form -> sage-ops:local"
     build -t sage-ops:local -f "$ROOT/infra/docker/sage-ops.Dockerfile" \
         --build-arg BASE_IMAGE="$BASE_IMAGE" \

@@ -8,6 +8,9 @@ secretsmanager:GetSecretValue, the stack key or `environment_kms_aliases` for km
 builds the container's environment from the definition alone (plus what the agent adds), and
 runs the container's command as a process with that environment in a fresh working directory.
 A refused secret stops the task before the command starts, as ECS's ResourceInitializationError.
+Given the task RunTask created, it reports the task's end the way the agent does, so that
+DescribeTasks shows it as ECS would (lastStatus STOPPED, stopCode, stoppedReason, each
+container's exitCode): what EcsRunLauncher.check_run_worker_health reads.
 """
 
 from __future__ import annotations
@@ -15,15 +18,18 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import boto3
+from moto.ecs.models import ecs_backends
 
 from tests.infra.terraform_render import ACCOUNT, REGION, Module
 
@@ -85,11 +91,32 @@ def _aliases(key: str | None) -> list[str]:
     return [a["AliasName"] for a in listed]
 
 
-def run_task(definition_ref: str, grants: Grants, command: list[str] | None = None) -> StoppedTask:
+def run_task(
+    definition_ref: str,
+    grants: Grants,
+    command: list[str] | None = None,
+    *,
+    task_arn: str | None = None,
+    kill_when: Callable[[], bool] | None = None,
+) -> StoppedTask:
     """One task of a task definition (a family: its latest revision, or an ARN), to its end;
-    `command` is RunTask's container override."""
+    `command` is RunTask's container override. `task_arn`: the task RunTask created, whose end is
+    reported to ECS. `kill_when`: polled while the container runs; once true, every process of the
+    container is killed (SIGKILL, as when Fargate stops a task or the kernel's OOM killer fires)."""
     definition = boto3.client("ecs").describe_task_definition(taskDefinition=definition_ref)
     [container] = definition["taskDefinition"]["containerDefinitions"]
+    stopped = _run_container(container, grants, command or container["command"], kill_when)
+    if task_arn:
+        report_stopped(task_arn, stopped)
+    return stopped
+
+
+def _run_container(
+    container: Mapping[str, Any],
+    grants: Grants,
+    command: list[str],
+    kill_when: Callable[[], bool] | None,
+) -> StoppedTask:
     env = {e["name"]: e["value"] for e in container.get("environment", [])}
     for secret in container.get("secrets", []):
         refused = grants.refusal(secret["name"], secret["valueFrom"])
@@ -105,18 +132,44 @@ def run_task(definition_ref: str, grants: Grants, command: list[str] | None = No
             volume = Path(workdir, "volumes", mount["sourceVolume"])
             volume.mkdir(parents=True)
             env |= {k: str(volume) for k, v in env.items() if v == mount["containerPath"]}
-        done = subprocess.run(
-            command or container["command"],
-            env=env,
-            cwd=workdir,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
+        out, err = Path(workdir, "stdout"), Path(workdir, "stderr")
+        with out.open("w") as stdout, err.open("w") as stderr:
+            process = subprocess.Popen(
+                command, env=env, cwd=workdir, stdout=stdout, stderr=stderr, start_new_session=True
+            )
+            code = _wait(process, kill_when)
+        return StoppedTask(
+            code, "Essential container in task exited", out.read_text() + err.read_text()
         )
-    return StoppedTask(
-        done.returncode, "Essential container in task exited", done.stdout + done.stderr
-    )
+
+
+def _wait(process: subprocess.Popen[bytes], kill_when: Callable[[], bool] | None) -> int:
+    """The container's exit code as Docker reports it (128 + the signal that ended it)."""
+    deadline = time.monotonic() + 300
+    while process.poll() is None:
+        if (kill_when and kill_when()) or time.monotonic() > deadline:
+            os.killpg(process.pid, signal.SIGKILL)  # the container: its whole process group
+            process.wait()
+            break
+        time.sleep(0.2)
+    code = process.returncode
+    return code if code >= 0 else 128 - code
+
+
+def report_stopped(task_arn: str, stopped: StoppedTask) -> None:
+    """The agent's report of the task's end, as DescribeTasks then shows it. moto has no API for a
+    container's exit, so it is set on moto's own task model (its server runs in this process)."""
+    region, account = task_arn.split(":")[3:5]
+    tasks = ecs_backends[account][region].tasks
+    [task] = [t for by_arn in tasks.values() for arn, t in by_arn.items() if arn == task_arn]
+    task.last_status = "STOPPED"
+    task.desired_status = "STOPPED"
+    task.stopped_reason = stopped.stopped_reason
+    started = stopped.exit_code is not None
+    task.stop_code = "EssentialContainerExited" if started else "TaskFailedToStart"
+    for container in task.containers:
+        container.last_status = "STOPPED"
+        container.exitCode = stopped.exit_code  # None: never started, as ECS omits it
 
 
 def _secret_value(value_from: str) -> str:

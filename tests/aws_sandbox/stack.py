@@ -241,6 +241,17 @@ def git_repo(root: Path) -> tuple[Path, str]:
     return root, head.stdout.strip()
 
 
+def sns_inbox(topic: str) -> str:
+    """A fresh SQS queue subscribed to `topic`: what is published there can be read back."""
+    sqs = boto3.client("sqs")
+    queue = sqs.create_queue(QueueName=f"inbox-{uuid.uuid4().hex[:6]}")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
+    boto3.client("sns").subscribe(
+        TopicArn=topic, Protocol="sqs", Endpoint=arn["Attributes"]["QueueArn"]
+    )
+    return str(queue)
+
+
 def dagster_home(root: Path) -> Path:
     """DAGSTER_HOME as the image has it: the production instance config."""
     root.mkdir(parents=True, exist_ok=True)

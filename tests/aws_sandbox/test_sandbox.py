@@ -12,7 +12,6 @@ and SQS are all moto's).
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import boto3
@@ -23,6 +22,7 @@ from sage_ops.backups.resources import BackupConfig
 from sage_ops.incidents.defs import alarm_sensor
 from sage_ops.incidents.resources import IncidentConfig
 from sage_ops.postgres import PgTarget
+from tests.aws_sandbox import stack
 from tests.aws_sandbox.conftest import Sandbox
 from tests.incidents import seed_alarms as seed
 from tests.incidents.test_e2e_cloudwatch import APP_LINES, RDS_GROUP, RDS_LINES, _put_logs
@@ -61,12 +61,7 @@ def test_cloudwatch_alarm_to_triage_to_sns_read_back_through_sqs(sandbox: Sandbo
     _put_logs(RDS_GROUP, RDS_LINES, now - timedelta(minutes=3))
     _put_logs("/ecs/sage-production/backend", APP_LINES, now - timedelta(minutes=3))
     sqs = boto3.client("sqs")
-    queue = sqs.create_queue(QueueName=f"inbox-{uuid.uuid4().hex[:6]}")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
-    topic = sandbox.env["SAGE_OPS_SNS_TOPIC_ARN"]
-    boto3.client("sns").subscribe(
-        TopicArn=topic, Protocol="sqs", Endpoint=queue_arn["Attributes"]["QueueArn"]
-    )
+    queue = stack.sns_inbox(sandbox.env["SAGE_OPS_SNS_TOPIC_ARN"])
     config = IncidentConfig.from_env()
     resources = {"incidents": config}
 
@@ -95,5 +90,5 @@ def test_cloudwatch_alarm_to_triage_to_sns_read_back_through_sqs(sandbox: Sandbo
     assert report.metadata["rule"].value == "pg_connection_exhaustion"  # read from CloudWatch Logs
     [message] = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
     note = json.loads(message["Body"])
-    assert note["TopicArn"] == topic
+    assert note["TopicArn"] == sandbox.env["SAGE_OPS_SNS_TOPIC_ARN"]
     assert note["Message"].startswith(f"{seed.RDS_CONNECTIONS} in ALARM since")
