@@ -174,7 +174,8 @@ class Gate:
 
         async def guarded() -> Message:
             message = await receive()
-            if message["type"] == "websocket.receive" and _socket_mutation(message.get("text")):
+            frame = message.get("text") or message.get("bytes")
+            if message["type"] == "websocket.receive" and _socket_mutation(frame):
                 reason = "a mutation over the websocket"
                 self.audit.write(self._refused(identity, "websocket mutation", reason, scope))
                 return {"type": "websocket.disconnect", "code": 1008}
@@ -183,11 +184,12 @@ class Gate:
         return guarded
 
 
-def _socket_mutation(text: str | None) -> bool:
-    if not text or "mutation" not in text:
+def _socket_mutation(frame: str | bytes | None) -> bool:
+    """Judged once decoded: a JSON escape (\\u006dutation) hides the word in the raw text."""
+    if not frame:
         return False
     try:
-        payload = json.loads(text).get("payload") or {}
+        payload = json.loads(frame).get("payload") or {}
         request = GraphQLRequest(str(payload.get("query", "")), {}, None)
     except (ValueError, AttributeError):
         return False

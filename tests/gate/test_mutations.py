@@ -68,7 +68,19 @@ def test_tags_are_written_into_every_launch_of_a_request() -> None:
     assert request.variables["list"][0]["executionMetadata"]["tags"] == [forged]  # a copy
 
 
-def test_a_mutation_over_the_websocket_closes_it_and_is_audited(tmp_path) -> None:
+MUTATION_FRAME = json.dumps({"type": "start", "payload": {"query": "mutation { setNuxSeen }"}})
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"text": MUTATION_FRAME},
+        {"text": MUTATION_FRAME.replace("mutation", "\\u006dutation")},  # JSON-escaped
+        {"bytes": MUTATION_FRAME.encode()},  # a binary frame
+    ],
+    ids=["text", "escaped", "binary"],
+)
+def test_a_mutation_over_the_websocket_closes_it_and_is_audited(tmp_path, frame) -> None:
     audit = tmp_path / "audit.jsonl"
     received = []
 
@@ -88,10 +100,7 @@ def test_a_mutation_over_the_websocket_closes_it_and_is_audited(tmp_path) -> Non
             "type": "websocket.receive",
             "text": json.dumps({"type": "start", "payload": {"query": "subscription { x }"}}),
         },
-        {
-            "type": "websocket.receive",
-            "text": json.dumps({"type": "start", "payload": {"query": "mutation { setNuxSeen }"}}),
-        },
+        {"type": "websocket.receive", **frame},
     ]
 
     async def receive():
