@@ -171,8 +171,8 @@ DOCKER_NAMES = {
 
 
 def test_docker_cli_gets_only_the_allowlist(secrets_in_env, records, shims):
-    from sage_ops.incidents.containers import service_containers
     from sage_ops.incidents.errors import EvidenceError
+    from sage_ops.incidents.evidence.containers import service_containers
 
     _wrap(shims, "docker", "", records, body='echo ""')
     with contextlib.suppress(EvidenceError):

@@ -28,11 +28,12 @@ from dagster import (
 )
 
 from sage_ops.errors import SageOpsError
-from sage_ops.incidents import report
-from sage_ops.incidents.alarms import parse_episode_key
+from sage_ops.incidents.alarms.alarm import parse_episode_key
+from sage_ops.incidents.alarms.transitions import evaluate_tick
 from sage_ops.incidents.ecs_events import not_made_by_sage_ops
 from sage_ops.incidents.errors import UnknownAlarm
-from sage_ops.incidents.llm_summary import llm_summary
+from sage_ops.incidents.reports import report
+from sage_ops.incidents.reports.llm_summary import llm_summary
 from sage_ops.incidents.resources import IncidentConfig
 from sage_ops.incidents.sources import (
     IncidentSettings,
@@ -42,7 +43,6 @@ from sage_ops.incidents.sources import (
     metric_source,
     notifier,
 )
-from sage_ops.incidents.transitions import evaluate_tick
 from sage_ops.incidents.triage import Triage, triage
 from sage_ops.lineage.changes import recent_changes
 from sage_ops.lineage.effects import READS, effect

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sage_ops.checks import Needs, Probe
 from sage_ops.errors import ConfigError
 from sage_ops.incidents.aws import aws_client
-from sage_ops.incidents.cloudwatch import CloudWatchAlarms
+from sage_ops.incidents.evidence.cloudwatch import CloudWatchAlarms
 from sage_ops.incidents.resources import IncidentConfig
 from sage_ops.incidents.sources import CLOUDWATCH
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from dagster import ConfigurableResource, EnvVar
 
-from sage_ops.incidents.budget import ConnectionBudget
-from sage_ops.incidents.llm_summary import DEFAULT_MODEL
+from sage_ops.incidents.classification.budget import ConnectionBudget
+from sage_ops.incidents.reports.llm_summary import DEFAULT_MODEL
 from sage_ops.incidents.sources import IncidentSettings
 from sage_ops.incidents.triage import Window
 from sage_ops.postgres import PgTarget

@@ -12,17 +12,22 @@ from datetime import datetime
 from pathlib import Path
 
 from sage_ops.errors import ConfigError
-from sage_ops.incidents.alarms import AlarmSource
-from sage_ops.incidents.budget import ConnectionBudget
-from sage_ops.incidents.cloudwatch import CloudWatchAlarms, CloudWatchMetrics
-from sage_ops.incidents.cloudwatch_logs import ECS_EVENTS_PATTERN, CloudWatchLogs
-from sage_ops.incidents.containers import ContainerLogs
+from sage_ops.incidents.alarms.alarm import AlarmSource
+from sage_ops.incidents.classification.budget import ConnectionBudget
 from sage_ops.incidents.ecs_events import parse_event, rollouts, service_events
-from sage_ops.incidents.evidence import LogSource, MetricSource
-from sage_ops.incidents.local_alarms import LocalAlarms, LocalMetrics, ProbeTargets, local_rules
-from sage_ops.incidents.notify import Notifier, RunLogNotifier, SnsNotifier
-from sage_ops.incidents.postgres_log import PostgresLogFile
-from sage_ops.incidents.probe_history import ProbeHistory
+from sage_ops.incidents.evidence.base import LogSource, MetricSource
+from sage_ops.incidents.evidence.cloudwatch import CloudWatchAlarms, CloudWatchMetrics
+from sage_ops.incidents.evidence.cloudwatch_logs import ECS_EVENTS_PATTERN, CloudWatchLogs
+from sage_ops.incidents.evidence.containers import ContainerLogs
+from sage_ops.incidents.evidence.local_alarms import (
+    LocalAlarms,
+    LocalMetrics,
+    ProbeTargets,
+    local_rules,
+)
+from sage_ops.incidents.evidence.postgres_log import PostgresLogFile
+from sage_ops.incidents.evidence.probe_history import ProbeHistory
+from sage_ops.incidents.reports.notify import Notifier, RunLogNotifier, SnsNotifier
 from sage_ops.incidents.triage import Window
 from sage_ops.lineage.changes import Change
 from sage_ops.postgres import PgTarget

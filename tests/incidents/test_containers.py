@@ -18,14 +18,14 @@ from pathlib import Path
 
 import pytest
 
-from sage_ops.incidents.containers import (
+from sage_ops.incidents.errors import EvidenceError
+from sage_ops.incidents.evidence.containers import (
     SERVICE_LABEL,
     ContainerLogs,
     probe_container_cpu,
     service_containers,
 )
-from sage_ops.incidents.errors import EvidenceError
-from sage_ops.incidents.probes import CONTAINER_CPU_PCT
+from sage_ops.incidents.evidence.probes import CONTAINER_CPU_PCT
 
 IMAGE = "sage-ops-test-busybox:1"
 SCRIPT = (

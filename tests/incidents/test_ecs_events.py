@@ -9,13 +9,13 @@ from datetime import UTC, datetime, timedelta
 import boto3
 from botocore.stub import Stubber
 
-from sage_ops.incidents.changes import correlate
 from sage_ops.incidents.ecs_events import (
     not_made_by_sage_ops,
     parse_event,
     rollouts,
     service_events,
 )
+from sage_ops.incidents.evidence.changes import correlate
 from sage_ops.lineage.changes import DEPLOYMENT, FAILURE, IN_PROGRESS, ROLLED_BACK, SUCCESS, Change
 
 T = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)

@@ -13,7 +13,7 @@ import pandas as pd
 
 from sage_ops.incidents.aws import AWS_ERRORS, aws_client, describe
 from sage_ops.incidents.errors import EvidenceError
-from sage_ops.incidents.evidence import LogSource, log_frame
+from sage_ops.incidents.evidence.base import LogSource, log_frame
 
 # Filter-pattern terms are case-sensitive; `?` ORs them; quotes keep phrases and digits whole.
 ERROR_FILTER_PATTERN = " ".join(

@@ -16,10 +16,10 @@ from typing import Any
 
 import pandas as pd
 
-from sage_ops.incidents.alarms import Alarm, AlarmSource, utc
+from sage_ops.incidents.alarms.alarm import Alarm, AlarmSource, utc
 from sage_ops.incidents.aws import AWS_ERRORS, aws_client, describe
 from sage_ops.incidents.errors import AlarmSourceError, EvidenceError
-from sage_ops.incidents.evidence import MetricSource, metric_frame
+from sage_ops.incidents.evidence.base import MetricSource, metric_frame
 
 PAGE_SIZE = 100  # describe_alarms' maximum
 MAX_RELATED = 20

@@ -16,8 +16,8 @@ import pandas as pd
 
 from sage_ops.child_env import DOCKER, child_env
 from sage_ops.incidents.errors import EvidenceError
-from sage_ops.incidents.evidence import LogSource, log_frame
-from sage_ops.incidents.probes import CONTAINER_CPU_PCT, Sample
+from sage_ops.incidents.evidence.base import LogSource, log_frame
+from sage_ops.incidents.evidence.probes import CONTAINER_CPU_PCT, Sample
 
 SERVICE_LABEL = "com.docker.swarm.service.name"
 _TIMEOUT_S = 15
