@@ -30,18 +30,18 @@ from dagster import (
 from sage_ops.errors import SageOpsError
 from sage_ops.incidents.alarms.alarm import parse_episode_key
 from sage_ops.incidents.alarms.transitions import evaluate_tick
-from sage_ops.incidents.ecs_events import not_made_by_sage_ops
 from sage_ops.incidents.errors import UnknownAlarm
+from sage_ops.incidents.evidence.changes import not_made_by_sage_ops
 from sage_ops.incidents.reports import report
 from sage_ops.incidents.reports.llm_summary import llm_summary
 from sage_ops.incidents.resources import IncidentConfig
 from sage_ops.incidents.sources import (
     IncidentSettings,
     alarm_source,
-    ecs_changes,
     log_sources,
     metric_source,
     notifier,
+    platform_changes,
 )
 from sage_ops.incidents.triage import Triage, triage
 from sage_ops.lineage.changes import recent_changes
@@ -125,9 +125,9 @@ def _triage(
     context.log.info(f"{len(changes)} deployment(s)/migration(s) since {since:%Y-%m-%d %H:%M} UTC")
     gaps: list[str] = []
     try:
-        changes += not_made_by_sage_ops(ecs_changes(settings, since, now), changes, now)
+        changes += not_made_by_sage_ops(platform_changes(settings, since, now), changes, now)
     except SageOpsError as exc:
-        gaps.append(f"ECS service events unavailable: {exc}")
+        gaps.append(f"service events unavailable: {exc}")
     return triage(
         alarm,
         started,

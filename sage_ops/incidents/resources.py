@@ -42,7 +42,10 @@ class IncidentConfig(ConfigurableResource):
     llm_model: str = DEFAULT_MODEL
     llm_timeout_s: float = 20.0
     history_path: str | None = None
-    ecs_service: str | None = None  # cluster/service; default: SAGE_OPS_<ENV>_TARGET if ecs://
+    # The environment's deploy target (SAGE_OPS_<ENV>_TARGET): its platform's own service
+    # events are suspects too; ecs_service (CLUSTER/SERVICE) names another ECS service instead.
+    deploy_target: str | None = None
+    ecs_service: str | None = None
     ecs_events_log_group: str | None = None
 
     def settings(self) -> IncidentSettings:
@@ -70,6 +73,7 @@ class IncidentConfig(ConfigurableResource):
                 lookback=timedelta(minutes=self.lookback_minutes),
                 deploy=timedelta(minutes=self.deploy_window_minutes),
             ),
+            deploy_target=self.deploy_target,
             ecs_service=self.ecs_service,
             ecs_events_log_group=self.ecs_events_log_group,
         )
@@ -114,9 +118,9 @@ class IncidentConfig(ConfigurableResource):
             "ecs_events_log_group": "SAGE_OPS_ECS_EVENTS_LOG_GROUP",
         }
         values.update({k: env[v] for k, v in optional.items() if env.get(v)})
-        target = env.get(f"SAGE_OPS_{str(values['environment']).upper()}_TARGET", "")
-        if "ecs_service" not in values and target.startswith("ecs://"):
-            values["ecs_service"] = target.removeprefix("ecs://").split("?")[0]
+        target = env.get(f"SAGE_OPS_{str(values['environment']).upper()}_TARGET")
+        if target:
+            values["deploy_target"] = target
         if env.get("ANTHROPIC_API_KEY"):
             # An EnvVar is resolved in the run; the UI shows its name, never its value.
             values["anthropic_api_key"] = EnvVar("ANTHROPIC_API_KEY")

@@ -14,10 +14,10 @@ from pathlib import Path
 from sage_ops.errors import ConfigError
 from sage_ops.incidents.alarms.alarm import AlarmSource
 from sage_ops.incidents.classification.budget import ConnectionBudget
-from sage_ops.incidents.ecs_events import parse_event, rollouts, service_events
 from sage_ops.incidents.evidence.base import LogSource, MetricSource
+from sage_ops.incidents.evidence.changes import rollouts
 from sage_ops.incidents.evidence.cloudwatch import CloudWatchAlarms, CloudWatchMetrics
-from sage_ops.incidents.evidence.cloudwatch_logs import ECS_EVENTS_PATTERN, CloudWatchLogs
+from sage_ops.incidents.evidence.cloudwatch_logs import CloudWatchLogs
 from sage_ops.incidents.evidence.containers import ContainerLogs
 from sage_ops.incidents.evidence.local_alarms import (
     LocalAlarms,
@@ -30,6 +30,9 @@ from sage_ops.incidents.evidence.probe_history import ProbeHistory
 from sage_ops.incidents.reports.notify import Notifier, RunLogNotifier, SnsNotifier
 from sage_ops.incidents.triage import Window
 from sage_ops.lineage.changes import Change
+from sage_ops.platforms.ecs import events as ecs_events
+from sage_ops.platforms.ecs.target import service_url
+from sage_ops.platforms.targets import open_deployer
 from sage_ops.postgres import PgTarget
 
 CLOUDWATCH, LOCAL = "cloudwatch", "local"
@@ -50,7 +53,8 @@ class IncidentSettings:
     history_path: Path = Path(".state/incidents/probes.sqlite")
     budget: ConnectionBudget = field(default_factory=ConnectionBudget)
     window: Window = field(default_factory=Window)
-    ecs_service: str | None = None  # cluster/service whose events are deploy suspects
+    deploy_target: str | None = None  # the environment's target: its platform's events
+    ecs_service: str | None = None  # CLUSTER/SERVICE whose ECS events are read instead
     ecs_events_log_group: str | None = None  # where an EventBridge rule ships them, if anywhere
 
     def __post_init__(self) -> None:
@@ -96,15 +100,19 @@ def default_log_groups(environment: str) -> tuple[str, ...]:
     )
 
 
-def ecs_changes(s: IncidentSettings, start: datetime, end: datetime) -> list[Change]:
-    """Rollouts seen in the ECS service's events (describe_services and the events log group)."""
-    events = []
-    if s.ecs_service:
-        cluster, _, service = s.ecs_service.partition("/")
-        events += service_events(cluster, service)
+def platform_changes(s: IncidentSettings, start: datetime, end: datetime) -> list[Change]:
+    """Rollouts seen in the deploy target's own service events (its platform reads them), and
+    in the ECS events an EventBridge rule ships to a log group."""
+    target = service_url(s.ecs_service) if s.ecs_service else s.deploy_target
+    events = open_deployer(target).service_events() if target else []
     if s.ecs_events_log_group:
-        lines = CloudWatchLogs(s.ecs_events_log_group, pattern=ECS_EVENTS_PATTERN).lines(start, end)
-        parsed = (parse_event(r.timestamp.to_pydatetime(), r.message) for r in lines.itertuples())
+        lines = CloudWatchLogs(s.ecs_events_log_group, pattern=ecs_events.LOG_FILTER).lines(
+            start, end
+        )
+        parsed = (
+            ecs_events.parse_event(r.timestamp.to_pydatetime(), r.message)
+            for r in lines.itertuples()
+        )
         events += [e for e in parsed if e is not None]
     return rollouts(events, s.environment)
 

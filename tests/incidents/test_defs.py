@@ -100,14 +100,9 @@ def test_triage_of_an_unknown_alarm_fails_with_an_operator_message(instance, tmp
     assert "UnknownAlarm: alarm 'sage-deleted-alarm' is not among the local alarms" in log
 
 
-def test_ecs_service_defaults_to_the_environments_ecs_target(monkeypatch):
-    monkeypatch.setenv(
-        "SAGE_OPS_PRODUCTION_TARGET",
-        "ecs://sage-production/sage-production-backend?container=backend",
-    )
-    assert (
-        IncidentConfig.from_env().settings().ecs_service
-        == "sage-production/sage-production-backend"
-    )
+def test_service_events_come_from_the_environments_deploy_target(monkeypatch):
+    target = "ecs://sage-production/sage-production-backend?container=backend"
+    monkeypatch.setenv("SAGE_OPS_PRODUCTION_TARGET", target)
+    assert IncidentConfig.from_env().settings().deploy_target == target
     monkeypatch.setenv("SAGE_OPS_ECS_SERVICE", "other/svc")
     assert IncidentConfig.from_env().settings().ecs_service == "other/svc"

@@ -1,8 +1,10 @@
 """What changed before an incident: deployments and migrations, and which ones are suspects.
 
 The changes come from Dagster's own records (deploy runs, read in lineage/changes.py) and from
-ECS service events (ecs_events.py, for deploys sage_ops did not make); here they are plain
-values, so the correlation is testable without an instance. A change is a suspect when it
+the deploy target's own service events (its platform reads them: Deployer.service_events), for
+deploys sage_ops did not make; here they are plain values, so the correlation is testable
+without an instance. A rollout starts with the first event after a steady state and ends at the
+next steady state; until then it is in progress. A change is a suspect when it
 finished within the window before the episode, or started within the window before the first
 error (still in progress, failed or rolled back included): the classic "it broke during the
 deploy".
@@ -10,10 +12,29 @@ deploy".
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sage_ops.lineage.changes import _STATES, Change
+from sage_ops.lineage.changes import (
+    DEPLOYMENT,
+    FAILURE,
+    IN_PROGRESS,
+    RECORDED,
+    ROLLED_BACK,
+    STATE_WORDS,
+    SUCCESS,
+    Change,
+)
+from sage_ops.platforms import deployer as platform
+
+# What a platform's event means for the rollout's status.
+_STATUS = {
+    platform.STARTED: IN_PROGRESS,
+    platform.FAILED: FAILURE,
+    platform.ROLLED_BACK: ROLLED_BACK,
+    platform.SETTLED: SUCCESS,
+}
 
 
 @dataclass(frozen=True)
@@ -27,8 +48,8 @@ class Correlated:
         c = self.change
         what = c.commit[:12] or c.image or c.name
         env = f" to {c.environment}" if c.environment else ""
-        via = " (ECS service event)" if c.source == "ecs" else ""
-        state = f" ({_STATES[c.status]})" if c.status in _STATES else ""
+        via = f" ({c.source.upper()} service event)" if c.source != RECORDED else ""
+        state = f" ({STATE_WORDS[c.status]})" if c.status in STATE_WORDS else ""
         timing = []
         if c.started_at is not None and self.gap_to_first_error_s is not None:
             gap = self.gap_to_first_error_s
@@ -71,6 +92,54 @@ def correlate(
             )
         )
     return found
+
+
+def rollouts(events: Iterable[platform.ServiceEvent], environment: str = "") -> list[Change]:
+    """The rollouts the platform's events describe, oldest first, per service."""
+    open_: dict[str, Change] = {}
+    done: list[Change] = []
+    for event in sorted(events, key=lambda e: e.at):
+        current = open_.get(event.service)
+        status = _STATUS[event.meaning]
+        if status == SUCCESS:
+            if current is not None:
+                ended = current.status if current.status != IN_PROGRESS else SUCCESS
+                done.append(replace(current, finished_at=event.at, status=ended))
+                del open_[event.service]
+            continue
+        if current is None:
+            current = Change(
+                DEPLOYMENT,
+                event.service or f"{event.platform.upper()} service",
+                None,
+                event.deployment or f"{event.service}@{event.at:%Y-%m-%dT%H:%M:%SZ}",
+                IN_PROGRESS,
+                environment,
+                started_at=event.at,
+                source=event.platform,
+            )
+        if status != IN_PROGRESS and current.status != ROLLED_BACK:
+            current = replace(current, status=status)
+        open_[event.service] = current
+    return done + list(open_.values())
+
+
+def not_made_by_sage_ops(seen: list[Change], ours: list[Change], now: datetime) -> list[Change]:
+    """Rollouts the platform saw that overlap none of sage_ops' own deployments (those are
+    listed already)."""
+    spans = [
+        (c.started_at or c.at, c.finished_at or now)
+        for c in ours
+        if c.kind == DEPLOYMENT and c.source == RECORDED
+    ]
+    return [
+        change
+        for change in seen
+        if not any(
+            (change.started_at or change.at) <= end and start <= (change.finished_at or now)
+            for start, end in spans
+        )
+    ]
 
 
 def _span(seconds: float) -> str:
