@@ -5,8 +5,7 @@ from __future__ import annotations
 from sage_ops.checks import Needs, Probe
 from sage_ops.errors import ConfigError
 from sage_ops.incidents.evidence.cloudwatch import CloudWatchAlarms
-from sage_ops.incidents.resources import IncidentConfig
-from sage_ops.incidents.sources import CLOUDWATCH
+from sage_ops.incidents.resources import CLOUDWATCH, IncidentConfig
 from sage_ops.platforms import aws
 
 

@@ -73,7 +73,8 @@ def busy_service() -> Iterator[str]:
 def test_cpu_of_a_busy_service(busy_service):
     assert len(service_containers(busy_service)) == 1
     [sample] = probe_container_cpu(busy_service)
-    assert sample.metric == CONTAINER_CPU_PCT and sample.value > 50
+    # A busy loop, on a machine whose cores other work shares: far above an idle container's 0.
+    assert sample.metric == CONTAINER_CPU_PCT and sample.value > 20
     assert probe_container_cpu("sage-test-no-such-service") == []
 
 

@@ -27,9 +27,12 @@ class ContainerError(SageOpsError):
 def service_containers(service: str, client: docker.DockerClient | None = None) -> list[Container]:
     """The running containers of a swarm service, else the container with that name."""
     engine = client or docker_client()
+    # sparse: no inspect per container, which fails when a task container exits meanwhile
+    by_label = {"label": f"{SERVICE_LABEL}={service}"}
+    by_name = {"name": f"^{re.escape(service)}$"}
     try:
-        found = engine.containers.list(filters={"label": f"{SERVICE_LABEL}={service}"})
-        return found or engine.containers.list(filters={"name": f"^{re.escape(service)}$"})
+        found = engine.containers.list(sparse=True, filters=by_label)
+        return found or engine.containers.list(sparse=True, filters=by_name)
     except docker.errors.DockerException as exc:
         raise ContainerError(f"cannot list the containers of {service}: {exc}") from None
 
