@@ -42,8 +42,8 @@ from moto.server import ThreadedMotoServer
 from sage_ops import postgres
 from sage_ops.errors import DatabaseError
 from sage_ops.incidents.defs import alarm_sensor
-from sage_ops.incidents.local_alarms import LocalAlarms, ProbeTargets, local_rules
-from sage_ops.incidents.probe_history import ProbeHistory
+from sage_ops.incidents.evidence.local_alarms import LocalAlarms, ProbeTargets, local_rules
+from sage_ops.incidents.evidence.probe_history import ProbeHistory
 from sage_ops.incidents.resources import IncidentConfig
 from sage_ops.postgres import PgTarget
 

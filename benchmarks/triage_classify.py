@@ -28,7 +28,7 @@ import re
 import time
 from collections.abc import Callable
 
-from sage_ops.incidents.categories import UNKNOWN, classify_text
+from sage_ops.incidents.classification.categories import UNKNOWN, classify_text
 from sage_ops.incidents.log_triage import classify_lines
 from tests.incidents.corpus import labelled
 

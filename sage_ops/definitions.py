@@ -7,6 +7,7 @@ from sage_ops.backups.resources import BackupConfig
 from sage_ops.deploy import defs as deploy
 from sage_ops.deploy.resources import DeployConfig
 from sage_ops.incidents import defs as incidents
+from sage_ops.incidents.resources import IncidentConfig
 from sage_ops.migrations import defs as migrations
 from sage_ops.migrations.resources import MigrationConfig
 
@@ -20,6 +21,7 @@ defs = Definitions.merge(
             "backups": BackupConfig.from_env(),
             "migrations": MigrationConfig.from_env(),
             "deploy": DeployConfig.from_env(),
+            "incidents": IncidentConfig.from_env(),
         }
     ),
 )

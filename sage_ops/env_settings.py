@@ -38,6 +38,13 @@ def integer(raw: str) -> int:
         raise ConfigError(f"expected an integer (got {raw!r})") from None
 
 
+def number(raw: str) -> float:
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"expected a number (got {raw!r})") from None
+
+
 def one_of(variable: str, allowed: tuple[str, ...]) -> Parse:
     def parse(raw: str) -> str:
         if raw not in allowed:

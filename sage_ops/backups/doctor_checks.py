@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import os
 
-from sage_ops.backups.resources import BackupConfig
-from sage_ops.backups.s3_store import KMS_KEY_ENV, S3Store
+from sage_ops.backups.resources import KMS_KEY, BackupConfig
+from sage_ops.backups.s3_store import S3Store
 from sage_ops.checks import Needs, Probe
 from sage_ops.errors import ConfigError
 from sage_ops.platforms import aws
@@ -21,13 +21,13 @@ def doctor_checks(needs: Needs) -> list[tuple[str, Probe]]:
 
 
 def _encryption(needs: Needs) -> str:
-    needs.capability(KMS_KEY_ENV, "backups would get the bucket's default encryption only")
+    needs.capability(KMS_KEY, "backups would get the bucket's default encryption only")
     store = BackupConfig.read_env()[0].store()
     if not isinstance(store, S3Store):
-        raise ConfigError(f"{KMS_KEY_ENV} is set, but SAGE_OPS_BACKUP_URL is not an s3:// store")
+        raise ConfigError(f"{KMS_KEY} is set, but SAGE_OPS_BACKUP_URL is not an s3:// store")
     key = aws.client("kms").describe_key(KeyId=store.encryption["SSEKMSKeyId"])["KeyMetadata"]
     if key.get("KeyState") != "Enabled":
-        raise ConfigError(f"KMS key {key['Arn']} ({KMS_KEY_ENV}) is {key.get('KeyState')}")
+        raise ConfigError(f"KMS key {key['Arn']} ({KMS_KEY}) is {key.get('KeyState')}")
     return f"{store.url} written under aws:kms key {key['Arn']}"
 
 

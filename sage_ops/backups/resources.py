@@ -27,6 +27,8 @@ KEEP, FORMAT, COMPRESSION, VERIFY, SCRATCH = (
     "SAGE_OPS_VERIFY_LEVEL",
     "SAGE_OPS_SCRATCH",
 )
+SSE, KMS_KEY = "SAGE_OPS_S3_SSE", "SAGE_OPS_S3_KMS_KEY_ID"
+SSE_MODES = ("AES256", "aws:kms")  # S3's server-side encryption modes
 EMBEDDED_SCRATCH = "embedded"
 _KEEP_ALLOWED = "an integer of at least 1"
 # zlib-ng's gzip levels for plain dumps; pg_dump -Fc -Z for custom ones, where 0 is uncompressed.
@@ -47,6 +49,8 @@ class BackupConfig(ConfigurableResource):
     verify_level: str = "full"
     scratch_database_url: str | None = None  # None: the source database's server
     scratch: str | None = None  # "embedded": a PostgreSQL 16 started in the run's own task
+    s3_sse: str | None = None  # None: the bucket's default encryption (or aws:kms with a key)
+    s3_kms_key_id: str | None = None  # SSE-KMS under this key (ARN, id or alias)
 
     @model_validator(mode="after")
     def _allowed_values(self) -> "BackupConfig":
@@ -63,10 +67,13 @@ class BackupConfig(ConfigurableResource):
             (COMPRESSION, level, level in levels, _COMPRESSION_ALLOWED),
             (VERIFY, self.verify_level, self.verify_level in LEVELS, " or ".join(LEVELS)),
             (SCRATCH, self.scratch, self.scratch in (None, EMBEDDED_SCRATCH), "unset or embedded"),
+            (SSE, self.s3_sse, self.s3_sse in (None, *SSE_MODES), " or ".join(SSE_MODES)),
         ]
         found = [_refused(name, value, allowed) for name, value, ok, allowed in rules if not ok]
         if self.scratch and self.scratch_database_url:
             found.append(f"{SCRATCH} and SAGE_OPS_SCRATCH_DATABASE_URL are both set: choose one")
+        if self.s3_kms_key_id and self.s3_sse not in (None, "aws:kms"):
+            found.append(f"{KMS_KEY} is set, so {SSE} must be aws:kms or unset")
         return found
 
     def target(self) -> PgTarget:
@@ -88,7 +95,7 @@ class BackupConfig(ConfigurableResource):
         return target.with_database(MAINTENANCE_DB)
 
     def store(self) -> BackupStore:
-        return open_store(self.backup_url)
+        return open_store(self.backup_url, self.s3_sse, self.s3_kms_key_id)
 
     def recipe(self) -> BackupRecipe:
         """How plain code takes and proves a backup with these settings."""
@@ -128,6 +135,8 @@ class BackupConfig(ConfigurableResource):
             verify_level=env.get(VERIFY) or "full",
             scratch_database_url=_secret("SAGE_OPS_SCRATCH_DATABASE_URL", env_refs),
             scratch=env.get(SCRATCH) or None,
+            s3_sse=env.get(SSE) or None,
+            s3_kms_key_id=env.get(KMS_KEY) or None,
         )
         return config, problems + config.problems()
 

@@ -2,13 +2,13 @@
 
 Encryption: by default no encryption header is sent, so the bucket's default encryption applies
 (the Terraform stack's bucket uses its customer-managed KMS key; forcing AES256 would override it).
-SAGE_OPS_S3_KMS_KEY_ID asks for SSE-KMS with that key; SAGE_OPS_S3_SSE forces a mode explicitly.
+A KMS key asks for SSE-KMS with that key; `sse` forces a mode explicitly. The backups resource
+reads and validates both (BackupConfig); here they are values.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,8 +20,6 @@ from sage_ops.errors import ConfigError, StoreError
 from sage_ops.platforms import aws
 
 PART_SIZE = 16 * 1024 * 1024  # S3 needs >= 5 MiB per part; 10,000 parts allow 160 GiB
-SSE_ENV = "SAGE_OPS_S3_SSE"
-KMS_KEY_ENV = "SAGE_OPS_S3_KMS_KEY_ID"
 
 
 def s3_client() -> Any:
@@ -29,7 +27,14 @@ def s3_client() -> Any:
 
 
 class S3Store(BackupStore):
-    def __init__(self, url: str, client: Any = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        client: Any = None,
+        *,
+        sse: str | None = None,
+        kms_key_id: str | None = None,
+    ) -> None:
         parts = urlsplit(url)
         if not parts.netloc:
             raise ConfigError(f"S3 store URL must be s3://bucket/prefix/ (got {url!r})")
@@ -38,7 +43,7 @@ class S3Store(BackupStore):
         self.prefix = f"{prefix}/" if prefix else ""
         self.url = f"s3://{self.bucket}/{self.prefix}"
         self.client = client or s3_client()
-        self.encryption = _encryption_args()
+        self.encryption = encryption_args(sse, kms_key_id)
 
     def _key(self, key: str) -> str:
         return self.prefix + key
@@ -113,19 +118,14 @@ class S3Store(BackupStore):
         return f"s3://{self.bucket}/{self._key(key)}"
 
 
-def _encryption_args() -> dict[str, str]:
-    """Headers for writes: none (bucket default), SSE-KMS with the configured key, or SSE_ENV."""
-    key = os.environ.get(KMS_KEY_ENV) or None
-    mode = os.environ.get(SSE_ENV) or ("aws:kms" if key else None)
+def encryption_args(sse: str | None, kms_key_id: str | None) -> dict[str, str]:
+    """Headers for writes: none (bucket default), SSE-KMS with the given key, or `sse`."""
+    mode = sse or ("aws:kms" if kms_key_id else None)
     if mode is None:
         return {}
-    if mode not in ("AES256", "aws:kms"):
-        raise ConfigError(f"{SSE_ENV} must be AES256 or aws:kms (got {mode!r})")
-    if key and mode != "aws:kms":
-        raise ConfigError(f"{KMS_KEY_ENV} is set, so {SSE_ENV} must be aws:kms or unset")
     args = {"ServerSideEncryption": mode}
-    if key:
-        args["SSEKMSKeyId"] = key
+    if kms_key_id:
+        args["SSEKMSKeyId"] = kms_key_id
     return args
 
 

@@ -2,7 +2,6 @@
 per alarm episode), with the related deployments and migrations read from this Dagster instance.
 """
 
-import os
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -28,21 +27,13 @@ from dagster import (
 )
 
 from sage_ops.errors import SageOpsError
-from sage_ops.incidents import report
-from sage_ops.incidents.alarms import parse_episode_key
-from sage_ops.incidents.ecs_events import not_made_by_sage_ops
+from sage_ops.incidents.alarms.alarm import parse_episode_key
+from sage_ops.incidents.alarms.transitions import evaluate_tick
 from sage_ops.incidents.errors import UnknownAlarm
-from sage_ops.incidents.llm_summary import llm_summary
+from sage_ops.incidents.evidence.changes import not_made_by_sage_ops
+from sage_ops.incidents.reports import report
+from sage_ops.incidents.reports.llm_summary import llm_summary
 from sage_ops.incidents.resources import IncidentConfig
-from sage_ops.incidents.sources import (
-    IncidentSettings,
-    alarm_source,
-    ecs_changes,
-    log_sources,
-    metric_source,
-    notifier,
-)
-from sage_ops.incidents.transitions import evaluate_tick
 from sage_ops.incidents.triage import Triage, triage
 from sage_ops.lineage.changes import recent_changes
 from sage_ops.lineage.effects import READS, effect
@@ -84,8 +75,7 @@ incident_partitions = DynamicPartitionsDefinition(name="incidents")
 def incident_report(context: AssetExecutionContext, incidents: IncidentConfig) -> MaterializeResult:
     name, started = parse_episode_key(context.partition_key)
     with operator_errors():
-        settings = incidents.settings()
-        result = _triage(context, settings, name, started)
+        result = _triage(context, incidents, name, started)
     links = report.Links(
         run=f"{incidents.dagster_url}/runs/{context.run.run_id}",
         rollback=f"{incidents.dagster_url}/locations/{_location(context)}/jobs/{ROLLBACK_DEPLOYMENT}/playground",
@@ -96,10 +86,9 @@ def incident_report(context: AssetExecutionContext, incidents: IncidentConfig) -
         incidents.anthropic_api_key,
         incidents.llm_model,
         incidents.llm_timeout_s,
-        os.environ.get("ANTHROPIC_BASE_URL") or None,
     )
     context.log.info(llm.note)
-    notified, delivery = _notify(context, settings, result, links)
+    notified, delivery = _notify(context, incidents, result, links)
     return MaterializeResult(
         metadata=_metadata(result, report.markdown(result, links, llm.text, llm.note), delivery),
         check_results=_checks(result, notified, delivery),
@@ -107,45 +96,45 @@ def incident_report(context: AssetExecutionContext, incidents: IncidentConfig) -
 
 
 def _triage(
-    context: AssetExecutionContext, settings: IncidentSettings, name: str, started: datetime
+    context: AssetExecutionContext, incidents: IncidentConfig, name: str, started: datetime
 ) -> Triage:
-    source = alarm_source(settings)
+    source = incidents.alarm_source()
     alarm = source.alarm(name)
     if alarm is None:
         raise UnknownAlarm(
             f"alarm {name!r} is not among the {source.kind} alarms with prefix "
-            f"{settings.alarm_prefix!r} (renamed or deleted since the episode?)"
+            f"{incidents.alarm_prefix!r} (renamed or deleted since the episode?)"
         )
     reason = context.run.tags.get(ALARM_REASON_TAG)
     if reason:
         alarm = replace(alarm, reason=reason)  # the reason when it fired, not now
-    since = started - settings.window.lookback - settings.window.deploy
+    since = started - incidents.window.lookback - incidents.window.deploy
     now = datetime.now(UTC)
-    changes = recent_changes(context.instance, since, settings.environment)
+    changes = recent_changes(context.instance, since, incidents.environment)
     context.log.info(f"{len(changes)} deployment(s)/migration(s) since {since:%Y-%m-%d %H:%M} UTC")
     gaps: list[str] = []
     try:
-        changes += not_made_by_sage_ops(ecs_changes(settings, since, now), changes, now)
+        changes += not_made_by_sage_ops(incidents.platform_changes(since, now), changes, now)
     except SageOpsError as exc:
-        gaps.append(f"ECS service events unavailable: {exc}")
+        gaps.append(f"service events unavailable: {exc}")
     return triage(
         alarm,
         started,
-        metric_source(settings, source),
-        log_sources(settings),
+        incidents.metric_source(source),
+        incidents.log_sources(),
         changes,
-        settings.budget,
+        incidents.budget,
         now,
-        settings.window,
+        incidents.window,
         gaps,
     )
 
 
 def _notify(
-    context: AssetExecutionContext, settings: IncidentSettings, result: Triage, links: report.Links
+    context: AssetExecutionContext, incidents: IncidentConfig, result: Triage, links: report.Links
 ) -> tuple[bool, str]:
     try:
-        where = notifier(settings, context.log.warning).send(
+        where = incidents.notifier(context.log.warning).send(
             report.subject(result), report.text(result, links)
         )
     except SageOpsError as exc:
@@ -215,7 +204,7 @@ incident_triage = define_asset_job(
 )
 def alarm_sensor(context: SensorEvaluationContext, incidents: IncidentConfig) -> SensorResult:
     with operator_errors():
-        alarms = alarm_source(incidents.settings()).alarms()
+        alarms = incidents.alarm_source().alarms()
     tick = evaluate_tick(alarms, context.cursor)
     keys = [a.episode_key for a in tick.fired]
     for alarm in tick.fired:
@@ -246,5 +235,4 @@ defs = Definitions(
     asset_checks=[],
     jobs=[incident_triage],
     sensors=[alarm_sensor],
-    resources={"incidents": IncidentConfig.from_env()},
 )

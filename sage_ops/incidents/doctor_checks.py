@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from sage_ops.checks import Needs, Probe
 from sage_ops.errors import ConfigError
-from sage_ops.incidents.aws import aws_client
-from sage_ops.incidents.cloudwatch import CloudWatchAlarms
-from sage_ops.incidents.resources import IncidentConfig
-from sage_ops.incidents.sources import CLOUDWATCH
+from sage_ops.incidents.evidence.cloudwatch import CloudWatchAlarms
+from sage_ops.incidents.resources import CLOUDWATCH, IncidentConfig
+from sage_ops.platforms import aws
 
 
 def doctor_checks(needs: Needs) -> list[tuple[str, Probe]]:
@@ -31,5 +30,5 @@ def _alarms(needs: Needs) -> str:
 def _sns(needs: Needs) -> str:
     needs.capability("SAGE_OPS_SNS_TOPIC_ARN", "incident reports would reach the run log only")
     arn = str(IncidentConfig.from_env().sns_topic_arn)
-    aws_client("sns").get_topic_attributes(TopicArn=arn)
+    aws.client("sns").get_topic_attributes(TopicArn=arn)
     return f"{arn} exists"

@@ -17,16 +17,17 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import BinaryIO, TextIO
 
-from sage_ops.incidents import categories as c
-from sage_ops.incidents.alarms import ALARM, Alarm
-from sage_ops.incidents.categories import classify_text
-from sage_ops.incidents.changes import Correlated, correlate
-from sage_ops.incidents.ecs_events import ServiceEvent, parse_event, rollouts
-from sage_ops.incidents.entries import Entry, group
-from sage_ops.incidents.log_input import export_events, is_export, lines
-from sage_ops.incidents.root_causes import Evidence, Finding, Hits, findings
-from sage_ops.incidents.timestamps import find_time
+from sage_ops.incidents.alarms.alarm import ALARM, Alarm
+from sage_ops.incidents.classification import categories as c
+from sage_ops.incidents.classification.categories import classify_text
+from sage_ops.incidents.classification.entries import Entry, group
+from sage_ops.incidents.classification.root_causes import Evidence, Finding, Hits, findings
+from sage_ops.incidents.classification.timestamps import find_time
+from sage_ops.incidents.evidence.changes import Correlated, correlate, rollouts
+from sage_ops.incidents.evidence.log_input import export_events, is_export, lines
 from sage_ops.lineage.changes import Change
+from sage_ops.platforms.deployer import ServiceEvent
+from sage_ops.platforms.ecs.events import parse_event
 
 SUSPECT_WINDOW = timedelta(minutes=30)
 

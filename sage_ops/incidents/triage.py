@@ -14,15 +14,20 @@ from datetime import datetime, timedelta
 import pandas as pd
 
 from sage_ops.errors import SageOpsError
-from sage_ops.incidents.alarms import Alarm, episode_key
-from sage_ops.incidents.budget import ConnectionBudget
-from sage_ops.incidents.categories import UNKNOWN
-from sage_ops.incidents.changes import Correlated, correlate
-from sage_ops.incidents.evidence import LOG_COLUMNS, METRIC_COLUMNS, LogSource, MetricSource
-from sage_ops.incidents.plot import metric_plot
-from sage_ops.incidents.probes import PG_MAX_CONNECTIONS, PG_RESERVED
-from sage_ops.incidents.root_causes import POOL_LIMIT, Evidence, Finding, categorized, classify
-from sage_ops.incidents.templates import is_error, summarize
+from sage_ops.incidents.alarms.alarm import Alarm, episode_key
+from sage_ops.incidents.classification.budget import ConnectionBudget
+from sage_ops.incidents.classification.categories import UNKNOWN
+from sage_ops.incidents.classification.root_causes import (
+    POOL_LIMIT,
+    Evidence,
+    Finding,
+    categorized,
+    classify,
+)
+from sage_ops.incidents.classification.templates import is_error, summarize
+from sage_ops.incidents.evidence.base import LOG_COLUMNS, METRIC_COLUMNS, LogSource, MetricSource
+from sage_ops.incidents.evidence.changes import Correlated, correlate
+from sage_ops.incidents.evidence.probes import PG_MAX_CONNECTIONS, PG_RESERVED
 from sage_ops.lineage.changes import Change
 
 
@@ -43,7 +48,6 @@ class Triage:
     metrics: pd.DataFrame
     changes: list[Correlated]
     budget: ConnectionBudget
-    plot_png: bytes | None
     error_lines: int
     gaps: list[str] = field(default_factory=list)
 
@@ -71,7 +75,6 @@ def triage(
     budget = observed_budget(budget, frame, errors)
     correlated = correlate(changes, started, window.deploy, first_error(errors))
     findings = classify(Evidence(alarm, started, errors, frame, correlated, budget))
-    own = frame[frame["metric"] == alarm.metric]
     return Triage(
         key=episode_key(alarm.name, started),
         alarm=alarm,
@@ -81,7 +84,6 @@ def triage(
         metrics=frame,
         changes=correlated,
         budget=budget,
-        plot_png=metric_plot(own, f"{alarm.name}: {alarm.metric}", alarm.threshold, started),
         error_lines=len(errors),
         gaps=gaps,
     )

@@ -23,7 +23,9 @@ FINISHED = ("SUCCESS", "FAILURE", "CANCELED")  # DagsterRunStatus values
 DEPLOYMENT = "deployment"
 MIGRATION = "migration"
 IN_PROGRESS, SUCCESS, FAILURE, ROLLED_BACK = "IN_PROGRESS", "SUCCESS", "FAILURE", "ROLLED_BACK"
-_STATES = {IN_PROGRESS: "in progress", FAILURE: "failed", ROLLED_BACK: "rolled back"}
+# A change's status in an operator's words, where it is not plain success.
+STATE_WORDS = {IN_PROGRESS: "in progress", FAILURE: "failed", ROLLED_BACK: "rolled back"}
+RECORDED = "dagster"  # Change.source of what this instance recorded
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,7 @@ class Change:
     commit: str = ""
     image: str = ""
     started_at: datetime | None = None
-    source: str = "dagster"  # or "ecs": a deploy sage_ops did not make
+    source: str = RECORDED  # or the platform whose events saw a deploy sage_ops did not make
 
     @property
     def at(self) -> datetime:

@@ -2,7 +2,9 @@
 
 boto3 itself reads AWS_ENDPOINT_URL (moto in tests, a VPC endpoint in production); the profile and
 region are passed explicitly so that AWS_PROFILE and AWS_REGION win over any config file. Retries
-use botocore's standard mode: throttling and 5xx are retried a bounded number of times.
+use botocore's standard mode: throttling and 5xx are retried a bounded number of times; a caller
+inside a sensor tick passes WITHIN_A_TICK, whose short timeouts end a tick well inside Dagster's
+60 s.
 """
 
 from __future__ import annotations
@@ -19,15 +21,19 @@ from sage_ops.errors import ConfigError, SageOpsError
 
 T = TypeVar("T")
 RETRIES = Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=10)
+WITHIN_A_TICK = Config(
+    retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=20
+)
+ERRORS = (ClientError, BotoCoreError)  # what a call of a client made here raises
 
 
-def client(service: str, region: str | None = None) -> Any:
+def client(service: str, region: str | None = None, config: Config = RETRIES) -> Any:
     """A client honouring AWS_PROFILE, AWS_REGION (unless `region` is given), AWS_ENDPOINT_URL."""
     try:
         session = boto3.session.Session(profile_name=os.environ.get("AWS_PROFILE") or None)
         # The service name is a plain str here, which boto3-stubs' overloads do not cover.
         return session.client(  # type: ignore[call-overload]
-            service, region_name=region or os.environ.get("AWS_REGION"), config=RETRIES
+            service, region_name=region or os.environ.get("AWS_REGION"), config=config
         )
     except BotoCoreError as exc:
         raise ConfigError(
@@ -59,7 +65,7 @@ def explained(call: Callable[[], T]) -> Callable[[], T]:
     def wrapped() -> T:
         try:
             return call()
-        except (ClientError, BotoCoreError) as exc:
+        except ERRORS as exc:
             raise AwsError(error_text(exc)) from None
 
     return wrapped
@@ -70,5 +76,5 @@ def readable_prefix(bucket: str, prefix: str, named_by: str) -> None:
     (ListBucket scoped by prefix), unlike HeadBucket's; a failure names the setting `named_by`."""
     try:
         client("s3").list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
-    except (ClientError, BotoCoreError) as exc:
+    except ERRORS as exc:
         raise ConfigError(f"bucket {bucket} ({named_by}): {error_text(exc)}") from None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sage_ops.errors import SageOpsError
 
@@ -40,6 +41,22 @@ class DeployResult:
     revision: str  # ECS task-definition ARN, or swarm service version
     previous_image: str | None
     seconds: float
+
+
+# What a service event says of a rollout, whatever the platform's own words.
+STARTED, FAILED, ROLLED_BACK, SETTLED = "started", "failed", "rolled back", "settled"
+
+
+@dataclass(frozen=True)
+class ServiceEvent:
+    """One of the platform's own events about a rollout of the service (for incident triage:
+    rollouts sage_ops did not make are suspects too)."""
+
+    at: datetime
+    service: str
+    meaning: str  # STARTED (tasks started), FAILED, ROLLED_BACK, SETTLED (steady state)
+    deployment: str  # the platform's id of the rollout, when the event names one
+    platform: str  # the registry's name of the platform that reported it
 
 
 class OneOffRunner(abc.ABC):
@@ -90,3 +107,8 @@ class Deployer(OneOffRunner):
     @abc.abstractmethod
     def health_source(self) -> str:
         """What smoke_check judges by, in words: the doctor's probe of this target."""
+
+    def service_events(self) -> list[ServiceEvent]:
+        """The service's recent rollout events as the platform records them; none where the
+        platform keeps no such record."""
+        return []

@@ -30,6 +30,7 @@ from sage_ops import postgres
 from sage_ops.backups import s3_store
 from sage_ops.backups.dump import backup_database
 from sage_ops.backups.manifest import Manifest, manifest_key
+from sage_ops.backups.resources import KMS_KEY, SSE, BackupConfig
 from sage_ops.backups.retention import apply_retention
 from sage_ops.backups.s3_store import S3Store
 from sage_ops.backups.unrecorded import sweep_unrecorded
@@ -413,8 +414,9 @@ def test_configured_kms_key_is_sent_on_every_write(
     small_parts: int,
 ) -> None:
     key_arn = _kms_key(moto)
-    monkeypatch.setenv(s3_store.KMS_KEY_ENV, key_arn)
-    store = S3Store(f"s3://{bucket}/{PREFIX}")
+    monkeypatch.setenv("SAGE_OPS_BACKUP_URL", f"s3://{bucket}/{PREFIX}")
+    monkeypatch.setenv(KMS_KEY, key_arn)
+    store = BackupConfig.from_env().store()  # the resource reads the key and passes it in
     store.put_bytes("single.json", b"{}")
     with store.writing("multi.sql.gz") as writer:
         writer.write(os.urandom(MIN_PART + 1))
@@ -435,16 +437,27 @@ def test_configured_kms_key_is_sent_on_every_write(
 def test_encryption_headers(
     monkeypatch: pytest.MonkeyPatch, sse: str | None, key: str | None, expected: dict
 ) -> None:
-    for name, value in ((s3_store.SSE_ENV, sse), (s3_store.KMS_KEY_ENV, key)):
+    for name, value in ((SSE, sse), (KMS_KEY, key)):
         if value is None:
             monkeypatch.delenv(name, raising=False)
         else:
             monkeypatch.setenv(name, value)
-    assert s3_store._encryption_args() == expected
+    config = BackupConfig.from_env()
+    assert s3_store.encryption_args(config.s3_sse, config.s3_kms_key_id) == expected
 
 
-def test_aes256_with_a_kms_key_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(s3_store.SSE_ENV, "AES256")
-    monkeypatch.setenv(s3_store.KMS_KEY_ENV, "alias/k")
-    with pytest.raises(ConfigError, match="must be aws:kms"):
-        s3_store._encryption_args()
+@pytest.mark.parametrize(
+    ("sse", "key", "refusal"),
+    [
+        ("AES256", "alias/k", "SAGE_OPS_S3_KMS_KEY_ID is set, so SAGE_OPS_S3_SSE must be aws:kms"),
+        ("aws:kms:dsse", None, "SAGE_OPS_S3_SSE='aws:kms:dsse' is not allowed"),
+    ],
+)
+def test_encryption_settings_the_store_cannot_honour_are_refused(
+    monkeypatch: pytest.MonkeyPatch, sse: str, key: str | None, refusal: str
+) -> None:
+    monkeypatch.setenv(SSE, sse)
+    if key:
+        monkeypatch.setenv(KMS_KEY, key)
+    with pytest.raises(ConfigError, match=re.escape(refusal)):
+        BackupConfig.from_env()

@@ -7,8 +7,8 @@ from typing import Any
 
 import pandas as pd
 
-from sage_ops.incidents.alarms import ALARM, Alarm
-from sage_ops.incidents.evidence import log_frame, metric_frame
+from sage_ops.incidents.alarms.alarm import ALARM, Alarm
+from sage_ops.incidents.evidence.base import log_frame, metric_frame
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 

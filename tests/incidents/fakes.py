@@ -11,8 +11,8 @@ from datetime import datetime
 
 import pandas as pd
 
-from sage_ops.incidents.alarms import Alarm
-from sage_ops.incidents.evidence import MetricSource
+from sage_ops.incidents.alarms.alarm import Alarm
+from sage_ops.incidents.evidence.base import MetricSource
 
 
 class FakeCloudWatchMetrics(MetricSource):

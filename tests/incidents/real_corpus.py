@@ -24,9 +24,9 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from sage_ops.incidents.categories import UNKNOWN, classify_text
-from sage_ops.incidents.entries import group
-from sage_ops.incidents.log_input import lines
+from sage_ops.incidents.classification.categories import UNKNOWN, classify_text
+from sage_ops.incidents.classification.entries import group
+from sage_ops.incidents.evidence.log_input import lines
 
 HERE = Path(__file__).parent / "real_logs"
 

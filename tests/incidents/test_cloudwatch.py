@@ -9,17 +9,17 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from sage_ops.incidents.alarms import ALARM, OK
-from sage_ops.incidents.cloudwatch import (
+from sage_ops.incidents.alarms.alarm import ALARM, OK
+from sage_ops.incidents.alarms.transitions import evaluate_tick
+from sage_ops.incidents.classification.templates import summarize
+from sage_ops.incidents.errors import AlarmSourceError, EvidenceError
+from sage_ops.incidents.evidence.cloudwatch import (
     CloudWatchAlarms,
     CloudWatchMetrics,
     metric_queries,
     to_alarm,
 )
-from sage_ops.incidents.cloudwatch_logs import ERROR_FILTER_PATTERN, CloudWatchLogs
-from sage_ops.incidents.errors import AlarmSourceError, EvidenceError
-from sage_ops.incidents.templates import summarize
-from sage_ops.incidents.transitions import evaluate_tick
+from sage_ops.incidents.evidence.cloudwatch_logs import ERROR_FILTER_PATTERN, CloudWatchLogs
 from tests.incidents import seed_alarms as seed
 
 NOW = datetime.now(UTC).replace(microsecond=0)

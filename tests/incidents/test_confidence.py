@@ -3,8 +3,8 @@ starting up or failing over (a planned restart) is never a high-confidence outag
 
 from datetime import timedelta
 
-from sage_ops.incidents.categories import classify_text
-from sage_ops.incidents.root_causes import Evidence, Hits, findings
+from sage_ops.incidents.classification.categories import classify_text
+from sage_ops.incidents.classification.root_causes import Evidence, Hits, findings
 from tests.incidents.factories import T0, alarm
 
 STARTING = "2026-11-25 10:00:10.265 UTC [4200] FATAL:  the database system is starting up"

@@ -5,7 +5,7 @@ from collections import Counter
 
 import pytest
 
-from sage_ops.incidents.categories import CATEGORIES, NAMES, UNKNOWN, classify_text
+from sage_ops.incidents.classification.categories import CATEGORIES, NAMES, UNKNOWN, classify_text
 from tests.incidents.corpus import labelled, near_misses, positives
 
 LOG_CATEGORIES = [c.name for c in CATEGORIES]

@@ -8,9 +8,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from sage_ops.incidents import categories as c
-from sage_ops.incidents.categories import classify_text
-from sage_ops.incidents.entries import group
+from sage_ops.incidents.classification import categories as c
+from sage_ops.incidents.classification.categories import classify_text
+from sage_ops.incidents.classification.entries import group
 from tests.incidents import pg_provoke
 from tests.incidents.corpus import labelled
 from tests.incidents.small_pg import small_server

@@ -3,27 +3,27 @@ other capabilities, and operator-readable failures of the sensor and the job."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from dagster import (
     DagsterInstance,
     DefaultSensorStatus,
-    Definitions,
     EnvVar,
     build_sensor_context,
     serialize_value,
 )
 
-from sage_ops.backups import defs as backups
-from sage_ops.backups.resources import BackupConfig
+from sage_ops.errors import ConfigError, SageOpsError
 from sage_ops.incidents import defs as incidents
 from sage_ops.incidents.defs import alarm_sensor
+from sage_ops.incidents.reports.notify import RunLogNotifier, SnsNotifier
 from sage_ops.incidents.resources import IncidentConfig
-from sage_ops.migrations import defs as migrations
-from sage_ops.migrations.resources import MigrationConfig
+from sage_ops.platforms.targets import local_service
 from tests.incidents.test_e2e_connection_exhaustion import with_config
 
 
-def test_settings_come_from_the_environment(monkeypatch, tmp_path):
+def test_settings_come_from_the_environment(aws, monkeypatch, tmp_path):
     env = {
         "SAGE_OPS_ALARM_SOURCE": "cloudwatch",
         "SAGE_OPS_ALARM_PREFIX": "sage-staging-",
@@ -38,43 +38,46 @@ def test_settings_come_from_the_environment(monkeypatch, tmp_path):
     }
     for k, v in env.items():
         monkeypatch.setenv(k, v)
+    monkeypatch.setenv("SAGE_OPS_PROBE_PERIOD_S", "")  # empty: unset, as before
     config = IncidentConfig.from_env()
     assert isinstance(config.anthropic_api_key, EnvVar)  # resolved in the run, never shown
-    settings = config.settings()
-    assert (settings.source, settings.alarm_prefix, settings.environment) == (
+    assert (config.source, config.alarm_prefix, config.environment) == (
         "cloudwatch",
         "sage-staging-",
         "staging",
     )
-    assert settings.log_groups == ("/a", "/b") and settings.sns_topic_arn.endswith(":t")
-    assert settings.budget.pool == 3 and settings.budget.max_connections == 100
-    assert settings.window.deploy.total_seconds() == 45 * 60
-    assert settings.database is None  # CloudWatch: no local probes
+    assert config.log_groups == ["/a", "/b"] and config.sns_topic_arn.endswith(":t")
+    assert config.budget.pool == 3 and config.budget.max_connections == 100
+    assert config.window.deploy.total_seconds() == 45 * 60 and config.probe_period_s == 60
+    assert config.probe_targets().database is None  # CloudWatch: no local probes
+    assert isinstance(config.notifier(print), SnsNotifier)
 
 
 def test_defaults_are_local_with_no_probe_when_nothing_runs(monkeypatch):
     monkeypatch.delenv("DATABASE_URL", raising=False)
-    settings = IncidentConfig.from_env().settings()
-    assert settings.source == "local" and settings.alarm_prefix == "sage-"
-    assert settings.database is None  # the embedded server is not started by a sensor tick
-    assert settings.sns_topic_arn is None
+    config = IncidentConfig.from_env()
+    assert config.source == "local" and config.alarm_prefix == "sage-"
+    # the embedded server is not started by a sensor tick
+    assert config.probe_targets().database is None
+    assert config.sns_topic_arn is None and isinstance(config.notifier(print), RunLogNotifier)
 
 
-def test_bad_source_is_an_operator_error():
-    from sage_ops.errors import ConfigError
-
+def test_bad_values_are_operator_errors(monkeypatch):
     with pytest.raises(ConfigError, match="SAGE_OPS_ALARM_SOURCE must be cloudwatch or local"):
-        IncidentConfig(source="datadog").settings()
+        IncidentConfig(source="datadog").alarm_source()
+    monkeypatch.setenv("SAGE_OPS_SERVICE_TASKS", "four")
+    with pytest.raises(ConfigError, match="expected an integer"):
+        IncidentConfig.from_env()
 
 
-def test_merges_with_the_other_capabilities_without_resource_clashes():
-    lead = Definitions(
-        resources={"backups": BackupConfig.from_env(), "migrations": MigrationConfig.from_env()}
-    )
-    merged = Definitions.merge(backups.defs, migrations.defs, lead, incidents.defs)
-    assert merged.resolve_job_def("incident_triage") is not None
-    assert merged.resolve_sensor_def("alarm_sensor").default_status == DefaultSensorStatus.RUNNING
-    assert set(incidents.defs.resources) == {"incidents"}
+def test_bound_once_with_the_other_capabilities_resources():
+    from sage_ops.definitions import defs
+
+    assert not incidents.defs.resources  # bound in sage_ops/definitions.py, like the others
+    assert isinstance(defs.resources["incidents"], IncidentConfig)
+    assert {"backups", "migrations", "deploy"} <= set(defs.resources)
+    assert defs.resolve_job_def("incident_triage") is not None
+    assert defs.resolve_sensor_def("alarm_sensor").default_status == DefaultSensorStatus.RUNNING
 
 
 def test_sensor_tick_failure_names_the_system(aws, monkeypatch):
@@ -100,14 +103,19 @@ def test_triage_of_an_unknown_alarm_fails_with_an_operator_message(instance, tmp
     assert "UnknownAlarm: alarm 'sage-deleted-alarm' is not among the local alarms" in log
 
 
-def test_ecs_service_defaults_to_the_environments_ecs_target(monkeypatch):
-    monkeypatch.setenv(
-        "SAGE_OPS_PRODUCTION_TARGET",
-        "ecs://sage-production/sage-production-backend?container=backend",
-    )
-    assert (
-        IncidentConfig.from_env().settings().ecs_service
-        == "sage-production/sage-production-backend"
-    )
+def test_service_events_are_read_by_the_environments_deploy_target(aws, monkeypatch):
+    """The target is opened through the platform registry; its platform (ECS here, on the moto
+    server) reads the events, and SAGE_OPS_ECS_SERVICE names another ECS service instead."""
+    target = "ecs://sage-production/sage-production-backend?container=backend"
+    monkeypatch.setenv("SAGE_OPS_PRODUCTION_TARGET", target)
+    config = IncidentConfig.from_env()
+    assert config.deploy_target == target
+    with pytest.raises(SageOpsError, match="events of ECS service sage-production/sage-prod"):
+        config.platform_changes(datetime.now(UTC), datetime.now(UTC))
     monkeypatch.setenv("SAGE_OPS_ECS_SERVICE", "other/svc")
-    assert IncidentConfig.from_env().settings().ecs_service == "other/svc"
+    with pytest.raises(SageOpsError, match="events of ECS service other/svc"):
+        IncidentConfig.from_env().platform_changes(datetime.now(UTC), datetime.now(UTC))
+    monkeypatch.delenv("SAGE_OPS_ECS_SERVICE")  # a swarm target: its platform keeps no events
+    monkeypatch.setenv("SAGE_OPS_STAGING_TARGET", local_service("sage-backend-staging"))
+    monkeypatch.setenv("SAGE_OPS_ENVIRONMENT", "staging")
+    assert IncidentConfig.from_env().platform_changes(datetime.now(UTC), datetime.now(UTC)) == []

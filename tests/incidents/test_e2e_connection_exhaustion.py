@@ -19,7 +19,7 @@ from dagster import AssetKey, DagsterInstance, Definitions, build_sensor_context
 from sage_ops import postgres
 from sage_ops.errors import DatabaseError
 from sage_ops.incidents import defs as incidents
-from sage_ops.incidents.alarms import parse_episode_key
+from sage_ops.incidents.alarms.alarm import parse_episode_key
 from sage_ops.incidents.defs import alarm_sensor
 from sage_ops.incidents.resources import IncidentConfig
 from tests.incidents.small_pg import MAX_CONNECTIONS, RESERVED, SmallServer

@@ -1,5 +1,6 @@
-"""ECS service events as deploy suspects: rollouts sage_ops did not make, from describe_services
-(botocore Stubber: moto keeps no service events) and from EventBridge JSON in a log group."""
+"""ECS service events as deploy suspects: rollouts sage_ops did not make, read by the ECS platform
+from describe_services (botocore Stubber: moto keeps no service events) and from EventBridge
+JSON in a log group."""
 
 from __future__ import annotations
 
@@ -9,14 +10,12 @@ from datetime import UTC, datetime, timedelta
 import boto3
 from botocore.stub import Stubber
 
-from sage_ops.incidents.changes import correlate
-from sage_ops.incidents.ecs_events import (
-    not_made_by_sage_ops,
-    parse_event,
-    rollouts,
-    service_events,
-)
-from sage_ops.lineage.changes import DEPLOYMENT, FAILURE, IN_PROGRESS, ROLLED_BACK, SUCCESS, Change
+from sage_ops.incidents.evidence.changes import correlate, not_made_by_sage_ops, rollouts
+from sage_ops.lineage.changes import DEPLOYMENT, IN_PROGRESS, ROLLED_BACK, SUCCESS, Change
+from sage_ops.platforms import deployer
+from sage_ops.platforms.ecs.deployer import EcsDeployer
+from sage_ops.platforms.ecs.events import parse_event
+from sage_ops.platforms.targets import local_service, open_deployer
 
 T = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 SVC = "(service sage-production-backend)"
@@ -58,7 +57,10 @@ def stubbed_ecs(events):
 
 
 def test_a_failed_rollout_from_describe_services_is_rolled_back():
-    events = service_events("sage-production", "sage-production-backend", stubbed_ecs(DESCRIBED))
+    target = EcsDeployer(
+        "ecs://sage-production/sage-production-backend", client=stubbed_ecs(DESCRIBED)
+    )
+    events = target.service_events()
     older, latest = rollouts(events, "production")
     assert (older.started_at, older.finished_at, older.status) == (
         T - timedelta(hours=1),
@@ -109,7 +111,7 @@ def test_eventbridge_deployment_state_change():
     event = parse_event(T, failed)
     assert event and (event.service, event.meaning, event.deployment) == (
         "sage-production-backend",
-        FAILURE,
+        deployer.FAILED,
         "ecs-svc/2222222222222222222",
     )
     assert parse_event(T, f"{SVC} registered 2 targets in (target-group x)") is None
@@ -127,3 +129,7 @@ def test_rollouts_sage_ops_made_are_not_listed_twice():
     assert [c.started_at for c in not_made_by_sage_ops(ecs, [ours], T + timedelta(hours=1))] == [
         T - timedelta(hours=1)
     ]
+
+
+def test_a_platform_without_service_events_reports_none():
+    assert open_deployer(local_service("sage-backend-production")).service_events() == []

@@ -3,10 +3,16 @@ and csvlog records with newlines are grouped with the line that started them."""
 
 import io
 
-from sage_ops.incidents.categories import classify_text
-from sage_ops.incidents.entries import MAX_CHARS, MAX_LINES, MAX_QUOTED_LINES, Entry, group
-from sage_ops.incidents.log_input import MAX_LINE_BYTES
-from sage_ops.incidents.log_input import lines as log_lines
+from sage_ops.incidents.classification.categories import classify_text
+from sage_ops.incidents.classification.entries import (
+    MAX_CHARS,
+    MAX_LINES,
+    MAX_QUOTED_LINES,
+    Entry,
+    group,
+)
+from sage_ops.incidents.evidence.log_input import MAX_LINE_BYTES
+from sage_ops.incidents.evidence.log_input import lines as log_lines
 
 STACK = """\
 [Nest] 1  - 12/01/2026, 3:00:00 AM   ERROR [ExceptionsHandler] Connection terminated unexpectedly

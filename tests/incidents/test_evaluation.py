@@ -5,8 +5,8 @@ from datetime import timedelta
 import pandas as pd
 import pytest
 
-from sage_ops.incidents.alarms import ALARM, INSUFFICIENT_DATA, OK
-from sage_ops.incidents.evaluation import AlarmRule, evaluate, period_values
+from sage_ops.incidents.alarms.alarm import ALARM, INSUFFICIENT_DATA, OK
+from sage_ops.incidents.alarms.evaluation import AlarmRule, evaluate, period_values
 from tests.incidents.factories import T0
 
 NOW = T0 + timedelta(minutes=10)

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from sage_ops.incidents.llm_summary import llm_summary
+from sage_ops.incidents.reports.llm_summary import llm_summary
 
 REPLY = {
     "id": "msg_01",

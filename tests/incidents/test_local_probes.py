@@ -8,10 +8,15 @@ from datetime import UTC, datetime, timedelta
 
 from sage_ops import postgres
 from sage_ops.errors import DatabaseError
-from sage_ops.incidents import probes
-from sage_ops.incidents.alarms import ALARM, INSUFFICIENT_DATA, OK
-from sage_ops.incidents.local_alarms import LocalAlarms, LocalMetrics, ProbeTargets, local_rules
-from sage_ops.incidents.probe_history import ProbeHistory
+from sage_ops.incidents.alarms.alarm import ALARM, INSUFFICIENT_DATA, OK
+from sage_ops.incidents.evidence import probes
+from sage_ops.incidents.evidence.local_alarms import (
+    LocalAlarms,
+    LocalMetrics,
+    ProbeTargets,
+    local_rules,
+)
+from sage_ops.incidents.evidence.probe_history import ProbeHistory
 from tests.incidents.http_service import Behaviour, http_service
 from tests.incidents.small_pg import MAX_CONNECTIONS, RESERVED
 

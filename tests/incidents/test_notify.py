@@ -8,7 +8,7 @@ import boto3
 import pytest
 
 from sage_ops.incidents.errors import NotificationError
-from sage_ops.incidents.notify import RunLogNotifier, SnsNotifier, sns_subject
+from sage_ops.incidents.reports.notify import RunLogNotifier, SnsNotifier, sns_subject
 
 
 def subscribed_queue(topic_arn: str) -> str:

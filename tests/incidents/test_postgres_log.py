@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from sage_ops.incidents.errors import EvidenceError
-from sage_ops.incidents.postgres_log import PostgresLogFile, parse
+from sage_ops.incidents.evidence.postgres_log import PostgresLogFile, parse
 
 LOG = """\
 2026-11-25 10:00:00.100 UTC [4242] LOG:  database system is ready to accept connections

@@ -1,7 +1,7 @@
 """Findings quote a JSON-wrapped line by its message, never by a masked `{<str>:<str>,...}`."""
 
-from sage_ops.incidents.readable import readable
-from sage_ops.incidents.templates import template_of
+from sage_ops.incidents.classification.readable import readable
+from sage_ops.incidents.classification.templates import template_of
 
 PINO_502 = (
     '{"level":50,"time":1795600800000,"msg":"request errored","req":{"method":"GET"},'

@@ -8,7 +8,7 @@ import io
 
 import pytest
 
-from sage_ops.incidents.categories import NAMES, UNKNOWN
+from sage_ops.incidents.classification.categories import NAMES, UNKNOWN
 from sage_ops.incidents.log_triage import analyze, report
 from tests.incidents.real_corpus import (
     HERE,

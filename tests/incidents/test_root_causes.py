@@ -6,11 +6,11 @@ from datetime import timedelta
 
 import pytest
 
-from sage_ops.incidents.budget import ConnectionBudget
-from sage_ops.incidents.categories import classify_text
-from sage_ops.incidents.changes import correlate
-from sage_ops.incidents.root_causes import Evidence, classify
-from sage_ops.incidents.templates import is_error
+from sage_ops.incidents.classification.budget import ConnectionBudget
+from sage_ops.incidents.classification.categories import classify_text
+from sage_ops.incidents.classification.root_causes import Evidence, classify
+from sage_ops.incidents.classification.templates import is_error
+from sage_ops.incidents.evidence.changes import correlate
 from sage_ops.lineage.changes import DEPLOYMENT, MIGRATION, Change
 from tests.incidents.factories import T0, alarm, logs, metrics
 

@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from sage_ops.incidents.templates import summarize, template_of
+from sage_ops.incidents.classification.templates import summarize, template_of
 from tests.incidents.factories import T0, logs
 
 

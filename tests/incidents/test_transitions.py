@@ -2,8 +2,8 @@
 
 from datetime import timedelta
 
-from sage_ops.incidents.alarms import ALARM, INSUFFICIENT_DATA, OK, parse_episode_key
-from sage_ops.incidents.transitions import evaluate_tick, load_cursor
+from sage_ops.incidents.alarms.alarm import ALARM, INSUFFICIENT_DATA, OK, parse_episode_key
+from sage_ops.incidents.alarms.transitions import evaluate_tick, load_cursor
 from tests.incidents.factories import T0, alarm
 
 

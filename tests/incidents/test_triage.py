@@ -7,11 +7,11 @@ from datetime import timedelta
 
 import pandas as pd
 
-from sage_ops.incidents.alarms import Alarm
-from sage_ops.incidents.budget import ConnectionBudget
+from sage_ops.incidents.alarms.alarm import Alarm
+from sage_ops.incidents.classification.budget import ConnectionBudget
 from sage_ops.incidents.errors import EvidenceError
-from sage_ops.incidents.evidence import LogSource
-from sage_ops.incidents.report import Links, llm_facts, markdown, subject, text
+from sage_ops.incidents.evidence.base import LogSource
+from sage_ops.incidents.reports.report import Links, llm_facts, markdown, plot, subject, text
 from sage_ops.incidents.triage import Window, triage
 from sage_ops.lineage.changes import DEPLOYMENT, Change
 from tests.incidents.factories import T0, alarm, logs, metrics
@@ -69,7 +69,7 @@ def test_5xx_burst_after_deploy_with_p95_from_the_fake():
         "logs unavailable from CloudWatch Logs /gone: cannot read log group "
         "/gone: ResourceNotFoundException"
     ]
-    assert result.plot_png and result.plot_png.startswith(b"\x89PNG")
+    assert (png := plot(result)) and png.startswith(b"\x89PNG")
     links = Links(
         run="http://ui/runs/1", rollback="http://ui/locations/x/jobs/rollback_deployment/playground"
     )
@@ -105,7 +105,7 @@ def test_unknown_pattern_is_reported_with_top_templates():
 def test_no_evidence_at_all_still_gives_a_report():
     empty_logs = logs()
     result, _ = run(alarm(), empty_logs, metrics("errors", []))
-    assert result.primary.key == "unknown" and result.plot_png is None
+    assert result.primary.key == "unknown" and plot(result) is None
     md = markdown(result, Links())
     assert "No error lines in the window." in md and "No datapoints retrieved." in md
     assert "No deployment or migration recorded" in md

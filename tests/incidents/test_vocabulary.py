@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from sage_ops.incidents.categories import BY_NAME, CATEGORIES, classify_text
+from sage_ops.incidents.classification.categories import BY_NAME, CATEGORIES, classify_text
 from tests.incidents.corpus import positives
 
 CASES = [

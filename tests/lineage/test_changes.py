@@ -3,7 +3,7 @@ runs with the deploy pipeline's own tags, finished, failed, rolled back and stil
 
 from datetime import UTC, datetime, timedelta
 
-from sage_ops.incidents.changes import correlate
+from sage_ops.incidents.evidence.changes import correlate
 from sage_ops.lineage.changes import (
     DEPLOYMENT,
     FAILURE,

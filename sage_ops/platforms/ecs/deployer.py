@@ -31,7 +31,9 @@ from sage_ops.platforms.deployer import (
     DeployRolledBack,
     DeployTimeout,
     Log,
+    ServiceEvent,
 )
+from sage_ops.platforms.ecs import events
 from sage_ops.platforms.ecs import tasks as ecs_tasks
 from sage_ops.platforms.ecs.health import Verdict, health_source, judge
 from sage_ops.platforms.ecs.revision import (
@@ -281,6 +283,9 @@ class EcsDeployer(Deployer):
     def health_source(self) -> str:
         service = self._require_service()
         return health_source(self._elbv2_for(service), service, self.target.health_url)
+
+    def service_events(self) -> list[ServiceEvent]:
+        return events.service_events(self.target.cluster, self.target.service, self.client)
 
     def _elbv2_for(self, service: Mapping[str, Any]) -> Any:
         if self._elbv2 is None and service.get("loadBalancers"):

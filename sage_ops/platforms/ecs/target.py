@@ -37,3 +37,10 @@ def parse_target(url: str) -> EcsTarget:
             raise ConfigError(f"ECS target {url!r}: health must be an http(s) URL, not {health!r}")
     container = options.get("container", [""])[0] or None
     return EcsTarget(parts.netloc, service, container, health)
+
+
+def service_url(cluster_service: str) -> str:
+    """The target URL of `CLUSTER/SERVICE` (how an operator names one service's events)."""
+    url = f"ecs://{cluster_service}"
+    parse_target(url)
+    return url

@@ -10,7 +10,8 @@ from datetime import datetime
 
 import pandas as pd
 
-from sage_ops.incidents.root_causes import Finding
+from sage_ops.incidents.classification.root_causes import Finding
+from sage_ops.incidents.reports.plot import metric_plot
 from sage_ops.incidents.triage import Triage
 from sage_ops.lineage.changes import DEPLOYMENT
 
@@ -154,10 +155,17 @@ def _metrics(t: Triage) -> str:
     ]
     table = "| metric | points | min | mean | max | last |\n|---|---|---|---|---|---|\n"
     image = ""
-    if t.plot_png:
-        encoded = base64.b64encode(t.plot_png).decode()
+    png = plot(t)
+    if png:
+        encoded = base64.b64encode(png).decode()
         image = f"\n\n![{_md(t.alarm.metric)}](data:image/png;base64,{encoded})"
     return head + table + "\n".join(rows) + image
+
+
+def plot(t: Triage) -> bytes | None:
+    """The alarm's own metric around the episode as a PNG, None without datapoints."""
+    own = t.metrics[t.metrics["metric"] == t.alarm.metric]
+    return metric_plot(own, f"{t.alarm.name}: {t.alarm.metric}", t.alarm.threshold, t.started)
 
 
 def _metric_stats(metrics: pd.DataFrame) -> pd.DataFrame:

@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from sage_ops.incidents.categories import classify_text
+from sage_ops.incidents.classification.categories import classify_text
 
 MESSAGE_KEYS = ("message", "msg", "textPayload", "log", "MESSAGE", "error", "err", "reason")
 _MAX_DEPTH = 4

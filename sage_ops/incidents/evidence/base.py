@@ -12,7 +12,7 @@ from datetime import datetime
 
 import pandas as pd
 
-from sage_ops.incidents.alarms import Alarm
+from sage_ops.incidents.alarms.alarm import Alarm
 
 METRIC_COLUMNS = ["timestamp", "metric", "value"]
 LOG_COLUMNS = ["timestamp", "source", "message"]

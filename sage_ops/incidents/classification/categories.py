@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-from sage_ops.incidents.category_model import (
+from sage_ops.incidents.classification.category_model import (
     CPU_SATURATION,
     DB_UNREACHABLE,
     DEADLOCK,
@@ -31,8 +31,8 @@ from sage_ops.incidents.category_model import (
     UNKNOWN,
     Category,
 )
-from sage_ops.incidents.vocabulary_db import DATABASE
-from sage_ops.incidents.vocabulary_infra import INFRASTRUCTURE
+from sage_ops.incidents.classification.vocabulary_db import DATABASE
+from sage_ops.incidents.classification.vocabulary_infra import INFRASTRUCTURE
 
 # Callers name a category as categories.<NAME>; its rules live in the vocabulary modules.
 __all__ = [

@@ -3,7 +3,7 @@ ElastiCache, CPU, in classification order (after the databases')."""
 
 from __future__ import annotations
 
-from sage_ops.incidents.category_model import (
+from sage_ops.incidents.classification.category_model import (
     CPU_SATURATION,
     DB_UNREACHABLE,
     ECS_SERVICE_DOCS,

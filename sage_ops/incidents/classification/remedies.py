@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sage_ops.incidents import categories as c
+from sage_ops.incidents.classification import categories as c
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,9 @@ from typing import Any
 
 import pandas as pd
 
-from sage_ops.incidents.aws import AWS_ERRORS, aws_client, describe
 from sage_ops.incidents.errors import EvidenceError
-from sage_ops.incidents.evidence import LogSource, log_frame
+from sage_ops.incidents.evidence.base import LogSource, log_frame
+from sage_ops.platforms import aws
 
 # Filter-pattern terms are case-sensitive; `?` ORs them; quotes keep phrases and digits whole.
 ERROR_FILTER_PATTERN = " ".join(
@@ -39,11 +39,6 @@ ERROR_FILTER_PATTERN = " ".join(
         '" 504 "',
     )
 )
-# ECS service events shipped to a log group: the rollout sentences ecs_events.py reads.
-ECS_EVENTS_PATTERN = (
-    '?"has started" ?"steady state" ?"deployment failed" ?"rolling back" '
-    '?"deployment completed" ?"ECS Deployment State Change"'
-)
 MAX_EVENTS = 10_000
 
 
@@ -52,7 +47,7 @@ class CloudWatchLogs(LogSource):
         self, log_group: str, client: Any = None, pattern: str = ERROR_FILTER_PATTERN
     ) -> None:
         self.log_group = log_group
-        self.client = client or aws_client("logs")
+        self.client = client or aws.client("logs", config=aws.WITHIN_A_TICK)
         self.pattern = pattern
         self.name = f"CloudWatch Logs {log_group}"
 
@@ -69,9 +64,9 @@ class CloudWatchLogs(LogSource):
                 rows += [_row(self.log_group, e) for e in page.get("events", [])]
                 if len(rows) >= MAX_EVENTS:
                     break
-        except AWS_ERRORS as exc:
+        except aws.ERRORS as exc:
             raise EvidenceError(
-                f"cannot read log group {self.log_group}: {describe(exc)} "
+                f"cannot read log group {self.log_group}: {aws.error_text(exc)} "
                 "(check the group name in SAGE_OPS_LOG_GROUPS and logs:FilterLogEvents)"
             ) from None
         return log_frame(rows[:MAX_EVENTS])

@@ -12,7 +12,7 @@ import re
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sage_ops.incidents.categories import UNKNOWN, classify_text
+from sage_ops.incidents.classification.categories import UNKNOWN, classify_text
 
 if TYPE_CHECKING:  # template_of serves a log's triage without pandas
     import pandas as pd

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from sage_ops.incidents.evidence import metric_frame
-from sage_ops.incidents.probes import Sample
+from sage_ops.incidents.evidence.base import metric_frame
+from sage_ops.incidents.evidence.probes import Sample
 
 RETENTION = timedelta(days=2)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from sage_ops.incidents.alarms import ALARM, Alarm
+from sage_ops.incidents.alarms.alarm import ALARM, Alarm
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from sage_ops.incidents.errors import EvidenceError
-from sage_ops.incidents.evidence import LogSource, log_frame
+from sage_ops.incidents.evidence.base import LogSource, log_frame
 
 MAX_READ_BYTES = 64 * 1024 * 1024
 _PREFIX = re.compile(

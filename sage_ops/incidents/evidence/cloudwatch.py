@@ -16,10 +16,10 @@ from typing import Any
 
 import pandas as pd
 
-from sage_ops.incidents.alarms import Alarm, AlarmSource, utc
-from sage_ops.incidents.aws import AWS_ERRORS, aws_client, describe
+from sage_ops.incidents.alarms.alarm import Alarm, AlarmSource, utc
 from sage_ops.incidents.errors import AlarmSourceError, EvidenceError
-from sage_ops.incidents.evidence import MetricSource, metric_frame
+from sage_ops.incidents.evidence.base import MetricSource, metric_frame
+from sage_ops.platforms import aws
 
 PAGE_SIZE = 100  # describe_alarms' maximum
 MAX_RELATED = 20
@@ -30,7 +30,7 @@ class CloudWatchAlarms(AlarmSource):
 
     def __init__(self, prefix: str, client: Any = None) -> None:
         self.prefix = prefix
-        self.client = client or aws_client("cloudwatch")
+        self.client = client or aws.client("cloudwatch", config=aws.WITHIN_A_TICK)
 
     def alarms(self) -> list[Alarm]:
         found: list[Alarm] = []
@@ -42,10 +42,10 @@ class CloudWatchAlarms(AlarmSource):
             )
             for page in pages:
                 found += [to_alarm(raw) for raw in page.get("MetricAlarms", [])]
-        except AWS_ERRORS as exc:
+        except aws.ERRORS as exc:
             raise AlarmSourceError(
                 f"cannot list CloudWatch alarms with prefix {self.prefix!r} in region "
-                f"{self.client.meta.region_name}: {describe(exc)} "
+                f"{self.client.meta.region_name}: {aws.error_text(exc)} "
                 "(check AWS_REGION, credentials and cloudwatch:DescribeAlarms)"
             ) from None
         return found
@@ -82,7 +82,7 @@ def metric_label(raw: Mapping[str, Any]) -> str:
 
 class CloudWatchMetrics(MetricSource):
     def __init__(self, client: Any = None, alarms: AlarmSource | None = None) -> None:
-        self.client = client or aws_client("cloudwatch")
+        self.client = client or aws.client("cloudwatch", config=aws.WITHIN_A_TICK)
         self.alarms = alarms
 
     def history(self, alarm: Alarm, start: datetime, end: datetime) -> pd.DataFrame:
@@ -102,9 +102,9 @@ class CloudWatchMetrics(MetricSource):
                         (utc(t), label, float(v))
                         for t, v in zip(result["Timestamps"], result["Values"], strict=False)
                     ]
-        except AWS_ERRORS as exc:
+        except aws.ERRORS as exc:
             raise EvidenceError(
-                f"cannot read CloudWatch metrics for alarm {alarm.name}: {describe(exc)} "
+                f"cannot read CloudWatch metrics for alarm {alarm.name}: {aws.error_text(exc)} "
                 "(check cloudwatch:GetMetricData)"
             ) from None
         return metric_frame(rows)

@@ -14,12 +14,12 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
-from sage_ops.incidents import probes
-from sage_ops.incidents.alarms import INSUFFICIENT_DATA, Alarm, AlarmSource
-from sage_ops.incidents.containers import probe_container_cpu
-from sage_ops.incidents.evaluation import AlarmRule, evaluate
-from sage_ops.incidents.evidence import MetricSource
-from sage_ops.incidents.probe_history import ProbeHistory, StoredState
+from sage_ops.incidents.alarms.alarm import INSUFFICIENT_DATA, Alarm, AlarmSource
+from sage_ops.incidents.alarms.evaluation import AlarmRule, evaluate
+from sage_ops.incidents.evidence import probes
+from sage_ops.incidents.evidence.base import MetricSource
+from sage_ops.incidents.evidence.containers import probe_container_cpu
+from sage_ops.incidents.evidence.probe_history import ProbeHistory, StoredState
 from sage_ops.postgres import PgTarget
 
 Clock = Callable[[], datetime]

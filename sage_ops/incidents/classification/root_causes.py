@@ -15,14 +15,22 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sage_ops.incidents import categories as c
-from sage_ops.incidents.alarms import Alarm
-from sage_ops.incidents.budget import ConnectionBudget
-from sage_ops.incidents.categories import classify_text
-from sage_ops.incidents.changes import Correlated
-from sage_ops.incidents.readable import readable
-from sage_ops.incidents.remedies import DEPLOY_5XX, HIGH, LOW, MEDIUM, NONE, REMEDIES, Remedy
-from sage_ops.incidents.templates import template_of
+from sage_ops.incidents.alarms.alarm import Alarm
+from sage_ops.incidents.classification import categories as c
+from sage_ops.incidents.classification.budget import ConnectionBudget
+from sage_ops.incidents.classification.categories import classify_text
+from sage_ops.incidents.classification.readable import readable
+from sage_ops.incidents.classification.remedies import (
+    DEPLOY_5XX,
+    HIGH,
+    LOW,
+    MEDIUM,
+    NONE,
+    REMEDIES,
+    Remedy,
+)
+from sage_ops.incidents.classification.templates import template_of
+from sage_ops.incidents.evidence.changes import Correlated
 from sage_ops.lineage.changes import DEPLOYMENT
 
 if TYPE_CHECKING:  # a log's triage (the CLI) has no frames: pandas loads only with them
@@ -268,7 +276,7 @@ def _unknown(ev: Evidence) -> Finding:
         [f"{0 if ev.errors is None else len(ev.errors)} error line(s) in the window"],
         ["Start from the top templates and the metric plot."],
         [],
-        ["Add a category to sage_ops/incidents/categories.py when the cause is found."],
+        [f"Add a category to {c.__name__.replace('.', '/')}.py when the cause is found."],
     )
 
 

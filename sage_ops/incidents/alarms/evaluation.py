@@ -16,7 +16,7 @@ from datetime import datetime
 
 import pandas as pd
 
-from sage_ops.incidents.alarms import ALARM, INSUFFICIENT_DATA, OK
+from sage_ops.incidents.alarms.alarm import ALARM, INSUFFICIENT_DATA, OK
 
 COMPARISONS: dict[str, tuple[Callable[[float, float], bool], str]] = {
     "GreaterThanThreshold": (operator.gt, "greater than"),

@@ -3,7 +3,7 @@ psycopg, pgx, JDBC) phrasings of each cause, in classification order."""
 
 from __future__ import annotations
 
-from sage_ops.incidents.category_model import (
+from sage_ops.incidents.classification.category_model import (
     DEADLOCK,
     DISK_FULL,
     ECS_STOPPED_DOCS,

@@ -10,8 +10,8 @@ import abc
 from collections.abc import Callable
 from typing import Any
 
-from sage_ops.incidents.aws import AWS_ERRORS, aws_client, describe
 from sage_ops.incidents.errors import NotificationError
+from sage_ops.platforms import aws
 
 SUBJECT_MAX = 100  # SNS: ASCII, no line breaks, at most 100 characters
 MESSAGE_MAX_BYTES = 256 * 1024
@@ -26,7 +26,7 @@ class Notifier(abc.ABC):
 class SnsNotifier(Notifier):
     def __init__(self, topic_arn: str, client: Any = None) -> None:
         self.topic_arn = topic_arn
-        self.client = client or aws_client("sns")
+        self.client = client or aws.client("sns", config=aws.WITHIN_A_TICK)
 
     def send(self, subject: str, body: str) -> str:
         try:
@@ -35,9 +35,9 @@ class SnsNotifier(Notifier):
                 Subject=sns_subject(subject),
                 Message=_fit(body, MESSAGE_MAX_BYTES),
             )
-        except AWS_ERRORS as exc:
+        except aws.ERRORS as exc:
             raise NotificationError(
-                f"cannot publish the incident report to {self.topic_arn}: {describe(exc)} "
+                f"cannot publish the incident report to {self.topic_arn}: {aws.error_text(exc)} "
                 "(check SAGE_OPS_SNS_TOPIC_ARN and sns:Publish)"
             ) from None
         return f"SNS {self.topic_arn} (message {result['MessageId']})"

@@ -1,0 +1,1 @@
+"""Alarms: what an alarm is, its episodes, and CloudWatch's evaluation of them."""

@@ -1,0 +1,2 @@
+"""Sources of evidence: alarms and metrics (CloudWatch, local probes), log lines, and what
+changed before an incident."""

@@ -1,0 +1,1 @@
+"""Telling people: the report, its plot, the optional LLM summary, and the notification."""
