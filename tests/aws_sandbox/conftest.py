@@ -14,6 +14,7 @@ from sage_ops import postgres
 from sage_ops.postgres import PgTarget
 from tests import pg
 from tests.aws_sandbox import stack
+from tests.aws_sandbox.control_plane import ControlPlane, ServerHooks
 from tests.backups.s3 import apply_env, aws_env, moto_server
 
 
@@ -25,9 +26,27 @@ class Sandbox:
 
 
 @pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
+def moto() -> Iterator[tuple[str, ServerHooks]]:
+    """The moto server (its endpoint) with the control plane's hooks in front of it."""
     with moto_server() as server:
-        yield server.endpoint
+        yield server.endpoint, server.wrap(ServerHooks)
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint(moto: tuple[str, ServerHooks]) -> str:
+    return moto[0]
+
+
+@pytest.fixture
+def control_plane(sandbox: Sandbox, moto: tuple[str, ServerHooks]) -> Iterator[ControlPlane]:
+    """CodeBuild's builds and ECS's rollouts, for every caller of the sandbox's moto server
+    while the test runs."""
+    hooks = moto[1]
+    hooks.plane = ControlPlane(sandbox.env["SAGE_OPS_IMAGE_REPOSITORY"])
+    try:
+        yield hooks.plane
+    finally:
+        hooks.plane = None
 
 
 @pytest.fixture(scope="module")
