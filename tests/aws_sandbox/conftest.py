@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +16,7 @@ from sage_ops.postgres import PgTarget
 from tests import pg
 from tests.aws_sandbox import stack
 from tests.aws_sandbox.control_plane import ControlPlane, ServerHooks
+from tests.aws_sandbox.daemon import running
 from tests.backups.s3 import apply_env, aws_env, moto_server
 
 
@@ -90,6 +92,14 @@ def sandbox_stack(
 def _aws(endpoint: str, mp: pytest.MonkeyPatch) -> None:
     """boto3 on moto (AWS_DEFAULT_REGION too, which Fargate sets beside Terraform's AWS_REGION)."""
     apply_env(aws_env(endpoint), mp.setenv, lambda k: mp.delenv(k, False))
+
+
+@pytest.fixture
+def daemon(sandbox: Sandbox, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """The real dagster-daemon in its task on moto (daemon.py); yields its container's
+    environment, with its cluster under "cluster"."""
+    with running(sandbox.env["DAGSTER_HOME"], tmp_path) as env:
+        yield env
 
 
 @pytest.fixture
