@@ -14,10 +14,12 @@ import pytest
 from sage_ops import postgres
 from sage_ops.postgres import PgTarget
 from tests import pg
-from tests.aws_sandbox import stack
+from tests.aws_sandbox import network, stack
 from tests.aws_sandbox.control_plane import ControlPlane, ServerHooks
 from tests.aws_sandbox.daemon import running
+from tests.aws_sandbox.network import Place
 from tests.backups.s3 import apply_env, aws_env, moto_server
+from tests.infra.test_terraform_contract import rendered_value, sage_ops_stack
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,7 @@ class Sandbox:
     env: dict[str, str]  # exactly Terraform's names
     source_db: PgTarget  # DATABASE_URL's database (PostgreSQL 16 with a password, over TCP)
     commit: str  # the repository's head
+    places: dict[str, Place]  # each endpoint the sandbox serves -> what it stands for (network.py)
 
 
 @pytest.fixture(scope="module")
@@ -81,12 +84,21 @@ def sandbox_stack(
                 stack.REPO_ROOT / "infra/sample-backend/prisma/migrations"
             ),
         }
+        home = sage_ops_stack()  # DATABASE_URL's and Dagster's: the stack's own RDS
+        places = {_endpoint(db): network.rds(home) for db in (source, storage)}
         for env in stack.ENVIRONMENTS:
             db = databases.enter_context(pg.sample_database(pg_server))
             local[f"{env.upper()}_DATABASE_URL"] = db.secret_url()
+            places[_endpoint(db)] = network.rds(env)
         env = stack.terraform_environment(stack.aws_resources(repo), local)
         env["SAGE_OPS_RUN_TASK_DEFINITION"] = stack.register_run_task_definition(env)
-        yield Sandbox(env, source, commit)
+        places[moto_endpoint.removeprefix("http://")] = network.AWS_APIS
+        places[str(repo)] = network.git_host(rendered_value("SAGE_OPS_REPO") or "")
+        yield Sandbox(env, source, commit, places)
+
+
+def _endpoint(db: PgTarget) -> str:
+    return f"{db.host}:{db.port}/{db.dbname}"
 
 
 def _aws(endpoint: str, mp: pytest.MonkeyPatch) -> None:
