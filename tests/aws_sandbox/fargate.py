@@ -6,7 +6,8 @@ way the agent does with the execution role, refusing one the role may not read o
 it may not use (the role's grants as Terraform renders them: `local.secret_resources` for
 secretsmanager:GetSecretValue, the stack key or `environment_kms_aliases` for kms:Decrypt),
 builds the container's environment from the definition alone (plus what the agent adds), and
-runs the container's command as a process with that environment in a fresh working directory.
+runs the container's command as a process with that environment in a fresh working directory,
+its volumes fresh and, for a read-only root, nothing else writable (read_only_root.py).
 A refused secret stops the task before the command starts, as ECS's ResourceInitializationError;
 so does a connection the environment sets up that the security groups, as Terraform renders them,
 would not let through (network.py): the task would only time out on it.
@@ -33,6 +34,7 @@ from typing import Any
 import boto3
 from moto.ecs.models import ecs_backends
 
+from tests.aws_sandbox import read_only_root
 from tests.aws_sandbox.network import Network
 from tests.infra.terraform_render import ACCOUNT, REGION, Module
 
@@ -135,11 +137,14 @@ def _run_container(
         return StoppedTask(None, f"Security groups: {unreachable}", "")
     env["PATH"] = f"{BIN}:/usr/bin:/bin"  # the image's PATH: its venv first
     with tempfile.TemporaryDirectory(prefix="fargate-task-") as workdir:
-        # Each task's volumes start empty: a variable naming a mount point gets this task's own.
-        for mount in container.get("mountPoints", []):
-            volume = Path(workdir, "volumes", mount["sourceVolume"])
-            volume.mkdir(parents=True)
-            env |= {k: str(volume) for k, v in env.items() if v == mount["containerPath"]}
+        # Each task's volumes start empty, mounted where the definition says (read_only_root.py).
+        mounted = read_only_root.volumes(container.get("mountPoints", []), Path(workdir))
+        if read_only_root.TMP in mounted:  # TMPDIR: a mount over /tmp would hide the sandbox
+            tmp = mounted.pop(read_only_root.TMP)
+            env["TMPDIR"], mounted[str(tmp)] = str(tmp), tmp
+        env["HOME"] = workdir  # Docker's: the image user's home, its WORKDIR (/opt/dagster)
+        read_only = bool(container.get("readonlyRootFilesystem"))
+        command = read_only_root.command(command, mounted, read_only, Path(workdir))
         out, err = Path(workdir, "stdout"), Path(workdir, "stderr")
         with out.open("w") as stdout, err.open("w") as stderr:
             process = subprocess.Popen(

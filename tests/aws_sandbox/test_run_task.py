@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import replace
+from pathlib import Path
 
 import boto3
 import pytest
@@ -93,3 +94,36 @@ def test_a_variable_missing_from_the_definition_is_named_by_doctor(
     assert task.exit_code == 1
     failed = [line for line in task.output.splitlines() if "[FAIL]" in line]
     assert len(failed) == 1 and variable in failed[0], task.output
+
+
+def _written(sandbox: Sandbox, path: str) -> fargate.StoppedTask:
+    script = f'echo written > "{path}" && echo "wrote {path}"'
+    return fargate.run_task(
+        sandbox.env["SAGE_OPS_RUN_TASK_DEFINITION"], grants(sandbox), ["sh", "-c", script]
+    )
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["$SAGE_OPS_STATE_DIR/x", "$DAGSTER_HOME/storage/x", "$TMPDIR/x"],
+    ids=["state", "storage", "tmp"],
+)
+def test_the_run_task_writes_to_its_volumes(sandbox: Sandbox, path: str) -> None:
+    task = _written(sandbox, path)
+    assert task.exit_code == 0, task.output
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["$DAGSTER_HOME/x", "$HOME/x", "$SAGE_OPS_REPO/x", f"{fargate.BIN}/x"],
+    ids=["dagster-home", "home", "repository", "image"],
+)
+def test_a_write_outside_the_volumes_fails_on_the_read_only_root(
+    sandbox: Sandbox, path: str
+) -> None:
+    """readonlyRootFilesystem: the image's files, its user's home (the working directory) and
+    whatever stands for them here are read-only in the task."""
+    task = _written(sandbox, path)
+    assert task.exit_code != 0 and "Read-only file system" in task.output, task.output
+    for where in ("DAGSTER_HOME", "SAGE_OPS_REPO"):
+        assert not Path(sandbox.env[where], "x").exists()
