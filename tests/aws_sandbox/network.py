@@ -101,11 +101,10 @@ class Network:
 
     @classmethod
     def of(cls, task_stack: str, places: Mapping[str, Place]) -> Network:
-        stacks = ENVIRONMENTS
         task = Place(
             "the run task", task_stack, attached_group("sage_ops"), in_vpc(task_stack, 10), 0
         )
-        return cls(task, places, {e: terraform_render.security_groups(e) for e in stacks})
+        return cls(task, places, {e: terraform_render.security_groups(e) for e in ENVIRONMENTS})
 
     def without(self, environment: str, address: str) -> Network:
         """The same with one rule (its Terraform address in `environment`'s stack) removed."""
@@ -128,16 +127,13 @@ class Network:
 
     def _missing(self, place: Place) -> str | None:
         task = self.task
-        assert task.stack is not None
-        if not any(self._lets_out(rule, place) for rule in self._rules(task.stack, "egress")):
+        if not self._allowed("egress", task, place, place.port):
             return (
                 f"no aws_vpc_security_group_egress_rule on {task.stack}'s "
                 f"aws_security_group.{task.group} for tcp/{place.port} to {place.what} "
                 f"({place.address})"
             )
-        if place.group is None or place.stack is None:
-            return None
-        if not any(self._lets_in(rule, place) for rule in self._rules(place.stack, "ingress")):
+        if place.group is not None and not self._allowed("ingress", place, task, place.port):
             return (
                 f"no aws_vpc_security_group_ingress_rule on {place.stack}'s "
                 f"aws_security_group.{place.group} for tcp/{place.port} from {task.stack}'s "
@@ -145,30 +141,23 @@ class Network:
             )
         return None
 
-    def _rules(self, environment: str, direction: str) -> list[dict[str, object]]:
+    def _allowed(self, direction: str, owner: Place, other: Place, port: int) -> bool:
+        """Whether one of `owner`'s group's rules of `direction` lets tcp/`port` to or from
+        `other` (its group, when it has one, or a CIDR holding its address)."""
+        assert owner.stack is not None
         kind = f"aws_vpc_security_group_{direction}_rule."
-        return [r for a, r in self.groups[environment].rules.items() if a.startswith(kind)]
-
-    def _lets_out(self, rule: Mapping[str, object], place: Place) -> bool:
-        task = self.task
-        return (
-            self.group_of(task.stack, rule["security_group_id"]) == (task.stack, task.group)
-            and _port(rule, place.port)
+        return any(
+            self.group_of(owner.stack, rule["security_group_id"]) == (owner.stack, owner.group)
+            and _port(rule, port)
             and (
-                self.peer_of(task.stack, rule) == (place.stack, place.group)
-                or _cidr(rule, place.address)
+                (
+                    other.group is not None
+                    and self.peer_of(owner.stack, rule) == (other.stack, other.group)
+                )
+                or _cidr(rule, other.address)
             )
-        )
-
-    def _lets_in(self, rule: Mapping[str, object], place: Place) -> bool:
-        task = self.task
-        return (
-            self.group_of(place.stack, rule["security_group_id"]) == (place.stack, place.group)
-            and _port(rule, place.port)
-            and (
-                self.peer_of(place.stack, rule) == (task.stack, task.group)
-                or _cidr(rule, task.address)
-            )
+            for address, rule in self.groups[owner.stack].rules.items()
+            if address.startswith(kind)
         )
 
     def peer_of(
