@@ -7,14 +7,19 @@ import os
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from sage_ops import postgres
 from sage_ops.postgres import PgTarget
 from tests import pg
-from tests.aws_sandbox import stack
+from tests.aws_sandbox import network, stack
+from tests.aws_sandbox.control_plane import ControlPlane, ServerHooks
+from tests.aws_sandbox.daemon import running
+from tests.aws_sandbox.network import Place
 from tests.backups.s3 import apply_env, aws_env, moto_server
+from tests.infra.test_terraform_contract import rendered_value, sage_ops_stack
 
 
 @dataclass(frozen=True)
@@ -22,12 +27,31 @@ class Sandbox:
     env: dict[str, str]  # exactly Terraform's names
     source_db: PgTarget  # DATABASE_URL's database (PostgreSQL 16 with a password, over TCP)
     commit: str  # the repository's head
+    places: dict[str, Place]  # each endpoint the sandbox serves -> what it stands for (network.py)
 
 
 @pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
+def moto() -> Iterator[tuple[str, ServerHooks]]:
+    """The moto server (its endpoint) with the control plane's hooks in front of it."""
     with moto_server() as server:
-        yield server.endpoint
+        yield server.endpoint, server.wrap(ServerHooks)
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint(moto: tuple[str, ServerHooks]) -> str:
+    return moto[0]
+
+
+@pytest.fixture
+def control_plane(sandbox: Sandbox, moto: tuple[str, ServerHooks]) -> Iterator[ControlPlane]:
+    """CodeBuild's builds and ECS's rollouts, for every caller of the sandbox's moto server
+    while the test runs."""
+    hooks = moto[1]
+    hooks.plane = ControlPlane(sandbox.env["SAGE_OPS_IMAGE_REPOSITORY"])
+    try:
+        yield hooks.plane
+    finally:
+        hooks.plane = None
 
 
 @pytest.fixture(scope="module")
@@ -60,17 +84,34 @@ def sandbox_stack(
                 stack.REPO_ROOT / "infra/sample-backend/prisma/migrations"
             ),
         }
+        home = sage_ops_stack()  # DATABASE_URL's and Dagster's: the stack's own RDS
+        places = {_endpoint(db): network.rds(home) for db in (source, storage)}
         for env in stack.ENVIRONMENTS:
             db = databases.enter_context(pg.sample_database(pg_server))
             local[f"{env.upper()}_DATABASE_URL"] = db.secret_url()
+            places[_endpoint(db)] = network.rds(env)
         env = stack.terraform_environment(stack.aws_resources(repo), local)
         env["SAGE_OPS_RUN_TASK_DEFINITION"] = stack.register_run_task_definition(env)
-        yield Sandbox(env, source, commit)
+        places[moto_endpoint.removeprefix("http://")] = network.AWS_APIS
+        places[str(repo)] = network.git_host(rendered_value("SAGE_OPS_REPO") or "")
+        yield Sandbox(env, source, commit, places)
+
+
+def _endpoint(db: PgTarget) -> str:
+    return f"{db.host}:{db.port}/{db.dbname}"
 
 
 def _aws(endpoint: str, mp: pytest.MonkeyPatch) -> None:
     """boto3 on moto (AWS_DEFAULT_REGION too, which Fargate sets beside Terraform's AWS_REGION)."""
     apply_env(aws_env(endpoint), mp.setenv, lambda k: mp.delenv(k, False))
+
+
+@pytest.fixture
+def daemon(sandbox: Sandbox, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """The real dagster-daemon in its task on moto (daemon.py); yields its container's
+    environment, with its cluster under "cluster"."""
+    with running(sandbox.env["DAGSTER_HOME"], tmp_path) as env:
+        yield env
 
 
 @pytest.fixture

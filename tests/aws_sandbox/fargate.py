@@ -6,8 +6,11 @@ way the agent does with the execution role, refusing one the role may not read o
 it may not use (the role's grants as Terraform renders them: `local.secret_resources` for
 secretsmanager:GetSecretValue, the stack key or `environment_kms_aliases` for kms:Decrypt),
 builds the container's environment from the definition alone (plus what the agent adds), and
-runs the container's command as a process with that environment in a fresh working directory.
-A refused secret stops the task before the command starts, as ECS's ResourceInitializationError.
+runs the container's command as a process with that environment in a fresh working directory,
+its volumes fresh and, for a read-only root, nothing else writable (read_only_root.py).
+A refused secret stops the task before the command starts, as ECS's ResourceInitializationError;
+so does a connection the environment sets up that the security groups, as Terraform renders them,
+would not let through (network.py): the task would only time out on it.
 Given the task RunTask created, it reports the task's end the way the agent does, so that
 DescribeTasks shows it as ECS would (lastStatus STOPPED, stopCode, stoppedReason, each
 container's exitCode): what EcsRunLauncher.check_run_worker_health reads.
@@ -31,6 +34,8 @@ from typing import Any
 import boto3
 from moto.ecs.models import ecs_backends
 
+from tests.aws_sandbox import read_only_root
+from tests.aws_sandbox.network import Network
 from tests.infra.terraform_render import ACCOUNT, REGION, Module
 
 BIN = Path(sys.executable).parent
@@ -54,22 +59,24 @@ class StoppedTask:
 
 @dataclass(frozen=True)
 class Grants:
-    """The execution role's secret grants as Terraform renders them: secretsmanager:
-    GetSecretValue on `local.secret_resources`, kms:Decrypt with the stack key and the keys
-    behind `environment_kms_aliases`. Checked on the secret's reference as rendered (the
-    sandbox's own ARNs stand for what only AWS knows) and on the stored secret's key."""
+    """What Terraform lets the task do. The execution role's secret grants as Terraform renders
+    them: secretsmanager:GetSecretValue on `local.secret_resources`, kms:Decrypt with the stack
+    key and the keys behind `environment_kms_aliases`, checked on the secret's reference as
+    rendered (the sandbox's own ARNs stand for what only AWS knows) and on the stored secret's
+    key. And the security groups' rules, for every connection the task's environment sets up
+    (network.py)."""
 
     rendered: Mapping[str, str]  # secret name -> valueFrom as Terraform renders it
     secret_resources: list[str]
     stack_key: str
     kms_aliases: list[str]
+    network: Network
 
     @classmethod
-    def of(cls, module: Module, stack_key: str) -> Grants:
+    def of(cls, module: Module, stack_key: str, network: Network) -> Grants:
         resources = list(module.locals["secret_resources"])
-        return cls(
-            module.run_secrets, resources, stack_key, module.inputs["environment_kms_aliases"]
-        )
+        aliases = module.inputs["environment_kms_aliases"]
+        return cls(module.run_secrets, resources, stack_key, aliases, network)
 
     def refusal(self, name: str, value_from: str) -> str | None:
         ref = self.rendered.get(name, value_from)
@@ -125,13 +132,19 @@ def _run_container(
         env[secret["name"]] = _secret_value(secret["valueFrom"])
     env |= {k: os.environ[k] for k in AGENT_VARIABLES if k in os.environ}
     env["ECS_CONTAINER_METADATA_URI_V4"] = "http://169.254.170.2/v4/fargate-stand-in"
+    unreachable = grants.network.refusal(env)
+    if unreachable:  # what the run would meet at its first connection, before any step
+        return StoppedTask(None, f"Security groups: {unreachable}", "")
     env["PATH"] = f"{BIN}:/usr/bin:/bin"  # the image's PATH: its venv first
     with tempfile.TemporaryDirectory(prefix="fargate-task-") as workdir:
-        # Each task's volumes start empty: a variable naming a mount point gets this task's own.
-        for mount in container.get("mountPoints", []):
-            volume = Path(workdir, "volumes", mount["sourceVolume"])
-            volume.mkdir(parents=True)
-            env |= {k: str(volume) for k, v in env.items() if v == mount["containerPath"]}
+        # Each task's volumes start empty, mounted where the definition says (read_only_root.py).
+        mounted = read_only_root.volumes(container.get("mountPoints", []), Path(workdir))
+        if read_only_root.TMP in mounted:  # TMPDIR: a mount over /tmp would hide the sandbox
+            tmp = mounted.pop(read_only_root.TMP)
+            env["TMPDIR"], mounted[str(tmp)] = str(tmp), tmp
+        env["HOME"] = workdir  # Docker's: the image user's home, its WORKDIR (/opt/dagster)
+        read_only = bool(container.get("readonlyRootFilesystem"))
+        command = read_only_root.command(command, mounted, read_only, Path(workdir))
         out, err = Path(workdir, "stdout"), Path(workdir, "stderr")
         with out.open("w") as stdout, err.open("w") as stderr:
             process = subprocess.Popen(

@@ -278,9 +278,11 @@ def register_run_task_definition(env: Mapping[str, str]) -> str:
     [container] = definition["containerDefinitions"]
     rendered = {e["name"]: e["value"] for e in container["environment"]}
     container["environment"] = [{"name": n, "value": env[n]} for n in rendered]
-    for mount in container["mountPoints"]:  # a volume a variable names is where ours points
-        names = [n for n, v in rendered.items() if v == mount["containerPath"]]
-        mount["containerPath"] = env[names[0]] if names else mount["containerPath"]
+    for mount in container["mountPoints"]:  # a volume at or under a path a variable names...
+        path = mount["containerPath"]
+        names = [n for n, v in rendered.items() if v and (path + "/").startswith(v + "/")]
+        if names:  # ...is at or under where ours points (DAGSTER_HOME's storage, the state dir)
+            mount["containerPath"] = env[names[0]] + path.removeprefix(rendered[names[0]])
     key = env["SAGE_OPS_S3_KMS_KEY_ID"]
     container["secrets"] = [
         _stored(s["name"], s["valueFrom"], env, key) for s in container["secrets"]

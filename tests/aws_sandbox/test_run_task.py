@@ -6,12 +6,15 @@ nothing but the environment the definition gives it."""
 from __future__ import annotations
 
 import fnmatch
+from dataclasses import replace
+from pathlib import Path
 
 import boto3
 import pytest
 
 from tests.aws_sandbox import fargate
 from tests.aws_sandbox.conftest import Sandbox
+from tests.aws_sandbox.network import Network
 from tests.aws_sandbox.test_doctor import CAPABILITIES
 from tests.infra import terraform_render
 from tests.infra.test_terraform_contract import sage_ops_stack
@@ -19,7 +22,8 @@ from tests.infra.test_terraform_contract import sage_ops_stack
 
 def grants(sandbox: Sandbox) -> fargate.Grants:
     module = terraform_render.render(sage_ops_stack())
-    return fargate.Grants.of(module, sandbox.env["SAGE_OPS_S3_KMS_KEY_ID"])
+    reach = Network.of(sage_ops_stack(), sandbox.places)
+    return fargate.Grants.of(module, sandbox.env["SAGE_OPS_S3_KMS_KEY_ID"], reach)
 
 
 def run_task(sandbox: Sandbox, given: fargate.Grants | None = None) -> fargate.StoppedTask:
@@ -45,7 +49,7 @@ def test_a_secret_the_execution_role_may_not_read_stops_the_task(
     arn = ref if ref.startswith("arn:") else f"{fargate.ARN_SECRETS}:{ref}-AbCdEf"
     secret_arn = ":".join(arn.split(":")[:7])
     kept = [r for r in full.secret_resources if not fnmatch.fnmatchcase(secret_arn, r)]
-    task = run_task(sandbox, fargate.Grants(full.rendered, kept, full.stack_key, full.kms_aliases))
+    task = run_task(sandbox, replace(full, secret_resources=kept))
     assert task.exit_code is None
     # Named by the secret it refers to (DATABASE_URL and PRODUCTION_DATABASE_URL share one).
     assert f"GetSecretValue {ref}" in task.stopped_reason
@@ -54,9 +58,7 @@ def test_a_secret_the_execution_role_may_not_read_stops_the_task(
 def test_another_environments_key_without_its_alias_grant_stops_the_task(sandbox: Sandbox) -> None:
     full = grants(sandbox)
     assert full.kms_aliases == ["alias/sage-staging"]
-    task = run_task(
-        sandbox, fargate.Grants(full.rendered, full.secret_resources, full.stack_key, [])
-    )
+    task = run_task(sandbox, replace(full, kms_aliases=[]))
     assert task.exit_code is None
     assert "STAGING_DATABASE_URL" in task.stopped_reason and "kms:Decrypt" in task.stopped_reason
 
@@ -92,3 +94,36 @@ def test_a_variable_missing_from_the_definition_is_named_by_doctor(
     assert task.exit_code == 1
     failed = [line for line in task.output.splitlines() if "[FAIL]" in line]
     assert len(failed) == 1 and variable in failed[0], task.output
+
+
+def _written(sandbox: Sandbox, path: str) -> fargate.StoppedTask:
+    script = f'echo written > "{path}" && echo "wrote {path}"'
+    return fargate.run_task(
+        sandbox.env["SAGE_OPS_RUN_TASK_DEFINITION"], grants(sandbox), ["sh", "-c", script]
+    )
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["$SAGE_OPS_STATE_DIR/x", "$DAGSTER_HOME/storage/x", "$TMPDIR/x"],
+    ids=["state", "storage", "tmp"],
+)
+def test_the_run_task_writes_to_its_volumes(sandbox: Sandbox, path: str) -> None:
+    task = _written(sandbox, path)
+    assert task.exit_code == 0, task.output
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["$DAGSTER_HOME/x", "$HOME/x", "$SAGE_OPS_REPO/x", f"{fargate.BIN}/x"],
+    ids=["dagster-home", "home", "repository", "image"],
+)
+def test_a_write_outside_the_volumes_fails_on_the_read_only_root(
+    sandbox: Sandbox, path: str
+) -> None:
+    """readonlyRootFilesystem: the image's files, its user's home (the working directory) and
+    whatever stands for them here are read-only in the task."""
+    task = _written(sandbox, path)
+    assert task.exit_code != 0 and "Read-only file system" in task.output, task.output
+    for where in ("DAGSTER_HOME", "SAGE_OPS_REPO"):
+        assert not Path(sandbox.env[where], "x").exists()

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
 from botocore.config import Config
@@ -20,6 +20,7 @@ from moto.server import ThreadedMotoServer
 
 REGION = "us-east-1"
 MIB = 1024 * 1024
+W = TypeVar("W")
 
 
 class MotoS3:
@@ -31,6 +32,15 @@ class MotoS3:
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
+
+    def wrap(self, middleware: Callable[[Any], W]) -> W:
+        """Put a WSGI middleware in front of moto's app (what moto does not do between calls);
+        returns it."""
+        wsgi = self._server._server
+        assert wsgi is not None, "the server is started in __init__"
+        wrapped = middleware(wsgi.app)
+        wsgi.app = wrapped
+        return wrapped
 
     def stop(self) -> None:
         self._server.stop()

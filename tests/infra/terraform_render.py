@@ -36,7 +36,7 @@ KNOWN = {
     "data.aws_partition.current.partition": "aws",
 }
 REFERENCE = (
-    r"(?<![\w.\"])(module\.[\w-]+(?:\[\d+\])?(?:\.[\w-]+)*|data\.\w+\.\w+(?:\.\w+)*"
+    r"(?<![\w.\"])(module\.[\w-]+(?:\[\d+\])?(?:\.[\w-]+)*|data\.\w+\.\w+(?:\[\d+\])?(?:\.\w+)*"
     r"|(?:aws|random)_\w+\.\w+(?:\[[^\]]+\])?\.\w+)"
 )
 # A whole module or data source (iterated over, not one attribute): a local built on one is opaque.
@@ -155,13 +155,16 @@ def _module_inputs(environment: str) -> dict[str, Any]:
     return _evaluate_inputs(environment, None)
 
 
-def _evaluate_inputs(environment: str, overrides: Path | None) -> dict[str, Any]:
+def _evaluate_inputs(
+    environment: str, overrides: Path | None, module: str = "sage_ops"
+) -> dict[str, Any]:
+    """module "sage_ops"'s arguments ({} when sage_ops_enabled is false), or another module's."""
     root = Config(TF)
-    arguments = {k: v for k, v in root.modules["sage_ops"].items() if k not in META}
+    arguments = {k: v for k, v in root.modules[module].items() if k not in META}
     expression = {"enabled": "${var.sage_ops_enabled}", "inputs": arguments}
     writer = Writer(root.locals)
     rendered = console(TF / "variables.tf", writer, expression, tfvars_path(environment), overrides)
-    return dict(rendered["inputs"]) if rendered["enabled"] else {}
+    return dict(rendered["inputs"]) if rendered["enabled"] or module != "sage_ops" else {}
 
 
 def _typed(value: Any, declared: str) -> Any:
@@ -218,3 +221,70 @@ def _run_task_definition(module: Config) -> dict[str, Any]:
         "volumes": f"${{[for name in keys({volumes[2:-1]}) : {{ name = name }}]}}",
         "containerDefinitions": run["container_definitions"],
     }
+
+
+@dataclass(frozen=True)
+class SecurityGroups:
+    """The security_groups module of one environment's stack, as Terraform evaluates it."""
+
+    environment: str
+    names: dict[str, str]  # aws_security_group resource name -> its name attribute
+    found_by_name: dict[str, str]  # data.aws_security_group name -> the group-name it filters on
+    # address (aws_vpc_security_group_egress_rule.sage_ops_to_peer_rds["10.41.0.0/16"]) ->
+    # {security_group_id, from_port, to_port, and cidr_ipv4 or referenced_security_group_id},
+    # a group's id as a stand-in ("<aws_security_group.rds.id>"); only the rules count and
+    # for_each create in this stack.
+    rules: dict[str, dict[str, Any]]
+
+
+RULE_TYPES = ("aws_vpc_security_group_ingress_rule", "aws_vpc_security_group_egress_rule")
+RULE_FIELDS = ("security_group_id", "from_port", "to_port", "cidr_ipv4")
+
+
+@functools.cache
+def security_groups(environment: str) -> SecurityGroups:
+    module = Config(MODULES / "security_groups")
+    inputs = _evaluate_inputs(environment, None, "security_groups")
+    inputs = {k: _typed(v, module.variables[k].get("type", "")) for k, v in inputs.items()}
+    rules = {
+        f"{rtype}.{name}": _instances(rule)
+        for rtype in RULE_TYPES
+        for name, rule in module.resources.get(rtype, {}).items()
+    }
+    expression = {
+        "names": {n: g["name"] for n, g in module.resources["aws_security_group"].items()},
+        "found_by_name": {
+            n: d["filter"][0]["values"][0] for n, d in module.data["aws_security_group"].items()
+        },
+        "rules": rules,
+    }
+    with tempfile.TemporaryDirectory(prefix="tf-inputs-") as tmp:
+        var_file = Path(tmp, "inputs.tfvars.json")
+        var_file.write_text(json.dumps(inputs))
+        variables = MODULES / "security_groups" / "variables.tf"
+        values = console(variables, Writer(module.locals), expression, var_file)
+    created = {
+        _address(address, rule.pop("key")): rule
+        for address, instances in values["rules"].items()
+        for rule in instances
+    }
+    return SecurityGroups(environment, values["names"], values["found_by_name"], created)
+
+
+def _address(resource: str, key: str | int) -> str:
+    """Terraform's address of one instance: name, name[0] or name["key"]."""
+    return resource if key == "" else f"{resource}[{json.dumps(key)}]"
+
+
+def _instances(rule: dict[str, Any]) -> str:
+    """The rule's instances as one HCL list, each with its `key` ("" without count/for_each):
+    `for_each` and `count` become for expressions over the same collections."""
+    fields = [*RULE_FIELDS, "referenced_security_group_id"]
+    body = ", ".join(f"{k} = {json.dumps(rule[k])}" for k in fields if k in rule)
+    body = body.replace("each.value", "each_value").replace("count.index", "count_index")
+    if "for_each" in rule:
+        return f"${{[for each_value in {rule['for_each'][2:-1]} : {{key = each_value, {body}}}]}}"
+    if "count" in rule:
+        each = f"count_index in range({rule['count'][2:-1]})"
+        return f"${{[for {each} : {{key = count_index, {body}}}]}}"
+    return f'${{[{{key = "", {body}}}]}}'

@@ -140,16 +140,22 @@ def play_push_on_start(client: Any, repository: str, calls: list[dict[str, Any]]
 
     def pushed(params: dict[str, Any], **_: Any) -> None:
         calls.append(params)
-        variables = {v["name"]: v["value"] for v in params["environmentVariablesOverride"]}
-        ecr = aws.client("ecr")
-        for tag in (variables["IMAGE_TAG"], "latest"):
-            ecr.put_image(
-                repositoryName=repository,
-                imageManifest=_manifest(variables["IMAGE_TAG"]),
-                imageTag=tag,
-            )
+        push_what_the_buildspec_pushes(repository, params)
 
     client.meta.events.register("before-parameter-build.codebuild.StartBuild", pushed)
+
+
+def push_what_the_buildspec_pushes(repository: str, start_build: dict[str, Any]) -> None:
+    """The image tagged with the build's IMAGE_TAG and latest, in moto's ECR (`start_build`:
+    StartBuild's parameters)."""
+    variables = {v["name"]: v["value"] for v in start_build["environmentVariablesOverride"]}
+    ecr = aws.client("ecr")
+    for tag in (variables["IMAGE_TAG"], "latest"):
+        ecr.put_image(
+            repositoryName=repository,
+            imageManifest=_manifest(variables["IMAGE_TAG"]),
+            imageTag=tag,
+        )
 
 
 def test_codebuild_sequence_on_moto(stack: dict[str, str], repo: tuple[Path, str]) -> None:
