@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from benchmarks.backup_cpu import CpuSampler
 from benchmarks.measure import Measured, run_measured, shell
 from benchmarks.model import Result
 from sage_ops.backups.manifest import CUSTOM, MANIFEST_SUFFIX, PLAIN, Manifest
@@ -38,6 +39,7 @@ class Bench:
     """One database under test and where this run may write."""
 
     database_url: str
+    database: str  # its name, to find the server backends the variants use
     pg_dump: str
     pg_env: dict[str, str]  # libpq PG* variables for the shell variants
     workdir: Path
@@ -97,7 +99,7 @@ def run_shell(bench: Bench, variant: ShellVariant) -> Result:
         tmp=shlex.quote(str(tmp)),
     )
     log.info("%s: %s", variant.key, script)
-    measured = run_measured(shell(script), env=bench.pg_env)
+    measured = _run(bench, result, shell(script), bench.pg_env)
     _record(result, measured, measured.wall_s, measured.tree_peak_rss_bytes)
     result.details["script"] = script
     if variant.writes and measured.ok:
@@ -195,7 +197,7 @@ def run_dagster(bench: Bench, code: Code) -> Result:
     dagster = Path(sys.executable).parent / "dagster"
     argv = [str(dagster), "job", "execute", "-m", "sage_ops.definitions", "-j", "nightly_backup"]
     log.info("%s: %s (in %s)", code.key, shlex.join(argv), cwd)
-    measured = run_measured(argv, env=env, cwd=cwd)
+    measured = _run(bench, result, argv, env, cwd)
     _record(result, measured, measured.wall_s, measured.tree_peak_rss_bytes)
     manifest = _latest_manifest(store)
     if manifest is None:
@@ -248,8 +250,8 @@ def _sage_child(
     """Run benchmarks.sage_child; time and RSS are what the child measured of itself."""
     argv = [sys.executable, "-m", "benchmarks.sage_child", *args]
     env = _child_env(DATABASE_URL=bench.database_url, **(extra_env or {}))
-    measured = run_measured(argv, env=env, cwd=REPO)
     result = Result(key, label, rss_scope=SAGE_RSS)
+    measured = _run(bench, result, argv, env, REPO)
     if not measured.ok:
         _record(result, measured, None, None)
         return result, None
@@ -258,6 +260,17 @@ def _sage_child(
     result.details.update(data, process_wall_s=measured.wall_s)
     result.details["tree_peak_rss_bytes"] = measured.tree_peak_rss_bytes
     return result, data
+
+
+def _run(
+    bench: Bench, result: Result, argv: list[str], env: dict[str, str], cwd: Path | None = None
+) -> Measured:
+    """run_measured, with the CPU seconds of every process doing the work in result.cpu_s."""
+    with CpuSampler(bench.database, bench.workdir) as cpu:
+        measured = run_measured(argv, env=env, cwd=cwd)
+    result.cpu_s = round(cpu.sample.total_s, 2)
+    result.details["cpu_s_by_role"] = cpu.sample.by_role
+    return measured
 
 
 def _record(result: Result, measured: Measured, wall: float | None, rss: int | None) -> None:
