@@ -62,7 +62,8 @@ class CpuSampler:
         self._root = os.getpid()
         self._seen: dict[int, tuple[str, float]] = {}  # pid -> (role, CPU since the start)
         self._baseline: dict[int, float] = {}
-        self._roles: dict[int, str] = {}
+        self._roles: dict[tuple[int, str], str] = {}  # (pid, comm): a process may exec
+        self._parents: dict[int, str] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="cpu-sampler", daemon=True)
         self.sample = CpuSample()
@@ -90,17 +91,18 @@ class CpuSampler:
 
     def _take(self) -> None:
         procs = _processes()
-        ports = _client_ports(pid for pid, role in self._roles.items() if role != SOURCE)
+        ports = _client_ports(pid for (pid, _), role in self._roles.items() if role != SOURCE)
+        self._parents = {pid: role for (pid, comm), role in self._roles.items()}
         for pid in sorted(procs, key=lambda p: _start_order(procs, p)):
             role = self._role(pid, procs[pid], ports)
             if role is not None:
-                self._roles[pid] = role
+                self._roles[(pid, procs[pid].comm)] = self._parents[pid] = role
                 self._seen[pid] = (role, procs[pid].cpu_s - self._baseline.get(pid, 0.0))
 
     def _role(self, pid: int, proc: _Proc, ports: set[str]) -> str | None:
-        if pid in self._roles:
-            return self._roles[pid]
-        parent = self._roles.get(proc.ppid)
+        if (pid, proc.comm) in self._roles:
+            return self._roles[(pid, proc.comm)]
+        parent = self._parents.get(proc.ppid)
         if parent == SCRATCH or (self._workdir in proc.cmdline and proc.comm == "postgres"):
             return SCRATCH
         if proc.cmdline.startswith("postgres:"):
