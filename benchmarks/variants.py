@@ -136,7 +136,7 @@ def run_streamed(bench: Bench, fmt: str) -> Result:
     """The full verification as db_backup now runs it: embedded scratch, restored while dumping."""
     key, label = f"streamed_{fmt}", f"sage_ops verified backup ({fmt}), restored while dumping"
     log.info("%s: start the embedded scratch, dump and restore at once", key)
-    env = {"SAGE_OPS_STATE_DIR": str(bench.workdir / f"state_{key}")}
+    env = _own_state(bench, key)
     store = f"{_file_url(bench)}_{key}"
     result, data = _sage_child(bench, key, label, ["restored_while_dumping", store, fmt], env)
     if data:
@@ -149,7 +149,7 @@ def run_streamed(bench: Bench, fmt: str) -> Result:
 def run_parallel_restore(bench: Bench) -> Result:
     key, label = "parallel_custom", "custom: dump, then pg_restore -j2 from the store"
     log.info("%s: custom dump, then a parallel restore of the stored file", key)
-    env = {"SAGE_OPS_STATE_DIR": str(bench.workdir / f"state_{key}")}
+    env = _own_state(bench, key)
     store = f"{_file_url(bench)}_{key}"
     result, data = _sage_child(bench, key, label, ["parallel_restore", store], env)
     if data:
@@ -183,7 +183,7 @@ def run_dagster(bench: Bench, code: Code) -> Result:
         DAGSTER_HOME=str(home),
         DATABASE_URL=bench.database_url,
         SAGE_OPS_BACKUP_URL=f"file://{store}",
-        SAGE_OPS_STATE_DIR=str(bench.workdir / f"state_{code.key}"),
+        **_own_state(bench, code.key),
         SAGE_OPS_SCRATCH="embedded",
     )
     cwd: Path | None = REPO
@@ -283,6 +283,19 @@ def _record(result: Result, measured: Measured, wall: float | None, rss: int | N
 def _child_env(**overrides: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(_FOREIGN_ENV)}
     return {**env, **overrides}
+
+
+def _own_state(bench: Bench, key: str) -> dict[str, str]:
+    """A fresh state directory (the embedded scratch's data directory) and runtime directory:
+    pgserver serializes server starts and stops through a lock file in XDG_RUNTIME_DIR, which
+    other users of pgserver on a shared machine would otherwise hold while the run waits."""
+    runtime = bench.workdir / f"runtime_{key}"
+    runtime.mkdir(mode=0o700, exist_ok=True)
+    runtime.chmod(0o700)  # platformdirs ignores a runtime directory others may read
+    return {
+        "SAGE_OPS_STATE_DIR": str(bench.workdir / f"state_{key}"),
+        "XDG_RUNTIME_DIR": str(runtime),
+    }
 
 
 def _file_url(bench: Bench) -> str:
