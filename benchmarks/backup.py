@@ -79,16 +79,21 @@ def benchmark_size(
         ):
             bench = Bench(
                 database_url=_database_url(args.server_url, data.target.dbname),
+                database=data.target.dbname,
                 pg_dump=tools.path("pg_dump"),
                 pg_env=pg_env,
                 workdir=workdir,
             )
+            load_before = os.getloadavg()
             results = run_suite(bench, s3_env, custom, not args.no_shell_extras)
+            load = (load_before, os.getloadavg())
     finally:
         if not args.keep_db:
             log.info("dropping %s (--keep-db keeps it for the next run)", data.target.dbname)
             dataset.drop_database(server, data.target.dbname)
-    return SizeRun(size_gb, data.target.dbname, data.db_bytes, data.reused, data.build_s, results)
+    return SizeRun(
+        size_gb, data.target.dbname, data.db_bytes, data.reused, data.build_s, results, load
+    )
 
 
 @contextlib.contextmanager

@@ -15,6 +15,7 @@ class Result:
     wall_s: float | None = None
     output_bytes: int | None = None
     peak_rss_bytes: int | None = None
+    cpu_s: float | None = None  # CPU seconds of all processes doing the work (backup_cpu.py)
     rss_scope: str = ""
     status: str = OK  # "ok", "failed: ..." or "not available: ..."
     details: dict[str, Any] = field(default_factory=dict)
@@ -32,6 +33,7 @@ class SizeRun:
     reused: bool
     build_s: float
     results: list[Result]
+    load: tuple[tuple[float, ...], ...] = ()  # os.getloadavg() before and after the suite
 
     def get(self, key: str) -> Result | None:
         return next((r for r in self.results if r.key == key and r.ok), None)

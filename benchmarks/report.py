@@ -18,14 +18,19 @@ MAX_RSS_BYTES = 200 * MB
 MAX_RSS_GROWTH = 0.10
 MAX_NIGHTLY_VS_CORE = 1.5
 MAX_VERIFY_SHARE = 0.30
+NIGHTLY_KEYS = ("nightly_before", "nightly_after")
 CORE_KEYS = ("core_file", "core_s3")
 STREAMED = "streamed_plain"
 SAGE_PROCESS_KEYS = (*CORE_KEYS, "verify", STREAMED)
 HEADER = (
-    f"{'variant':<42} {'wall s':>8} {'MB/s':>7} {'out MB':>8} {'peak RSS MB':>11} "
+    f"{'variant':<42} {'wall s':>8} {'CPU s':>7} {'MB/s':>7} {'out MB':>8} {'peak RSS MB':>11} "
     f"{'speed vs seed':>13} {'size vs seed':>12}  status"
 )
 
+CPU_NOTE = (
+    "CPU s: user + system seconds of every process doing the row's work (the pipeline's own\n"
+    "processes, the source database's backends, the scratch server's), sampled every 0.1 s."
+)
 RSS_NOTE = (
     "peak RSS: sage_ops rows = the sage_ops Python process alone (VmHWM, without pg_dump/psql);\n"
     "other rows = the largest single process of the pipeline or run (GNU time %M)."
@@ -57,7 +62,13 @@ def evaluate(runs: list[SizeRun]) -> list[Target]:
 
 def _nightly(run: SizeRun) -> Target:
     name = f"[{_tag(run)}] whole nightly_backup run <= {MAX_NIGHTLY_VS_CORE}x the core pipeline"
-    return _compare(name, run.get("core_file"), run.get("nightly_after"), _wall, _nightly_check)
+    target = _compare(name, run.get("core_file"), run.get("nightly_after"), _wall, _nightly_check)
+    return _with_cpu(target, run, "core_file", "nightly_after")
+
+
+def _with_cpu(target: Target, run: SizeRun, base_key: str, key: str) -> Target:
+    """The target as measured in wall time, with the same ratio in CPU seconds appended."""
+    return Target(target.name, target.measured + _cpu_ratio(run, base_key, key), target.passed)
 
 
 def _nightly_check(core: float, nightly: float) -> tuple[str, bool]:
@@ -66,9 +77,17 @@ def _nightly_check(core: float, nightly: float) -> tuple[str, bool]:
     return text, ratio <= MAX_NIGHTLY_VS_CORE
 
 
+def _cpu_ratio(run: SizeRun, base_key: str, key: str) -> str:
+    base, other = run.get(base_key), run.get(key)
+    if not (base and other and base.cpu_s and other.cpu_s):
+        return ""
+    return f" (CPU {other.cpu_s:.1f} s / {base.cpu_s:.1f} s = {other.cpu_s / base.cpu_s:.2f}x)"
+
+
 def _verify_share(run: SizeRun) -> Target:
     name = f"[{_tag(run)}] full verification adds <= {MAX_VERIFY_SHARE:.0%} to the core pipeline"
-    return _compare(name, run.get("core_file"), run.get(STREAMED), _wall, _share_check)
+    target = _compare(name, run.get("core_file"), run.get(STREAMED), _wall, _share_check)
+    return _with_cpu(target, run, "core_file", STREAMED)
 
 
 def _share_check(core: float, verified: float) -> tuple[str, bool]:
@@ -79,8 +98,8 @@ def _share_check(core: float, verified: float) -> tuple[str, bool]:
 
 def _nightly_gain(run: SizeRun) -> Target:
     name = f"[{_tag(run)}] nightly_backup run faster than the sequential code's"
-    before, after = run.get("nightly_before"), run.get("nightly_after")
-    return _compare(name, before, after, _wall, _gain_check)
+    before, after = (run.get(key) for key in NIGHTLY_KEYS)
+    return _with_cpu(_compare(name, before, after, _wall, _gain_check), run, *NIGHTLY_KEYS)
 
 
 def _gain_check(before: float, after: float) -> tuple[str, bool]:
@@ -155,17 +174,27 @@ def render(runs: list[SizeRun], targets: list[Target]) -> str:
     lines = []
     for run in runs:
         lines += ["", _title(run), HEADER, *(_row(run, r) for r in run.results)]
-    lines += ["", RSS_NOTE, "", "Targets (as measured):"]
+        lines += ["", "CPU seconds by process:", *_cpu_rows(run)]
+    lines += ["", CPU_NOTE, RSS_NOTE, "", "Targets (as measured):"]
     lines += [f"  {t.verdict}  {t.name}: {t.measured}" for t in targets]
     return "\n".join(lines)
+
+
+def _cpu_rows(run: SizeRun) -> list[str]:
+    return [
+        f"  {r.key:<16} " + ", ".join(f"{role} {s:.1f}" for role, s in roles.items())
+        for r in run.results
+        if (roles := r.details.get("cpu_s_by_role"))
+    ]
 
 
 def _title(run: SizeRun) -> str:
     raw = f"{run.raw_bytes / MB:,.0f} MB" if run.raw_bytes else "unknown"
     how = "reused" if run.reused else f"built in {run.build_s:.0f} s"
+    load = " -> ".join(" ".join(f"{x:.2f}" for x in avg) for avg in run.load)
     return (
         f"== {run.database}: pg_database_size {run.db_bytes / GIB:.2f} GiB "
-        f"({run.db_bytes / MB:,.0f} MB, {how}); raw dump {raw} =="
+        f"({run.db_bytes / MB:,.0f} MB, {how}); raw dump {raw}; load average {load} =="
     )
 
 
@@ -177,7 +206,8 @@ def _row(run: SizeRun, result: Result) -> str:
     size = out / seed.output_bytes if seed and seed.output_bytes and out else None
     rss = result.peak_rss_bytes / MB if result.peak_rss_bytes else None
     return (
-        f"{result.label:<42} {_num(wall, 8, 2)} {_num(throughput, 7, 1)} "
+        f"{result.label:<42} {_num(wall, 8, 2)} {_num(result.cpu_s, 7, 1)} "
+        f"{_num(throughput, 7, 1)} "
         f"{_num(out / MB if out else None, 8, 1)} {_num(rss, 11, 1)} "
         f"{_ratio(speed, 13, 2)} {_ratio(size, 12, 3)}  {result.status}"
     )

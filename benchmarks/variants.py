@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from benchmarks.backup_cpu import CpuSampler
 from benchmarks.measure import Measured, run_measured, shell
 from benchmarks.model import Result
 from sage_ops.backups.manifest import CUSTOM, MANIFEST_SUFFIX, PLAIN, Manifest
@@ -38,6 +39,7 @@ class Bench:
     """One database under test and where this run may write."""
 
     database_url: str
+    database: str  # its name, to find the server backends the variants use
     pg_dump: str
     pg_env: dict[str, str]  # libpq PG* variables for the shell variants
     workdir: Path
@@ -97,7 +99,7 @@ def run_shell(bench: Bench, variant: ShellVariant) -> Result:
         tmp=shlex.quote(str(tmp)),
     )
     log.info("%s: %s", variant.key, script)
-    measured = run_measured(shell(script), env=bench.pg_env)
+    measured = _run(bench, result, shell(script), bench.pg_env)
     _record(result, measured, measured.wall_s, measured.tree_peak_rss_bytes)
     result.details["script"] = script
     if variant.writes and measured.ok:
@@ -134,7 +136,7 @@ def run_streamed(bench: Bench, fmt: str) -> Result:
     """The full verification as db_backup now runs it: embedded scratch, restored while dumping."""
     key, label = f"streamed_{fmt}", f"sage_ops verified backup ({fmt}), restored while dumping"
     log.info("%s: start the embedded scratch, dump and restore at once", key)
-    env = {"SAGE_OPS_STATE_DIR": str(bench.workdir / f"state_{key}")}
+    env = _own_state(bench, key)
     store = f"{_file_url(bench)}_{key}"
     result, data = _sage_child(bench, key, label, ["restored_while_dumping", store, fmt], env)
     if data:
@@ -147,7 +149,7 @@ def run_streamed(bench: Bench, fmt: str) -> Result:
 def run_parallel_restore(bench: Bench) -> Result:
     key, label = "parallel_custom", "custom: dump, then pg_restore -j2 from the store"
     log.info("%s: custom dump, then a parallel restore of the stored file", key)
-    env = {"SAGE_OPS_STATE_DIR": str(bench.workdir / f"state_{key}")}
+    env = _own_state(bench, key)
     store = f"{_file_url(bench)}_{key}"
     result, data = _sage_child(bench, key, label, ["parallel_restore", store], env)
     if data:
@@ -181,7 +183,7 @@ def run_dagster(bench: Bench, code: Code) -> Result:
         DAGSTER_HOME=str(home),
         DATABASE_URL=bench.database_url,
         SAGE_OPS_BACKUP_URL=f"file://{store}",
-        SAGE_OPS_STATE_DIR=str(bench.workdir / f"state_{code.key}"),
+        **_own_state(bench, code.key),
         SAGE_OPS_SCRATCH="embedded",
     )
     cwd: Path | None = REPO
@@ -195,7 +197,7 @@ def run_dagster(bench: Bench, code: Code) -> Result:
     dagster = Path(sys.executable).parent / "dagster"
     argv = [str(dagster), "job", "execute", "-m", "sage_ops.definitions", "-j", "nightly_backup"]
     log.info("%s: %s (in %s)", code.key, shlex.join(argv), cwd)
-    measured = run_measured(argv, env=env, cwd=cwd)
+    measured = _run(bench, result, argv, env, cwd)
     _record(result, measured, measured.wall_s, measured.tree_peak_rss_bytes)
     manifest = _latest_manifest(store)
     if manifest is None:
@@ -248,8 +250,8 @@ def _sage_child(
     """Run benchmarks.sage_child; time and RSS are what the child measured of itself."""
     argv = [sys.executable, "-m", "benchmarks.sage_child", *args]
     env = _child_env(DATABASE_URL=bench.database_url, **(extra_env or {}))
-    measured = run_measured(argv, env=env, cwd=REPO)
     result = Result(key, label, rss_scope=SAGE_RSS)
+    measured = _run(bench, result, argv, env, REPO)
     if not measured.ok:
         _record(result, measured, None, None)
         return result, None
@@ -258,6 +260,17 @@ def _sage_child(
     result.details.update(data, process_wall_s=measured.wall_s)
     result.details["tree_peak_rss_bytes"] = measured.tree_peak_rss_bytes
     return result, data
+
+
+def _run(
+    bench: Bench, result: Result, argv: list[str], env: dict[str, str], cwd: Path | None = None
+) -> Measured:
+    """run_measured, with the CPU seconds of every process doing the work in result.cpu_s."""
+    with CpuSampler(bench.database, bench.workdir) as cpu:
+        measured = run_measured(argv, env=env, cwd=cwd)
+    result.cpu_s = round(cpu.sample.total_s, 2)
+    result.details["cpu_s_by_role"] = cpu.sample.by_role
+    return measured
 
 
 def _record(result: Result, measured: Measured, wall: float | None, rss: int | None) -> None:
@@ -270,6 +283,19 @@ def _record(result: Result, measured: Measured, wall: float | None, rss: int | N
 def _child_env(**overrides: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(_FOREIGN_ENV)}
     return {**env, **overrides}
+
+
+def _own_state(bench: Bench, key: str) -> dict[str, str]:
+    """A fresh state directory (the embedded scratch's data directory) and runtime directory:
+    pgserver serializes server starts and stops through a lock file in XDG_RUNTIME_DIR, which
+    other users of pgserver on a shared machine would otherwise hold while the run waits."""
+    runtime = bench.workdir / f"runtime_{key}"
+    runtime.mkdir(mode=0o700, exist_ok=True)
+    runtime.chmod(0o700)  # platformdirs ignores a runtime directory others may read
+    return {
+        "SAGE_OPS_STATE_DIR": str(bench.workdir / f"state_{key}"),
+        "XDG_RUNTIME_DIR": str(runtime),
+    }
 
 
 def _file_url(bench: Bench) -> str:

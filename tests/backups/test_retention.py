@@ -1,3 +1,5 @@
+import hashlib
+
 import pytest
 
 from sage_ops.backups.manifest import manifest_key
@@ -45,6 +47,21 @@ def test_corrupted_older_backup_is_not_counted_as_verified(store, publish):
     assert result.corrupt == [corrupt.key]
     assert result.kept == [backups[0].key, backups[2].key]
     assert result.deleted == [backups[3].key]
+
+
+def test_kept_backups_are_proven_by_their_checksum_without_decompressing(store, publish):
+    # Bytes with the SHA-256 of a verified manifest are the bytes that passed verification;
+    # retention re-reads the checksum but does not gunzip every kept backup again. An object that
+    # is not gzip at all, under a verified manifest with its hash, still counts.
+    manifest = publish(store, days_ago=0)
+    body = b"not gzip, yet the bytes the manifest's verification passed"
+    manifest.size, manifest.sha256 = len(body), hashlib.sha256(body).hexdigest()
+    store.put_bytes(manifest.key, body)
+    store.put_bytes(manifest_key(manifest.key), manifest.to_json())
+    older = publish(store, days_ago=1)
+    result = apply_retention(store, keep=1, database=DATABASE)
+    assert result.kept == [manifest.key] and result.corrupt == []
+    assert result.deleted == [older.key]
 
 
 def test_never_deletes_without_a_verified_backup(store, publish):
