@@ -4,7 +4,10 @@
 #   only directories named `tests`: some `test` packages (dagster._utils.test) are imported at run
 #   time;
 # - the PostgreSQL headers and static libraries of the pgserver wheel (for compiling extensions),
-#   the web UI's source maps (for a browser's developer tools), botocore's API examples (docs);
+#   and its programs other than the server's (postgres, initdb, pg_ctl: the scratch database) and
+#   the clients sage_ops runs (pg_dump, pg_restore, psql, pg_isready);
+# - the web UI's source maps (for a browser's developer tools), botocore's API examples (docs),
+#   and type stubs (.pyi, for type checkers);
 # - setuptools and wheel (build tools; pip goes after sage_ops is installed);
 # - debug symbols of the compiled modules (strip --strip-debug; uvloop's alone are 12 MB), each
 #   stripped library then loaded once to prove it still loads;
@@ -20,7 +23,9 @@ site="$(echo "$venv"/lib/python3*/site-packages)"
 find "$site" -mindepth 2 -type d -name tests -prune -exec rm -rf {} +
 rm -rf "$site/pgserver/pginstall/include"
 find "$site/pgserver/pginstall/lib" -name '*.a' -delete
-find "$site" \( -name '*.map' -o -name 'examples-1.json' \) -type f -delete
+find "$site/pgserver/pginstall/bin" -type f ! -name postgres ! -name initdb ! -name pg_ctl \
+    ! -name pg_dump ! -name pg_restore ! -name psql ! -name pg_isready -delete
+find "$site" \( -name '*.map' -o -name 'examples-1.json' -o -name '*.pyi' \) -type f -delete
 "$venv/bin/pip" uninstall -q -y setuptools wheel
 # Not the libraries auditwheel vendored or re-pointed (RPATH): patchelf rewrote their headers, and
 # strip would leave them unloadable ("ELF load command address/offset not page-aligned").
