@@ -9,6 +9,9 @@
 #   account, login, PAM and disk tools (the user is created before they go; nothing logs in).
 # - git's programs that sage_ops never runs, each a 2 MB copy of libgit: serving (daemon, shell,
 #   http-backend), pushing over HTTP, mail, scalar, and the gettext helper of its shell scripts.
+# - the standard library's Python sources, keeping its byte code beside each module (as
+#   slim-venv.sh does for the dependencies: a traceback line into it shows file and line number,
+#   not the source line);
 # - glibc's iconv modules for legacy character sets (8 MB; Python never uses iconv, and git only
 #   to re-encode commits declaring an encoding other than UTF-8), CPython's own test modules,
 #   caches and logs.
@@ -35,6 +38,11 @@ find "$gconv" -type f ! -name 'gconv-modules*' ! -name 'UTF-*' ! -name 'UNICODE.
 for stdlib in /usr/lib/python3.11 /usr/local/lib/python3.11; do
     [ -d "$stdlib" ] || continue
     rm -rf "$stdlib/test" "$stdlib"/lib-dynload/_*test*.so "$stdlib"/lib-dynload/xx*.so
+    python3 -m compileall -q -b -j 0 "$stdlib" >/dev/null || true  # a source that fails stays
+    find "$stdlib" -name '*.py' -type f | while read -r source; do
+        [ ! -f "${source}c" ] || rm "$source"
+    done
+    find "$stdlib" -name __pycache__ -type d -prune -exec rm -rf {} +
 done
 rm -rf /var/cache/debconf /var/cache/apt /var/lib/apt /var/log/* /etc/apt /usr/share/keyrings \
     /etc/dpkg/dpkg.cfg.d/no-perl-modules
@@ -45,3 +53,4 @@ missing="$(find / -xdev -type f \( -perm -u+x -o -name '*.so*' \) \
         ldd "$file" 2>/dev/null | sed -n "s|^\t\(.*\) => not found|$file: \1|p"
     done)"
 [ -z "$missing" ] || { echo "slim-system.sh: unresolved libraries:" "$missing" >&2; exit 1; }
+python3 -c 'import asyncio, email, http.client, json, sqlite3, ssl, venv, zoneinfo'
