@@ -5,7 +5,7 @@ per alarm episode), with the related deployments and migrations read from this D
 import os
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dagster import (
     AddDynamicPartitionsRequest,
@@ -28,7 +28,6 @@ from dagster import (
 )
 
 from sage_ops.errors import SageOpsError
-from sage_ops.incidents import report
 from sage_ops.incidents.alarms import parse_episode_key
 from sage_ops.incidents.ecs_events import not_made_by_sage_ops
 from sage_ops.incidents.errors import UnknownAlarm
@@ -43,7 +42,6 @@ from sage_ops.incidents.sources import (
     notifier,
 )
 from sage_ops.incidents.transitions import evaluate_tick
-from sage_ops.incidents.triage import Triage, triage
 from sage_ops.lineage.changes import recent_changes
 from sage_ops.lineage.effects import READS, effect
 from sage_ops.lineage.failures import operator_errors
@@ -52,6 +50,13 @@ from sage_ops.lineage.names import (
     OWNERS,
     ROLLBACK_DEPLOYMENT,
 )
+
+if TYPE_CHECKING:
+    from sage_ops.incidents import report
+    from sage_ops.incidents.triage import Triage
+
+# The triage and its report (pandas, 1 s of imports) load in the run that triages, not in every
+# process that loads these definitions (each run's container, the code server, the daemon).
 
 GROUP = "incidents"
 ALARM_TAG, ALARM_REASON_TAG = "sage_ops/alarm", "sage_ops/alarm_reason"
@@ -82,6 +87,8 @@ incident_partitions = DynamicPartitionsDefinition(name="incidents")
     "migrations just before it; sent to SNS or the run log.",
 )
 def incident_report(context: AssetExecutionContext, incidents: IncidentConfig) -> MaterializeResult:
+    from sage_ops.incidents import report
+
     name, started = parse_episode_key(context.partition_key)
     with operator_errors():
         settings = incidents.settings()
@@ -108,7 +115,9 @@ def incident_report(context: AssetExecutionContext, incidents: IncidentConfig) -
 
 def _triage(
     context: AssetExecutionContext, settings: IncidentSettings, name: str, started: datetime
-) -> Triage:
+) -> "Triage":
+    from sage_ops.incidents.triage import triage
+
     source = alarm_source(settings)
     alarm = source.alarm(name)
     if alarm is None:
@@ -142,8 +151,13 @@ def _triage(
 
 
 def _notify(
-    context: AssetExecutionContext, settings: IncidentSettings, result: Triage, links: report.Links
+    context: AssetExecutionContext,
+    settings: IncidentSettings,
+    result: "Triage",
+    links: "report.Links",
 ) -> tuple[bool, str]:
+    from sage_ops.incidents import report
+
     try:
         where = notifier(settings, context.log.warning).send(
             report.subject(result), report.text(result, links)
@@ -154,7 +168,7 @@ def _notify(
     return True, where
 
 
-def _metadata(result: Triage, markdown: str, delivery: str) -> dict[str, Any]:
+def _metadata(result: "Triage", markdown: str, delivery: str) -> dict[str, Any]:
     primary = result.primary
     return {
         "report": MetadataValue.md(markdown),
@@ -175,7 +189,7 @@ def _metadata(result: Triage, markdown: str, delivery: str) -> dict[str, Any]:
     }
 
 
-def _checks(result: Triage, notified: bool, delivery: str) -> list[AssetCheckResult]:
+def _checks(result: "Triage", notified: bool, delivery: str) -> list[AssetCheckResult]:
     named = result.primary.key != "unknown"
     return [
         AssetCheckResult(

@@ -11,7 +11,7 @@ from dagster import ConfigurableResource, EnvVar
 from sage_ops.incidents.budget import ConnectionBudget
 from sage_ops.incidents.llm_summary import DEFAULT_MODEL
 from sage_ops.incidents.sources import IncidentSettings
-from sage_ops.incidents.triage import Window
+from sage_ops.incidents.window import Window
 from sage_ops.postgres import PgTarget
 from sage_ops.state import state_dir
 

@@ -10,22 +10,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sage_ops.errors import ConfigError
-from sage_ops.incidents.alarms import AlarmSource
 from sage_ops.incidents.budget import ConnectionBudget
-from sage_ops.incidents.cloudwatch import CloudWatchAlarms, CloudWatchMetrics
-from sage_ops.incidents.cloudwatch_logs import ECS_EVENTS_PATTERN, CloudWatchLogs
-from sage_ops.incidents.containers import ContainerLogs
-from sage_ops.incidents.ecs_events import parse_event, rollouts, service_events
-from sage_ops.incidents.evidence import LogSource, MetricSource
-from sage_ops.incidents.local_alarms import LocalAlarms, LocalMetrics, ProbeTargets, local_rules
-from sage_ops.incidents.notify import Notifier, RunLogNotifier, SnsNotifier
-from sage_ops.incidents.postgres_log import PostgresLogFile
-from sage_ops.incidents.probe_history import ProbeHistory
-from sage_ops.incidents.triage import Window
-from sage_ops.lineage.changes import Change
+from sage_ops.incidents.window import Window
 from sage_ops.postgres import PgTarget
+
+if TYPE_CHECKING:
+    from sage_ops.incidents.alarms import AlarmSource
+    from sage_ops.incidents.evidence import LogSource, MetricSource
+    from sage_ops.incidents.local_alarms import ProbeTargets
+    from sage_ops.incidents.notify import Notifier
+    from sage_ops.lineage.changes import Change
+
+# The sources (pandas, 1 s of imports) load when a sensor or a triage first asks for one, not with
+# the settings in every process that loads the definitions.
 
 CLOUDWATCH, LOCAL = "cloudwatch", "local"
 
@@ -56,10 +56,16 @@ class IncidentSettings:
 
     @property
     def targets(self) -> ProbeTargets:
+        from sage_ops.incidents.local_alarms import ProbeTargets
+
         return ProbeTargets(self.database, self.health_url, self.service)
 
 
 def alarm_source(s: IncidentSettings) -> AlarmSource:
+    from sage_ops.incidents.cloudwatch import CloudWatchAlarms
+    from sage_ops.incidents.local_alarms import LocalAlarms, local_rules
+    from sage_ops.incidents.probe_history import ProbeHistory
+
     if s.source == CLOUDWATCH:
         return CloudWatchAlarms(s.alarm_prefix)
     rules = local_rules(s.alarm_prefix, s.targets, s.probe_period_s)
@@ -67,12 +73,20 @@ def alarm_source(s: IncidentSettings) -> AlarmSource:
 
 
 def metric_source(s: IncidentSettings, alarms: AlarmSource) -> MetricSource:
+    from sage_ops.incidents.cloudwatch import CloudWatchMetrics
+    from sage_ops.incidents.local_alarms import LocalMetrics
+    from sage_ops.incidents.probe_history import ProbeHistory
+
     if s.source == CLOUDWATCH:
         return CloudWatchMetrics(alarms=alarms)
     return LocalMetrics(ProbeHistory(s.history_path))
 
 
 def log_sources(s: IncidentSettings) -> list[LogSource]:
+    from sage_ops.incidents.cloudwatch_logs import CloudWatchLogs
+    from sage_ops.incidents.containers import ContainerLogs
+    from sage_ops.incidents.postgres_log import PostgresLogFile
+
     if s.source == CLOUDWATCH:
         return [CloudWatchLogs(g) for g in s.log_groups or default_log_groups(s.environment)]
     found: list[LogSource] = []
@@ -93,6 +107,9 @@ def default_log_groups(environment: str) -> tuple[str, ...]:
 
 def ecs_changes(s: IncidentSettings, start: datetime, end: datetime) -> list[Change]:
     """Rollouts seen in the ECS service's events (describe_services and the events log group)."""
+    from sage_ops.incidents.cloudwatch_logs import ECS_EVENTS_PATTERN, CloudWatchLogs
+    from sage_ops.incidents.ecs_events import parse_event, rollouts, service_events
+
     events = []
     if s.ecs_service:
         cluster, _, service = s.ecs_service.partition("/")
@@ -105,4 +122,6 @@ def ecs_changes(s: IncidentSettings, start: datetime, end: datetime) -> list[Cha
 
 
 def notifier(s: IncidentSettings, log: Callable[[str], None]) -> Notifier:
+    from sage_ops.incidents.notify import RunLogNotifier, SnsNotifier
+
     return SnsNotifier(s.sns_topic_arn) if s.sns_topic_arn else RunLogNotifier(log)

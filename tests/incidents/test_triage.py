@@ -12,7 +12,8 @@ from sage_ops.incidents.budget import ConnectionBudget
 from sage_ops.incidents.errors import EvidenceError
 from sage_ops.incidents.evidence import LogSource
 from sage_ops.incidents.report import Links, llm_facts, markdown, subject, text
-from sage_ops.incidents.triage import Window, triage
+from sage_ops.incidents.triage import triage
+from sage_ops.incidents.window import Window
 from sage_ops.lineage.changes import DEPLOYMENT, Change
 from tests.incidents.factories import T0, alarm, logs, metrics
 from tests.incidents.fakes import FakeCloudWatchMetrics
