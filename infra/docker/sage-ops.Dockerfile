@@ -1,9 +1,11 @@
 # The sage_ops image: the Dagster code location (gRPC server) by default; the same image runs the
 # webserver, the daemon and each run (EcsRunLauncher / DockerRunLauncher) with other commands.
-# Every run's task pulls it afresh on Fargate, so it holds only what runs need: Python, git (the
-# push sensor), the dependencies without their tests, build tools or pip, and one PostgreSQL 16:
-# the pgserver wheel's (pg_dump, pg_restore and psql for backups, the server for the embedded
-# scratch database that verifies them). benchmarks/images.py prints what each layer costs.
+# Every run's task pulls it afresh on Fargate, so it holds only what runs need, in three layers on
+# an empty image: the system (Python, git for the push sensor, CA certificates, a shell; no package
+# manager or perl: slim-system.sh), the dependencies without their tests, build tools, pip or the
+# API models of AWS services never called (slim-venv.sh), with one PostgreSQL 16, the pgserver
+# wheel's (pg_dump, pg_restore and psql for backups, the server for the embedded scratch database
+# that verifies them), and sage_ops. benchmarks/images.py prints what each layer costs.
 #
 # Production form (BuildKit or the classic builder), from the repository root:
 #   docker build -f infra/docker/sage-ops.Dockerfile -t sage-ops .
