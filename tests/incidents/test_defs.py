@@ -3,6 +3,9 @@ other capabilities, and operator-readable failures of the sensor and the job."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from dagster import (
     DagsterInstance,
@@ -111,3 +114,14 @@ def test_ecs_service_defaults_to_the_environments_ecs_target(monkeypatch):
     )
     monkeypatch.setenv("SAGE_OPS_ECS_SERVICE", "other/svc")
     assert IncidentConfig.from_env().settings().ecs_service == "other/svc"
+
+
+def test_loading_the_definitions_imports_no_pandas_or_matplotlib():
+    """Every run's container loads the definitions; only a triage needs pandas (about 1 s of
+    imports) and only its plot matplotlib, so neither loads with them."""
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, sage_ops.definitions; print(*sorted(sys.modules))"],
+        capture_output=True, text=True, check=True, timeout=120,
+    ).stdout.split()  # fmt: skip
+    assert "sage_ops.incidents.defs" in loaded
+    assert {"pandas", "numpy", "matplotlib"} & set(loaded) == set()
