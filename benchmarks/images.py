@@ -1,11 +1,13 @@
 """Image sizes per layer, and the cold start of a run container, against a baseline.
 
-    .venv/bin/python -m benchmarks.images [--baseline-ref main] [--rounds 3] [--no-cold-start]
+    .venv/bin/python -m benchmarks.images [--baseline-ref d7a5694] [--rounds 3] [--no-cold-start]
 
-Builds the images with infra/local/build-images.sh (cached), and the baseline sage-ops image from
-`git show REF:infra/docker/sage-ops.Dockerfile` with the same context and build arguments, in this
-invocation. Prints `docker history` of each (every layer's size and the instruction that made it)
-and the budgets: the backend under 200 MB, sage-ops at most half the baseline.
+Builds the images with infra/local/build-images.sh (cached), and the baseline sage-ops image as REF
+built it: REF's tree (its Dockerfile, pyproject.toml and sage_ops, from `git archive`) and a
+wheelhouse of REF's dependencies, with the local build arguments, in this invocation. The default
+REF is the last commit before issue 21 slimmed the image. Prints `docker history` of each (every
+layer's size and the instruction that made it) and the budgets: the backend under 200 MB, sage-ops
+at most half the baseline.
 
 Cold start: each sage-ops image is pushed to the local registry (127.0.0.1:5000) and run by a
 Docker daemon of the benchmark's own, started with an empty image store (as a Fargate task pulls
@@ -33,7 +35,8 @@ from pathlib import Path
 from tests.platforms.conftest import REGISTRY, delete_manifest, manifest_digest
 
 ROOT = Path(__file__).resolve().parents[1]
-CONTEXT = ROOT / "infra" / "local" / ".cache" / "contexts" / "sage-ops"
+BASELINE_CONTEXT = ROOT / "infra" / "local" / ".cache" / "contexts" / "sage-ops-baseline"
+BEFORE_ISSUE_21 = "d7a5694"
 BASE_IMAGE = "sage-local/debian:bookworm"
 IMAGES = {"backend": "sage-backend:local", "sage-ops": "sage-ops:local"}
 BASELINE = "sage-ops:images-baseline"
@@ -71,16 +74,38 @@ def sh(*args: str, env: dict[str, str] | None = None, timeout: float = 1800) -> 
 def build(baseline_ref: str) -> None:
     print("building the images (infra/local/build-images.sh base sage-ops backend) ...", flush=True)
     sh("bash", str(ROOT / "infra/local/build-images.sh"), "base", "sage-ops", "backend")
-    dockerfile = sh("git", "-C", str(ROOT), "show", f"{baseline_ref}:{DOCKERFILE}")
-    with tempfile.NamedTemporaryFile("w", suffix=".Dockerfile") as file:
-        file.write(dockerfile)
-        file.flush()
-        print(f"building the baseline {BASELINE} from {baseline_ref}'s Dockerfile ...", flush=True)
-        sh(
-            "docker", "build", "-q", "-t", BASELINE, "-f", file.name,
-            "--build-arg", f"BASE_IMAGE={BASE_IMAGE}", "--build-arg", "PG_CLIENT=pgserver",
-            "--build-arg", "PIP_INSTALL_ARGS=--no-index --find-links /src", str(CONTEXT),
-        )  # fmt: skip
+    context = baseline_context(baseline_ref)
+    print(f"building the baseline {BASELINE} from {baseline_ref}'s tree ...", flush=True)
+    sh(
+        "docker", "build", "-q", "-t", BASELINE, "-f", str(context / DOCKERFILE),
+        "--build-arg", f"BASE_IMAGE={BASE_IMAGE}", "--build-arg", "PG_CLIENT=pgserver",
+        "--build-arg", "PIP_INSTALL_ARGS=--no-index --find-links /src", str(context),
+    )  # fmt: skip
+
+
+def baseline_context(ref: str) -> Path:
+    """REF's tree with wheels of REF's dependencies in wheels/ (as build-images.sh makes them),
+    kept while REF resolves to the same commit."""
+    commit = sh("git", "-C", str(ROOT), "rev-parse", f"{ref}^{{commit}}").strip()
+    stamp = BASELINE_CONTEXT / ".commit"
+    if stamp.is_file() and stamp.read_text() == commit:
+        return BASELINE_CONTEXT
+    print(f"preparing {ref}'s tree and wheelhouse (pip wheel) ...", flush=True)
+    shutil.rmtree(BASELINE_CONTEXT, ignore_errors=True)
+    BASELINE_CONTEXT.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", commit], capture_output=True, check=True, timeout=300
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(BASELINE_CONTEXT)], input=archive, check=True)
+    wheels = BASELINE_CONTEXT / "wheels"
+    sh(
+        str(ROOT / ".venv/bin/python"), "-m", "pip", "wheel", "-q", "-w", str(wheels),
+        str(BASELINE_CONTEXT), "setuptools>=68", "wheel",
+    )  # fmt: skip
+    for own in wheels.glob("sage_ops-*.whl"):
+        own.unlink()  # the image builds sage_ops itself, from REF's source
+    stamp.write_text(commit)
+    return BASELINE_CONTEXT
 
 
 def measure(name: str, image: str) -> ImageResult:
@@ -231,7 +256,7 @@ def report(results: list[ImageResult]) -> list[tuple[str, bool]]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--baseline-ref", default="main")
+    parser.add_argument("--baseline-ref", default=BEFORE_ISSUE_21)
     parser.add_argument("--no-cold-start", action="store_true")
     parser.add_argument("--rounds", type=int, default=3, help="cold starts per image (median)")
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks/results/images-latest.json")

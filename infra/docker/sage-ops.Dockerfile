@@ -1,9 +1,11 @@
 # The sage_ops image: the Dagster code location (gRPC server) by default; the same image runs the
 # webserver, the daemon and each run (EcsRunLauncher / DockerRunLauncher) with other commands.
-# Every run's task pulls it afresh on Fargate, so it holds only what runs need: Python, git (the
-# push sensor), the dependencies without their tests, build tools or pip, and one PostgreSQL 16:
-# the pgserver wheel's (pg_dump, pg_restore and psql for backups, the server for the embedded
-# scratch database that verifies them). benchmarks/images.py prints what each layer costs.
+# Every run's task pulls it afresh on Fargate, so it holds only what runs need, in three layers on
+# an empty image: the system (Python, git for the push sensor, CA certificates, a shell; no package
+# manager or perl: slim-system.sh), the dependencies without their tests, build tools, pip or the
+# API models of AWS services never called (slim-venv.sh), with one PostgreSQL 16, the pgserver
+# wheel's (pg_dump, pg_restore and psql for backups, the server for the embedded scratch database
+# that verifies them), and sage_ops. benchmarks/images.py prints what each layer costs.
 #
 # Production form (BuildKit or the classic builder), from the repository root:
 #   docker build -f infra/docker/sage-ops.Dockerfile -t sage-ops .
@@ -45,25 +47,29 @@ RUN slim-venv.sh /opt/venv
 COPY README.md ./
 COPY sage_ops ./sage_ops
 # sage_ops alone (byte-compiled by pip) into a directory the runtime stage lays over site-packages,
-# then pip leaves the venv: runs never install anything. The venv is the same after every code
+# then pip leaves the venv (runs never install anything) and so do the installed files' lists
+# (RECORD, which only pip reads). The venv is the same after every code
 # change, so the runtime stage's copy of it stays cached.
 RUN /opt/venv/bin/pip install ${PIP_INSTALL_ARGS} --no-deps --target /sage/lib . \
     && mv /sage/lib/bin /sage/bin \
-    && /opt/venv/bin/pip uninstall -q -y pip
+    && /opt/venv/bin/pip uninstall -q -y pip \
+    && find /opt/venv -path '*.dist-info/RECORD' -delete
 
-FROM ${BASE_IMAGE}
-# git for the push sensor; python3 when the base is bare Debian. git depends on perl, but the
-# commands sage_ops runs (fetch, log, rev-parse, archive, ...) are built in: perl's 45 MB of
-# modules stay out (dpkg path excludes, as slim images exclude docs).
-RUN printf 'path-exclude %s\n' '/usr/share/perl/*' '/usr/share/perl5/*' '/usr/lib/*/perl/*' \
-        >/etc/dpkg/dpkg.cfg.d/no-perl-modules \
-    && apt-get update \
+# The system: Python, git (the push sensor) and CA certificates on the base, then slim-system.sh
+# takes out what runs never use (the package manager, perl, login and disk tools; it says what and
+# why). The final stage copies the result onto an empty image, so the removals cost no layer.
+FROM ${BASE_IMAGE} AS system
+RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates git \
     && if ! command -v python3 >/dev/null; then apt-get install -y --no-install-recommends python3; fi \
-    && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log \
     && useradd --system --uid 10001 --home-dir /opt/dagster --create-home sage \
     && mkdir -p /opt/dagster/dagster_home /var/lib/sage-ops/backups \
     && chown -R sage /opt/dagster /var/lib/sage-ops
+COPY infra/docker/slim-system.sh /usr/local/bin/
+RUN slim-system.sh && rm /usr/local/bin/slim-system.sh
+
+FROM scratch
+COPY --from=system / /
 COPY --from=build /opt/venv /opt/venv
 # The PostgreSQL 16 client tools where sage_ops looks for them (SAGE_OPS_PG_BIN_DIR): the
 # pgserver wheel's own binaries, linked, not a second copy. pg_dump must be at least as new as the
@@ -78,7 +84,9 @@ COPY --from=build /sage/lib/ /opt/venv/lib/python3.11/site-packages/
 COPY infra/dagster/dagster.yaml /opt/dagster/dagster_home/dagster.yaml
 ARG MIGRATIONS=infra/sample-backend/prisma/migrations
 COPY ${MIGRATIONS} /opt/dagster/migrations
-ENV PATH=/opt/venv/bin:$PATH \
+# An image from scratch inherits no environment: PATH in full, and the base's UTF-8 locale.
+ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    LANG=C.UTF-8 \
     DAGSTER_HOME=/opt/dagster/dagster_home \
     SAGE_OPS_STATE_DIR=/var/lib/sage-ops \
     SAGE_OPS_PG_BIN_DIR=/usr/lib/postgresql/16/bin

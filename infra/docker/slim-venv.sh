@@ -4,7 +4,19 @@
 #   only directories named `tests`: some `test` packages (dagster._utils.test) are imported at run
 #   time;
 # - the PostgreSQL headers and static libraries of the pgserver wheel (for compiling extensions),
-#   the web UI's source maps (for a browser's developer tools), botocore's API examples (docs);
+#   and its programs other than the server's (postgres, initdb, pg_ctl: the scratch database) and
+#   the clients sage_ops runs (pg_dump, pg_restore, psql, pg_isready);
+# - the web UI's source maps (for a browser's developer tools), botocore's API examples (docs),
+#   and type stubs (.pyi, for type checkers);
+# - botocore's API models of the AWS services sage_ops never calls (26 MB for 450 services; a
+#   client of a service left out fails at once with UnknownServiceError naming it):
+#   AWS_SERVICES are those sage_ops and Dagster's ECS run launcher call, and those botocore's
+#   credential providers call (sts, sso, sso-oidc, signin); tests/infra/test_slim_venv.py holds
+#   the list to the code;
+# - Pillow's AVIF codec (5 MB; matplotlib writes PNG, and Pillow reports AVIF as unsupported);
+# - numpy's build tools (distutils, f2py: for compiling extensions);
+# - two of the copies of the time zone database: pytz's and the tzdata package's zoneinfo become
+#   links to the system's /usr/share/zoneinfo (Debian's tzdata, in every image this builds on);
 # - setuptools and wheel (build tools; pip goes after sage_ops is installed);
 # - debug symbols of the compiled modules (strip --strip-debug; uvloop's alone are 12 MB), each
 #   stripped library then loaded once to prove it still loads;
@@ -20,7 +32,19 @@ site="$(echo "$venv"/lib/python3*/site-packages)"
 find "$site" -mindepth 2 -type d -name tests -prune -exec rm -rf {} +
 rm -rf "$site/pgserver/pginstall/include"
 find "$site/pgserver/pginstall/lib" -name '*.a' -delete
-find "$site" \( -name '*.map' -o -name 'examples-1.json' \) -type f -delete
+find "$site/pgserver/pginstall/bin" -type f ! -name postgres ! -name initdb ! -name pg_ctl \
+    ! -name pg_dump ! -name pg_restore ! -name psql ! -name pg_isready -delete
+find "$site" \( -name '*.map' -o -name 'examples-1.json' -o -name '*.pyi' \) -type f -delete
+AWS_SERVICES="cloudwatch ec2 ecr ecs elbv2 kms logs s3 secretsmanager sns
+    sts sso sso-oidc signin"
+for model in "$site"/botocore/data/*/; do
+    case " $(echo $AWS_SERVICES) " in *" $(basename "$model") "*) ;; *) rm -rf "$model" ;; esac
+done
+rm -f "$site"/PIL/_avif.* "$site"/pillow.libs/libavif-*
+rm -rf "$site/numpy/distutils" "$site/numpy/f2py"
+for zoneinfo in "$site/pytz/zoneinfo" "$site/tzdata/zoneinfo"; do
+    rm -rf "$zoneinfo" && ln -s /usr/share/zoneinfo "$zoneinfo"
+done
 "$venv/bin/pip" uninstall -q -y setuptools wheel
 # Not the libraries auditwheel vendored or re-pointed (RPATH): patchelf rewrote their headers, and
 # strip would leave them unloadable ("ELF load command address/offset not page-aligned").
@@ -43,4 +67,6 @@ rm /tmp/strip-list
 find "$site" -name '*.py' -type f ! -path '*/alembic/*' ! -path "$site/pip/*" -delete
 find "$site" -name __pycache__ -type d ! -path '*/alembic/*' ! -path "$site/pip/*" -prune \
     -exec rm -rf {} +
-"$venv/bin/python" -c 'import dagster, dagster_aws, dagster_docker, dagster_postgres, dagster_webserver, pandas, matplotlib, boto3, psycopg, pgserver, jwt, anthropic'
+"$venv/bin/python" -c 'import dagster, dagster_aws, dagster_docker, dagster_postgres, dagster_webserver, pandas, matplotlib, boto3, psycopg, pgserver, jwt
+import importlib.resources, pytz
+assert pytz.timezone("Europe/Paris").zone and importlib.resources.files("tzdata.zoneinfo").joinpath("UTC").read_bytes()'

@@ -138,7 +138,7 @@ step_sage_ops() {
     rsync -a --delete "$wheels/" "$ctx/wheels/"
     cp -p "$ROOT/pyproject.toml" "$ROOT/README.md" "$ctx/"
     cp -p "$ROOT/infra/dagster/dagster.yaml" "$ctx/infra/dagster/"
-    cp -p "$ROOT/infra/docker/slim-venv.sh" "$ctx/infra/docker/"
+    cp -p "$ROOT/infra/docker/slim-venv.sh" "$ROOT/infra/docker/slim-system.sh" "$ctx/infra/docker/"
     # The backend's migrations, baked at /opt/dagster/migrations (the Dockerfile's MIGRATIONS).
     mkdir -p "$ctx/infra/sample-backend/prisma"
     rsync -a --delete "$ROOT/infra/sample-backend/prisma/migrations/" \

@@ -86,6 +86,7 @@ def incident_report(context: AssetExecutionContext, incidents: IncidentConfig) -
         incidents.anthropic_api_key,
         incidents.llm_model,
         incidents.llm_timeout_s,
+        incidents.anthropic_base_url,
     )
     context.log.info(llm.note)
     notified, delivery = _notify(context, incidents, result, links)

@@ -62,7 +62,8 @@ class IncidentConfig(ConfigurableResource):
     db_max_connections: int | None = None
     deploy_max_percent: int = 200
     dagster_url: str = "http://127.0.0.1:3000"
-    anthropic_api_key: str | None = None  # the SDK reads ANTHROPIC_BASE_URL itself
+    anthropic_api_key: str | None = None
+    anthropic_base_url: str | None = None  # the Messages API's; Anthropic's own when unset
     llm_model: str = DEFAULT_MODEL
     llm_timeout_s: float = 20.0
     history_path: str | None = None
@@ -195,6 +196,7 @@ _ENV = {
     "ecs_service": "SAGE_OPS_ECS_SERVICE",
     "ecs_events_log_group": "SAGE_OPS_ECS_EVENTS_LOG_GROUP",
     "anthropic_api_key": "ANTHROPIC_API_KEY",
+    "anthropic_base_url": "ANTHROPIC_BASE_URL",
 }
 
 

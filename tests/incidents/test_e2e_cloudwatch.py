@@ -124,7 +124,7 @@ def test_cloudwatch_alarm_to_sns_report(aws, instance, monkeypatch):
         r"\| AWS/RDS DatabaseConnections \(Maximum\) \| \d+ \| [\d.]+ \| [\d.]+ \| 97 \|", report
     )
     assert "6 tasks x 3 (Prisma's default 2 x CPUs + 1) + 5 other = 23" in report
-    assert "no LLM summary: InternalServerError" in report
+    assert "no LLM summary: HTTP 500 api_error: overloaded" in report
     assert "sk-test-not-shown" not in report and "sk-test-not-shown" not in json.dumps(
         {k: str(v) for k, v in meta.items()}
     )

@@ -74,7 +74,7 @@ def test_summary_from_the_endpoint():
 def test_failing_endpoint_is_a_note():
     with messages_api(status=500) as (url, seen):
         outcome = llm_summary("facts", "sk-test", base_url=url)
-    assert outcome.text is None and outcome.note.startswith("no LLM summary: InternalServerError")
+    assert outcome.text is None and outcome.note == "no LLM summary: HTTP 500 api_error: overloaded"
     assert len(seen) == 1  # no retries: the triage does not wait for them
 
 
