@@ -57,7 +57,7 @@ def _subscribed_queue() -> tuple[str, str]:
     return topic, url
 
 
-def test_cloudwatch_alarm_to_sns_report(aws, instance, monkeypatch):
+def test_cloudwatch_alarm_to_sns_report(aws, instance):
     cw = boto3.client("cloudwatch")
     for page in cw.get_paginator("describe_alarms").paginate(AlarmNamePrefix=seed.PREFIX):
         if page["MetricAlarms"]:
@@ -80,7 +80,7 @@ def test_cloudwatch_alarm_to_sns_report(aws, instance, monkeypatch):
     _put_logs(APP_GROUP, APP_LINES, now - timedelta(minutes=3))
     topic, queue = _subscribed_queue()
     deploy(instance, "production")
-    config = IncidentConfig(
+    settings = dict(
         source="cloudwatch",
         alarm_prefix=seed.PREFIX,
         environment="production",
@@ -91,7 +91,7 @@ def test_cloudwatch_alarm_to_sns_report(aws, instance, monkeypatch):
         anthropic_api_key="sk-test-not-shown",
         llm_timeout_s=2,
     )
-    resources = {"incidents": config}
+    resources = {"incidents": IncidentConfig(**settings)}
 
     first = alarm_sensor(build_sensor_context(instance=instance, resources=resources))
     assert first.run_requests == []
@@ -107,9 +107,9 @@ def test_cloudwatch_alarm_to_sns_report(aws, instance, monkeypatch):
     assert request.tags["sage_ops/alarm"] == seed.RDS_CONNECTIONS
 
     instance.add_dynamic_partitions("incidents", [request.partition_key])
-    job = with_config(config).resolve_job_def("incident_triage")
     with messages_api(status=500) as (llm_url, llm_calls):
-        monkeypatch.setenv("ANTHROPIC_BASE_URL", llm_url)
+        config = IncidentConfig(**settings, anthropic_base_url=llm_url)
+        job = with_config(config).resolve_job_def("incident_triage")
         result = job.execute_in_process(
             instance=instance, partition_key=request.partition_key, tags=request.tags
         )
