@@ -4,7 +4,7 @@ per alarm episode), with the related deployments and migrations read from this D
 
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dagster import (
     AddDynamicPartitionsRequest,
@@ -31,10 +31,8 @@ from sage_ops.incidents.alarms.alarm import parse_episode_key
 from sage_ops.incidents.alarms.transitions import evaluate_tick
 from sage_ops.incidents.errors import UnknownAlarm
 from sage_ops.incidents.evidence.changes import not_made_by_sage_ops
-from sage_ops.incidents.reports import report
 from sage_ops.incidents.reports.llm_summary import llm_summary
 from sage_ops.incidents.resources import IncidentConfig
-from sage_ops.incidents.triage import Triage, triage
 from sage_ops.lineage.changes import recent_changes
 from sage_ops.lineage.effects import READS, effect
 from sage_ops.lineage.failures import operator_errors
@@ -43,6 +41,13 @@ from sage_ops.lineage.names import (
     OWNERS,
     ROLLBACK_DEPLOYMENT,
 )
+
+if TYPE_CHECKING:
+    from sage_ops.incidents.reports import report
+    from sage_ops.incidents.triage import Triage
+
+# The triage and its report (pandas, about 1 s of imports) load in the run that triages, not in
+# every process that loads these definitions (each run's container, the code server, the daemon).
 
 GROUP = "incidents"
 ALARM_TAG, ALARM_REASON_TAG = "sage_ops/alarm", "sage_ops/alarm_reason"
@@ -73,6 +78,8 @@ incident_partitions = DynamicPartitionsDefinition(name="incidents")
     "migrations just before it; sent to SNS or the run log.",
 )
 def incident_report(context: AssetExecutionContext, incidents: IncidentConfig) -> MaterializeResult:
+    from sage_ops.incidents.reports import report
+
     name, started = parse_episode_key(context.partition_key)
     with operator_errors():
         result = _triage(context, incidents, name, started)
@@ -98,7 +105,9 @@ def incident_report(context: AssetExecutionContext, incidents: IncidentConfig) -
 
 def _triage(
     context: AssetExecutionContext, incidents: IncidentConfig, name: str, started: datetime
-) -> Triage:
+) -> "Triage":
+    from sage_ops.incidents.triage import triage
+
     source = incidents.alarm_source()
     alarm = source.alarm(name)
     if alarm is None:
@@ -132,8 +141,13 @@ def _triage(
 
 
 def _notify(
-    context: AssetExecutionContext, incidents: IncidentConfig, result: Triage, links: report.Links
+    context: AssetExecutionContext,
+    incidents: IncidentConfig,
+    result: "Triage",
+    links: "report.Links",
 ) -> tuple[bool, str]:
+    from sage_ops.incidents.reports import report
+
     try:
         where = incidents.notifier(context.log.warning).send(
             report.subject(result), report.text(result, links)
@@ -144,7 +158,7 @@ def _notify(
     return True, where
 
 
-def _metadata(result: Triage, markdown: str, delivery: str) -> dict[str, Any]:
+def _metadata(result: "Triage", markdown: str, delivery: str) -> dict[str, Any]:
     primary = result.primary
     return {
         "report": MetadataValue.md(markdown),
@@ -165,7 +179,7 @@ def _metadata(result: Triage, markdown: str, delivery: str) -> dict[str, Any]:
     }
 
 
-def _checks(result: Triage, notified: bool, delivery: str) -> list[AssetCheckResult]:
+def _checks(result: "Triage", notified: bool, delivery: str) -> list[AssetCheckResult]:
     named = result.primary.key != "unknown"
     return [
         AssetCheckResult(

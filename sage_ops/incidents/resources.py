@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dagster import ConfigurableResource, EnvVar
 
@@ -14,28 +15,24 @@ from sage_ops.env_settings import Parse, integer, listed, number, read
 from sage_ops.errors import ConfigError
 from sage_ops.incidents.alarms.alarm import AlarmSource
 from sage_ops.incidents.classification.budget import ConnectionBudget
-from sage_ops.incidents.evidence.base import LogSource, MetricSource
 from sage_ops.incidents.evidence.changes import rollouts
-from sage_ops.incidents.evidence.cloudwatch import CloudWatchAlarms, CloudWatchMetrics
-from sage_ops.incidents.evidence.cloudwatch_logs import CloudWatchLogs
-from sage_ops.incidents.evidence.containers import ContainerLogs
-from sage_ops.incidents.evidence.local_alarms import (
-    LocalAlarms,
-    LocalMetrics,
-    ProbeTargets,
-    local_rules,
-)
-from sage_ops.incidents.evidence.postgres_log import PostgresLogFile
-from sage_ops.incidents.evidence.probe_history import ProbeHistory
 from sage_ops.incidents.reports.llm_summary import DEFAULT_MODEL
 from sage_ops.incidents.reports.notify import Notifier, RunLogNotifier, SnsNotifier
-from sage_ops.incidents.triage import Window
+from sage_ops.incidents.window import Window
 from sage_ops.lineage.changes import Change
 from sage_ops.platforms.ecs import events as ecs_events
 from sage_ops.platforms.ecs.target import service_url
 from sage_ops.platforms.targets import open_deployer
 from sage_ops.postgres import PgTarget
 from sage_ops.state import state_dir
+
+if TYPE_CHECKING:
+    from sage_ops.incidents.evidence.base import LogSource, MetricSource
+    from sage_ops.incidents.evidence.local_alarms import ProbeTargets
+    from sage_ops.incidents.evidence.probe_history import ProbeHistory
+
+# The sources of evidence read with pandas (about 1 s of imports): they load when a sensor tick or
+# a triage opens one, not in every process that loads the definitions (each run's container).
 
 CLOUDWATCH, LOCAL = "cloudwatch", "local"
 
@@ -91,18 +88,28 @@ class IncidentConfig(ConfigurableResource):
         )
 
     def alarm_source(self) -> AlarmSource:
+        from sage_ops.incidents.evidence.cloudwatch import CloudWatchAlarms
+        from sage_ops.incidents.evidence.local_alarms import LocalAlarms, local_rules
+
         if self._cloudwatch():
             return CloudWatchAlarms(self.alarm_prefix)
         targets = self.probe_targets()
         rules = local_rules(self.alarm_prefix, targets, self.probe_period_s)
         return LocalAlarms(targets, rules, self._history())
 
-    def metric_source(self, alarms: AlarmSource) -> MetricSource:
+    def metric_source(self, alarms: AlarmSource) -> "MetricSource":
+        from sage_ops.incidents.evidence.cloudwatch import CloudWatchMetrics
+        from sage_ops.incidents.evidence.local_alarms import LocalMetrics
+
         if self._cloudwatch():
             return CloudWatchMetrics(alarms=alarms)
         return LocalMetrics(self._history())
 
-    def log_sources(self) -> list[LogSource]:
+    def log_sources(self) -> list["LogSource"]:
+        from sage_ops.incidents.evidence.cloudwatch_logs import CloudWatchLogs
+        from sage_ops.incidents.evidence.containers import ContainerLogs
+        from sage_ops.incidents.evidence.postgres_log import PostgresLogFile
+
         if self._cloudwatch():
             groups = self.log_groups or default_log_groups(self.environment)
             return [CloudWatchLogs(g) for g in groups]
@@ -117,6 +124,8 @@ class IncidentConfig(ConfigurableResource):
     def platform_changes(self, start: datetime, end: datetime) -> list[Change]:
         """Rollouts seen in the deploy target's own service events (its platform reads them),
         and in the ECS events an EventBridge rule ships to a log group."""
+        from sage_ops.incidents.evidence.cloudwatch_logs import CloudWatchLogs
+
         target = service_url(self.ecs_service) if self.ecs_service else self.deploy_target
         events = open_deployer(target).service_events() if target else []
         if self.ecs_events_log_group:
@@ -129,7 +138,9 @@ class IncidentConfig(ConfigurableResource):
     def notifier(self, log: Callable[[str], None]) -> Notifier:
         return SnsNotifier(self.sns_topic_arn) if self.sns_topic_arn else RunLogNotifier(log)
 
-    def probe_targets(self) -> ProbeTargets:
+    def probe_targets(self) -> "ProbeTargets":
+        from sage_ops.incidents.evidence.local_alarms import ProbeTargets
+
         return ProbeTargets(self._probed_database()[0], self.health_url, self.service)
 
     def _cloudwatch(self) -> bool:
@@ -139,7 +150,9 @@ class IncidentConfig(ConfigurableResource):
             )
         return self.source == CLOUDWATCH
 
-    def _history(self) -> ProbeHistory:
+    def _history(self) -> "ProbeHistory":
+        from sage_ops.incidents.evidence.probe_history import ProbeHistory
+
         return ProbeHistory(Path(self.history_path or state_dir() / "incidents" / "probes.sqlite"))
 
     def _probed_database(self) -> tuple[PgTarget | None, str | None]:

@@ -9,7 +9,7 @@ during an outage beats none.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import pandas as pd
 
@@ -28,14 +28,8 @@ from sage_ops.incidents.classification.templates import is_error, summarize
 from sage_ops.incidents.evidence.base import LOG_COLUMNS, METRIC_COLUMNS, LogSource, MetricSource
 from sage_ops.incidents.evidence.changes import Correlated, correlate
 from sage_ops.incidents.evidence.probes import PG_MAX_CONNECTIONS, PG_RESERVED
+from sage_ops.incidents.window import Window
 from sage_ops.lineage.changes import Change
-
-
-@dataclass(frozen=True)
-class Window:
-    lookback: timedelta = timedelta(hours=2)  # evidence gathered before the episode started
-    after: timedelta = timedelta(minutes=30)  # and after it (at most until now)
-    deploy: timedelta = timedelta(minutes=30)  # a change this close before is a suspect
 
 
 @dataclass

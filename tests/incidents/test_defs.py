@@ -3,6 +3,8 @@ other capabilities, and operator-readable failures of the sensor and the job."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime
 
 import pytest
@@ -119,3 +121,14 @@ def test_service_events_are_read_by_the_environments_deploy_target(aws, monkeypa
     monkeypatch.setenv("SAGE_OPS_STAGING_TARGET", local_service("sage-backend-staging"))
     monkeypatch.setenv("SAGE_OPS_ENVIRONMENT", "staging")
     assert IncidentConfig.from_env().platform_changes(datetime.now(UTC), datetime.now(UTC)) == []
+
+
+def test_loading_the_definitions_imports_no_pandas_or_matplotlib():
+    """Every run's container loads the definitions; only a triage needs pandas (about 1 s of
+    imports) and only its plot matplotlib, so neither loads with them."""
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, sage_ops.definitions; print(*sorted(sys.modules))"],
+        capture_output=True, text=True, check=True, timeout=120,
+    ).stdout.split()  # fmt: skip
+    assert "sage_ops.incidents.defs" in loaded
+    assert {"pandas", "numpy", "matplotlib"} & set(loaded) == set()
