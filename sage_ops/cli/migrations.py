@@ -1,19 +1,18 @@
 """`sage-ops migrations`: status, and resolving a failed migration as Prisma's resolve does."""
 
 import argparse
-import os
 from pathlib import Path
 
 from sage_ops import postgres
-from sage_ops.backups.resources import BackupConfig
 from sage_ops.errors import ConfigError
 from sage_ops.migrations.bookkeeping import resolve_applied, resolve_rolled_back
-from sage_ops.migrations.discovery import DEFAULT_MIGRATIONS_DIR, load_migrations
+from sage_ops.migrations.discovery import load_migrations
 from sage_ops.migrations.preflight import plan
+from sage_ops.migrations.resources import MigrationConfig
 
 
 def status(args: argparse.Namespace) -> int:
-    target = BackupConfig.from_env(env_refs=False).target()
+    target = MigrationConfig.from_env().target()
     result = plan(target, load_migrations(_migrations_dir(args)))
     print(f"{target.redacted}: PostgreSQL {result.server_version}")
     print(f"applied: {len(result.applied)}")
@@ -23,7 +22,7 @@ def status(args: argparse.Namespace) -> int:
 
 
 def resolve(args: argparse.Namespace) -> int:
-    target = BackupConfig.from_env(env_refs=False).target()
+    target = MigrationConfig.from_env().target()
     if args.rolled_back:
         with postgres.connect(target) as conn:
             resolve_rolled_back(conn, args.rolled_back)
@@ -40,4 +39,4 @@ def resolve(args: argparse.Namespace) -> int:
 
 
 def _migrations_dir(args: argparse.Namespace) -> Path:
-    return Path(args.dir or os.environ.get("SAGE_OPS_MIGRATIONS_DIR") or DEFAULT_MIGRATIONS_DIR)
+    return Path(args.dir or MigrationConfig.from_env().migrations_dir)
