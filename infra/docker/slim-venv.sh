@@ -35,7 +35,7 @@ find "$site/pgserver/pginstall/lib" -name '*.a' -delete
 find "$site/pgserver/pginstall/bin" -type f ! -name postgres ! -name initdb ! -name pg_ctl \
     ! -name pg_dump ! -name pg_restore ! -name psql ! -name pg_isready -delete
 find "$site" \( -name '*.map' -o -name 'examples-1.json' -o -name '*.pyi' \) -type f -delete
-AWS_SERVICES="cloudwatch ec2 ecr ecs elbv2 kms logs s3 secretsmanager sns
+AWS_SERVICES="cloudwatch codebuild ec2 ecr ecs elbv2 kms logs s3 secretsmanager sns
     sts sso sso-oidc signin"
 for model in "$site"/botocore/data/*/; do
     case " $(echo $AWS_SERVICES) " in *" $(basename "$model") "*) ;; *) rm -rf "$model" ;; esac

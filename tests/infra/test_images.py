@@ -21,6 +21,7 @@ import pytest
 
 from sage_ops.postgres import PgTarget
 from tests.infra.conftest import BACKEND_IMAGE, docker
+from tests.infra.test_slim_venv import REPO, called, launcher_services
 
 pytestmark = pytest.mark.stack
 MB = 1_000_000  # docker's unit
@@ -56,6 +57,16 @@ def test_the_backend_image_is_under_200_mb(stack_images):
 def test_the_sage_ops_image_is_within_its_budget(stack_images):
     size = image_size(stack_images)
     assert size <= SAGE_OPS_BUDGET, f"sage-ops is {size / MB:.1f} MB"
+
+
+def test_the_sage_ops_image_loads_a_client_for_every_aws_service_called(stack_images):
+    """slim-venv.sh keeps some of botocore's models: the image itself must load every one that
+    sage_ops and dagster.yaml's launcher call, or a run fails there with UnknownServiceError."""
+    services = sorted(called(*(REPO / "sage_ops").rglob("*.py")) | launcher_services())
+    code = "import sys, boto3; [boto3.client(s, region_name='us-east-1') for s in sys.argv[1:]]"
+    command = ["docker", "run", "--rm", "--entrypoint", "python", stack_images, "-c", code]
+    run = subprocess.run([*command, *services], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-600:]
 
 
 def test_the_backend_image_is_distroless_and_non_root(stack_images, tmp_path):
