@@ -55,12 +55,13 @@ RUN /opt/venv/bin/pip install ${PIP_INSTALL_ARGS} --no-deps --target /sage/lib .
     && /opt/venv/bin/pip uninstall -q -y pip \
     && find /opt/venv -path '*.dist-info/RECORD' -delete
 
-# The system: Python, git (the push sensor) and CA certificates on the base, then slim-system.sh
+# The system: Python, git and OpenSSH's client (the push sensor's HTTPS or SSH remotes) and CA
+# certificates on the base, then slim-system.sh
 # takes out what runs never use (the package manager, perl, login and disk tools; it says what and
 # why). The final stage copies the result onto an empty image, so the removals cost no layer.
 FROM ${BASE_IMAGE} AS system
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates git \
+    && apt-get install -y --no-install-recommends ca-certificates git openssh-client \
     && if ! command -v python3 >/dev/null; then apt-get install -y --no-install-recommends python3; fi \
     && useradd --system --uid 10001 --home-dir /opt/dagster --create-home sage \
     && mkdir -p /opt/dagster/dagster_home /var/lib/sage-ops/backups \

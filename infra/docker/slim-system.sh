@@ -2,7 +2,8 @@
 # Removes from the sage_ops image's Debian system what its processes never run, so every run's
 # container pulls less; the final stage copies the result onto an empty image (FROM scratch), so
 # the removed files cost no layer. It keeps a shell and the core utilities (ECS Exec, operators'
-# debugging), Python, git, CA certificates and the C libraries they link.
+# debugging), Python, git with OpenSSH's client (deploy keys), CA certificates and the C libraries
+# they link.
 # - Packages, purged through dpkg so that /var/lib/dpkg/status still lists what the image holds
 #   (image scanners read it): the package manager (apt, its keys), perl (git's commands that
 #   sage_ops runs are built in; perl is for git's scripts such as git-svn), debconf and the
@@ -26,12 +27,16 @@ dpkg --purge --force-remove-essential --force-depends $(installed \
     git-man debconf adduser passwd login libpam-modules libpam-modules-bin libpam-runtime libpam0g \
     libsemanage2 libsemanage-common libsepol2 libaudit1 libaudit-common libcap-ng0 \
     util-linux util-linux-extra mount libmount1 libfdisk1 libsmartcols1 libblkid1 libudev1 \
-    e2fsprogs libext2fs2 libss2 logsave libseccomp2 sysvinit-utils) \
+    e2fsprogs libext2fs2 libss2 logsave libseccomp2 sysvinit-utils libfido2-1 libcbor0.8) \
     >/dev/null 2>&1
 git_core=/usr/lib/git-core
 rm -f /usr/bin/scalar /usr/bin/git-shell "$git_core"/scalar "$git_core"/git-shell \
     "$git_core"/git-daemon "$git_core"/git-http-backend "$git_core"/git-http-push \
     "$git_core"/git-http-fetch "$git_core"/git-imap-send "$git_core"/git-sh-i18n--envsubst
+# OpenSSH: git runs ssh alone (GIT_SSH_COMMAND with the deploy key's file); no agent, key tools,
+# security-key (libfido2) or PKCS#11 helpers.
+rm -rf /usr/bin/ssh-add /usr/bin/ssh-agent /usr/bin/ssh-argv0 /usr/bin/ssh-copy-id \
+    /usr/bin/ssh-keygen /usr/bin/ssh-keyscan /usr/lib/openssh
 gconv="$(echo /usr/lib/*-linux-gnu/gconv)"
 find "$gconv" -type f ! -name 'gconv-modules*' ! -name 'UTF-*' ! -name 'UNICODE.so' \
     ! -name 'ISO8859-1.so' ! -name 'ISO8859-15.so' -delete
