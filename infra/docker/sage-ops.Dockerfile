@@ -86,8 +86,10 @@ COPY infra/dagster/dagster.yaml /opt/dagster/dagster_home/dagster.yaml
 ARG MIGRATIONS=infra/sample-backend/prisma/migrations
 COPY ${MIGRATIONS} /opt/dagster/migrations
 # An image from scratch inherits no environment: PATH in full, and the base's UTF-8 locale.
+# matplotlib's cache in /tmp: on Fargate the root, $HOME included, is read-only.
 ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     LANG=C.UTF-8 \
+    MPLCONFIGDIR=/tmp/matplotlib \
     DAGSTER_HOME=/opt/dagster/dagster_home \
     SAGE_OPS_STATE_DIR=/var/lib/sage-ops \
     SAGE_OPS_PG_BIN_DIR=/usr/lib/postgresql/16/bin

@@ -69,6 +69,25 @@ def test_the_sage_ops_image_loads_a_client_for_every_aws_service_called(stack_im
     assert run.returncode == 0, run.stderr[-600:]
 
 
+PLOT = """
+import datetime as dt, pandas as pd
+from sage_ops.incidents.reports.plot import metric_plot
+now = dt.datetime.now(dt.UTC)
+series = pd.DataFrame({"timestamp": [now - dt.timedelta(minutes=m) for m in range(10)],
+                       "value": [float(m) for m in range(10)]})
+assert metric_plot(series, "CPU", 5.0, now).startswith(b"\\x89PNG")
+"""
+
+
+def test_the_triage_plot_renders_in_the_image_under_a_read_only_root(stack_images):
+    """As on Fargate: only /tmp is writable, and matplotlib keeps its cache there, silently."""
+    command = ["docker", "run", "--rm", "--read-only", "--tmpfs", "/tmp", "--entrypoint", "python"]
+    run = subprocess.run(
+        [*command, stack_images, "-c", PLOT], capture_output=True, text=True, timeout=120
+    )
+    assert (run.returncode, run.stderr) == (0, "")
+
+
 def test_the_backend_image_is_distroless_and_non_root(stack_images, tmp_path):
     files = image_files(BACKEND_IMAGE, tmp_path)
     assert "/usr/local/bin/node" in files and "/app/src/main.js" in files
