@@ -118,7 +118,8 @@ def _verification() -> str:
 
 
 def _kms() -> str:
-    args = s3_store._encryption_args()
+    s = BackupConfig.from_env(env_refs=False)  # the backups resource's loader reads them
+    args = s3_store.encryption_args(s.s3_sse, s.s3_kms_key_id)
     assert args.get("SSEKMSKeyId"), "backups would not name the stack's KMS key"
     return args["SSEKMSKeyId"]
 
