@@ -26,6 +26,7 @@ import psycopg
 from psycopg import sql
 
 from sage_ops import postgres
+from sage_ops.errors import ConfigError
 from sage_ops.postgres import PgTarget
 from sage_ops.state import state_dir
 
@@ -55,7 +56,13 @@ def _server(directory: Path, cleanup_mode: str | None) -> PgTarget:
         warnings.simplefilter("ignore")  # pgserver's platformdirs warns about XDG_RUNTIME_DIR
         import pgserver
 
-    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a read-only root (Fargate) without a state volume, for instance
+        raise ConfigError(
+            f"cannot create the embedded PostgreSQL's data directory {directory}: "
+            f"{exc.strerror}; set DATABASE_URL, or SAGE_OPS_STATE_DIR to a writable directory"
+        ) from None
     # The socket may live outside the data dir when that path is too long for a socket.
     return PgTarget.from_url(pgserver.get_server(directory, cleanup_mode=cleanup_mode).get_uri())
 

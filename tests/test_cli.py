@@ -34,6 +34,20 @@ def test_doctor_reports_redacted_config_and_passes(source_db, tmp_path, env):
     assert "[ok] backup store:" in result.stdout
 
 
+def test_doctor_names_an_embedded_database_it_cannot_create(tmp_path, env):
+    """No DATABASE_URL and no writable state directory (a read-only root without its volume):
+    a [FAIL] line saying what to set, not a traceback."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    env.update(SAGE_OPS_STATE_DIR=str(blocker / "state"), SAGE_OPS_BACKUP_URL=f"file://{tmp_path}")
+    result = _run(["doctor"], env)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    [line] = [line for line in result.stdout.splitlines() if "[FAIL] database:" in line]
+    assert f"data directory {blocker / 'state' / 'pgdata'}" in line
+    assert "set DATABASE_URL, or SAGE_OPS_STATE_DIR to a writable directory" in line
+    assert f"[FAIL] state directory: state directory {blocker / 'state'}" in result.stdout
+
+
 def test_doctor_fails_with_one_line_per_problem(tmp_path, env):
     env.update(
         DATABASE_URL="postgresql://app:hunter2@127.0.0.1:1/sage",

@@ -13,7 +13,7 @@
 # passes a Debian base made with debootstrap, a context with host-built wheels in wheels/, and
 #   --build-arg BASE_IMAGE=sage-local/debian:bookworm
 #   --build-arg PIP_INSTALL_ARGS="--no-index --find-links /src"
-# The backend's Prisma migrations at build time land in /opt/dagster/migrations (the tasks'
+# The backend's Prisma migrations at build time land in /opt/dagster/migrations (the image's
 # SAGE_OPS_MIGRATIONS_DIR, for the stand-alone migrate_database): MIGRATIONS names them in the
 # context; by default this repository's sample backend, whose schema the backend's matches.
 ARG BASE_IMAGE=python:3.11-slim-bookworm
@@ -90,6 +90,7 @@ COPY ${MIGRATIONS} /opt/dagster/migrations
 ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     LANG=C.UTF-8 \
     MPLCONFIGDIR=/tmp/matplotlib \
+    SAGE_OPS_MIGRATIONS_DIR=/opt/dagster/migrations \
     DAGSTER_HOME=/opt/dagster/dagster_home \
     SAGE_OPS_STATE_DIR=/var/lib/sage-ops \
     SAGE_OPS_PG_BIN_DIR=/usr/lib/postgresql/16/bin

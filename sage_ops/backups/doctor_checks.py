@@ -34,7 +34,10 @@ def _encryption(needs: Needs) -> str:
 def _state_dir(needs: Needs) -> str:
     needs.setting("SAGE_OPS_STATE_DIR", "state would go to the working directory, not the volume")
     path = state_dir()
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"state directory {path} (SAGE_OPS_STATE_DIR): {exc.strerror}") from None
     if not os.access(path, os.W_OK):
         raise ConfigError(f"state directory {path} (SAGE_OPS_STATE_DIR) is not writable")
     return f"{path} writable"

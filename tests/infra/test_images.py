@@ -79,6 +79,24 @@ assert metric_plot(series, "CPU", 5.0, now).startswith(b"\\x89PNG")
 """
 
 
+def test_the_images_own_migrations_are_what_migrate_database_reads(stack_images):
+    """Without any setting (compose, or an operator's `docker run`), the stand-alone
+    migrate_database finds the migrations baked into the image."""
+    code = (
+        "from sage_ops.migrations.discovery import load_migrations;"
+        "from sage_ops.migrations.resources import MigrationConfig;"
+        "from pathlib import Path;"
+        "print(len(load_migrations(Path(MigrationConfig.from_env().migrations_dir))))"
+    )
+    run = subprocess.run(
+        ["docker", "run", "--rm", "--entrypoint", "python", stack_images, "-c", code],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-600:]
+    baked = REPO / "infra/sample-backend/prisma/migrations"
+    assert int(run.stdout) == len([d for d in baked.iterdir() if d.is_dir()]) > 0
+
+
 def test_the_triage_plot_renders_in_the_image_under_a_read_only_root(stack_images):
     """As on Fargate: only /tmp is writable, and matplotlib keeps its cache there, silently."""
     command = ["docker", "run", "--rm", "--read-only", "--tmpfs", "/tmp", "--entrypoint", "python"]
