@@ -92,7 +92,14 @@ def benchmark_size(
             log.info("dropping %s (--keep-db keeps it for the next run)", data.target.dbname)
             dataset.drop_database(server, data.target.dbname)
     return SizeRun(
-        size_gb, data.target.dbname, data.db_bytes, data.reused, data.build_s, results, load
+        size_gb,
+        data.target.dbname,
+        data.db_bytes,
+        data.reused,
+        data.build_s,
+        results,
+        load,
+        len(os.sched_getaffinity(0)),
     )
 
 

@@ -34,6 +34,7 @@ class SizeRun:
     build_s: float
     results: list[Result]
     load: tuple[tuple[float, ...], ...] = ()  # os.getloadavg() before and after the suite
+    cpus: int = 0  # CPUs the suite could run on
 
     def get(self, key: str) -> Result | None:
         return next((r for r in self.results if r.key == key and r.ok), None)

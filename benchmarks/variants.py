@@ -121,12 +121,12 @@ def run_backup(
 
 
 def run_verify(bench: Bench, backup: Result) -> Result:
-    label = "sage_ops verify_backup full (restore)"
+    label = "sage_ops verify_backup full (restore on the embedded scratch)"
     if not (backup.ok and backup.details.get("key")):
         return Result("verify", label, status="failed: no backup to verify")
     log.info("verify: full restore of %s", backup.details["key"])
     args = ["verify", backup.details["store_url"], backup.details["key"]]
-    result, data = _sage_child(bench, "verify", label, args)
+    result, data = _sage_child(bench, "verify", label, args, _own_state(bench, "verify"))
     if data and not data["passed"]:
         result.status = f"failed: {data['detail']}"
     return result

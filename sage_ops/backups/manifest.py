@@ -14,6 +14,8 @@ from dataclasses import MISSING, Field, asdict, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, get_args, get_origin, get_type_hints
 
+from sage_ops.errors import VerificationError
+
 PLAIN = "plain"
 CUSTOM = "custom"
 FORMATS = (PLAIN, CUSTOM)
@@ -77,6 +79,15 @@ class Manifest:
     def dated_in_future(self) -> bool:
         """Started later than now (plus clock tolerance): a skewed clock wrote it."""
         return self.started > datetime.now(UTC) + CLOCK_TOLERANCE
+
+    def check_object(self, size: int, sha256: str) -> None:
+        """Raise VerificationError unless a stored object of this size and SHA-256 is this
+        manifest's backup."""
+        if size != self.size or sha256 != self.sha256:
+            raise VerificationError(
+                f"{self.key}: stored object (size {size}, sha256 {sha256[:12]}) does not match "
+                f"its manifest (size {self.size}, sha256 {self.sha256[:12]})"
+            )
 
     @property
     def verified(self) -> bool:

@@ -54,11 +54,11 @@ def restore_backup(store: BackupStore, manifest: Manifest, target: PgTarget) -> 
     """Load the backup into `target` in one transaction, committed only after the whole stored
     object was read and matched its manifest; raises VerificationError otherwise."""
     tools = restore_tools(target, manifest.pg_dump_version)
-    chunks = _checked_chunks(store, manifest)
+    chunks = CheckedChunks(store, manifest)
     args, begin, commit = restore_command(manifest.format, tools, target.dbname)
-    # pg_restore commits only after the archive's last bytes, which _checked_chunks holds
+    # pg_restore commits only after the archive's last bytes, which CheckedChunks holds
     # back until the checksum matched; an archive that ends early is an error, rolled back.
-    raw = gunzip_chunks(chunks) if manifest.format == PLAIN else chunks
+    raw = gunzip_chunks(iter(chunks)) if manifest.format == PLAIN else iter(chunks)
     stream: Iterator[bytes] = itertools.chain([begin], raw, [commit])
     with postgres.libpq_env(target) as env, tempfile.TemporaryFile() as stderr:
         proc = subprocess.Popen(
@@ -67,10 +67,12 @@ def restore_backup(store: BackupStore, manifest: Manifest, target: PgTarget) -> 
         try:
             _feed(proc, stream)
         except ValueError as exc:
+            chunks.check_rest()  # an object changed since its manifest is named as such
             raise VerificationError(f"{manifest.key} is not a valid gzip stream: {exc}") from None
         finally:
             proc.wait()
         if proc.returncode != 0:
+            chunks.check_rest()  # a changed object, not the tool, is then what failed
             stderr.seek(0)
             text = target.scrub(stderr.read().decode(errors="replace")).strip()
             raise VerificationError(
@@ -116,23 +118,39 @@ def _conninfo_dbname(dbname: str) -> str:
     return "dbname='" + dbname.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def _checked_chunks(store: BackupStore, manifest: Manifest) -> Iterator[bytes]:
-    """The stored object's chunks; the last one only once the whole object matched the
+class CheckedChunks:
+    """The stored object's chunks, the last one only once the whole object matched the
     manifest's size and SHA-256 (a stream cut short can still be a valid gzip or SQL)."""
-    digest, size, held = hashlib.sha256(), 0, None
-    for chunk in store.iter_chunks(manifest.key):
-        digest.update(chunk)
-        size += len(chunk)
+
+    def __init__(self, store: BackupStore, manifest: Manifest) -> None:
+        self.manifest = manifest
+        self._chunks = store.iter_chunks(manifest.key)
+        self._digest, self._size = hashlib.sha256(), 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        held = None
+        for chunk in self._read():
+            if held is not None:
+                yield held
+            held = chunk
+        self._check()
         if held is not None:
             yield held
-        held = chunk
-    if size != manifest.size or digest.hexdigest() != manifest.sha256:
-        raise VerificationError(
-            f"{manifest.key}: stored object (size {size}, sha256 {digest.hexdigest()[:12]}) does "
-            f"not match its manifest (size {manifest.size}, sha256 {manifest.sha256[:12]})"
-        )
-    if held is not None:
-        yield held
+
+    def check_rest(self) -> None:
+        """Read what the consumer left and raise if the object is not the manifest's."""
+        for _ in self._read():
+            pass
+        self._check()
+
+    def _read(self) -> Iterator[bytes]:
+        for chunk in self._chunks:
+            self._digest.update(chunk)
+            self._size += len(chunk)
+            yield chunk
+
+    def _check(self) -> None:
+        self.manifest.check_object(self._size, self._digest.hexdigest())
 
 
 def _feed(proc: subprocess.Popen[bytes], stream: Iterator[bytes]) -> None:

@@ -2,7 +2,7 @@ import hashlib
 
 import pytest
 
-from sage_ops.backups.manifest import manifest_key
+from sage_ops.backups.manifest import is_manifest_key, manifest_key
 from sage_ops.backups.retention import apply_retention
 from sage_ops.errors import ConfigError, RetentionError
 from tests.backups.conftest import DATABASE
@@ -62,6 +62,23 @@ def test_kept_backups_are_proven_by_their_checksum_without_decompressing(store, 
     result = apply_retention(store, keep=1, database=DATABASE)
     assert result.kept == [manifest.key] and result.corrupt == []
     assert result.deleted == [older.key]
+
+
+def test_the_backup_this_runs_verification_read_back_is_not_read_again(store, publish):
+    # Tonight's verification read the new backup back moments ago; the kept older ones are
+    # re-read. A changed object under another run's verification still counts as corrupt.
+    tonight = publish(store, days_ago=0)
+    tonight.verification.run_id = "this-run"
+    store.put_bytes(manifest_key(tonight.key), tonight.to_json())
+    older = [publish(store, days_ago=d) for d in (1, 2, 3)]
+    (store.root / older[0].key).write_bytes(b"\x1f\x8b bit rot")
+    reads = []
+    iter_chunks = store.iter_chunks
+    store.iter_chunks = lambda key: (reads.append(key), iter_chunks(key))[1]
+    result = apply_retention(store, keep=2, database=DATABASE, run_id="this-run")
+    assert [key for key in reads if not is_manifest_key(key)] == [older[0].key, older[1].key]
+    assert result.corrupt == [older[0].key]
+    assert result.kept == [tonight.key, older[1].key]
 
 
 def test_never_deletes_without_a_verified_backup(store, publish):

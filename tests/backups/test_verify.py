@@ -6,6 +6,7 @@ import pytest
 from sage_ops import postgres
 from sage_ops.backups.catalog import find_manifest
 from sage_ops.backups.dump import backup_database
+from sage_ops.backups.store import LocalStore
 from sage_ops.backups.verify import verify_backup
 
 
@@ -128,3 +129,43 @@ def test_manifest_with_merged_keys_from_an_older_sage_ops_still_compares(
     manifest.row_counts["a.b.c"] = 4
     report = verify_backup(store, manifest, "full", pg_server)
     assert not report.passed and "a.b.c: dumped 4 restored 5" in report.detail
+
+
+class _CountingStore(LocalStore):
+    """The local store, counting the bytes read back from it."""
+
+    bytes_read = 0
+
+    def iter_chunks(self, key):
+        for chunk in super().iter_chunks(key):
+            self.bytes_read += len(chunk)
+            yield chunk
+
+
+def test_full_verification_reads_the_stored_object_once(source_db, tmp_path, pg_server):
+    store = _CountingStore(f"file://{tmp_path / 'counted'}")
+    manifest = backup_database(source_db, store)
+    report = verify_backup(store, manifest, "full", pg_server)
+    assert report.passed, report.detail
+    assert store.bytes_read == manifest.size
+
+
+@pytest.mark.parametrize("change", ["flip a byte", "cut the end"])
+def test_full_verification_names_an_object_changed_since_its_manifest(
+    source_db, store, pg_server, change
+):
+    manifest = backup_database(source_db, store)
+    body = bytearray(store.get_bytes(manifest.key))
+    if change == "flip a byte":
+        body[len(body) // 2] ^= 0xFF
+    else:
+        del body[len(body) * 2 // 3 :]
+    (store.root / manifest.key).write_bytes(bytes(body))
+    report = verify_backup(store, manifest, "full", pg_server)
+    assert not report.passed
+    assert "does not match its manifest" in report.detail, report.detail
+    with postgres.connect(pg_server) as conn:
+        left = conn.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'sage_ops_verify%'"
+        ).fetchall()
+    assert left == []
