@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sage_ops import postgres
 from sage_ops.backups.compress import gunzip_chunks
 from sage_ops.backups.manifest import FAILED, PASSED, PLAIN, Manifest, Verification, manifest_key
-from sage_ops.backups.restore import restore_backup
+from sage_ops.backups.restore import CheckedChunks, restore_backup
 from sage_ops.backups.store import BackupStore
 from sage_ops.errors import ConfigError, SageOpsError, VerificationError
 from sage_ops.postgres import PgTarget
@@ -28,39 +26,19 @@ class VerificationReport:
     restored_row_counts: dict[str, int] = field(default_factory=dict)
 
 
-def stored_digest(
-    store: BackupStore, manifest: Manifest, test_gzip: bool = True
-) -> tuple[str, int, str | None]:
-    """SHA-256 and size of the stored object, and (plain dumps, `test_gzip`) any gzip error."""
-    digest = hashlib.sha256()
-    size = 0
-    chunks = store.iter_chunks(manifest.key)
-
-    def hashed() -> Iterator[bytes]:
-        nonlocal size
-        for chunk in chunks:
-            digest.update(chunk)
-            size += len(chunk)
-            yield chunk
-
-    error = None
+def check_integrity(store: BackupStore, manifest: Manifest, test_gzip: bool = True) -> None:
+    """The stored object has its manifest's SHA-256 and size and (plain dumps, `test_gzip`) is
+    an intact gzip stream; a changed object is reported as such, before any gzip error."""
+    chunks = CheckedChunks(store, manifest)
+    if not (test_gzip and manifest.format == PLAIN):
+        chunks.check_rest()
+        return
     try:
-        # For plain dumps, decompressing everything is the `gunzip -t` test.
-        gunzip = test_gzip and manifest.format == PLAIN
-        for _ in gunzip_chunks(hashed()) if gunzip else hashed():
+        for _ in gunzip_chunks(iter(chunks)):  # decompressing everything: the `gunzip -t` test
             pass
     except ValueError as exc:
-        error = str(exc)
-        for _ in hashed():  # hash the rest, so a changed object is reported as such
-            pass
-    return digest.hexdigest(), size, error
-
-
-def check_integrity(store: BackupStore, manifest: Manifest, test_gzip: bool = True) -> None:
-    sha, size, gzip_error = stored_digest(store, manifest, test_gzip)
-    manifest.check_object(size, sha)
-    if gzip_error:
-        raise VerificationError(f"{manifest.key}: {gzip_error}")
+        chunks.check_rest()
+        raise VerificationError(f"{manifest.key}: {exc}") from None
 
 
 def check_restore(
